@@ -1,0 +1,105 @@
+// The guest image's manifest (public/guest/manifest.json): which files make up
+// the image, their hashes, and how the saved state was made. Parsed at the edge.
+
+export interface GuestFile {
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface GuestStateFile extends GuestFile {
+  encoding: "gzip";
+  rawBytes: number;
+}
+
+export interface GuestPackage {
+  name: string;
+  version: string;
+  architecture: string;
+  source: string;
+  debSha256: string;
+  licence: string;
+}
+
+export interface GuestManifest {
+  schema: 1;
+  imageId: string;
+  v86Version: string;
+  memorySizeBytes: number;
+  cmdline: string;
+  files: {
+    bios: GuestFile;
+    vgaBios: GuestFile;
+    bzimage: GuestFile;
+    initrd: GuestFile;
+    state: GuestStateFile;
+  };
+  /** What the console showed when the state was saved, so a fresh VM starts with its prompt. */
+  consoleTranscript: string;
+  packages: GuestPackage[];
+  measured: { coldBootMs: number; saveStateMs: number };
+}
+
+export class ManifestError extends Error {}
+
+function need<T>(ok: boolean, value: T, what: string): T {
+  if (!ok) throw new ManifestError(`guest manifest: ${what}`);
+  return value;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const isSha256 = (v: unknown): v is string => typeof v === "string" && /^[0-9a-f]{64}$/.test(v);
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isText = (v: unknown): v is string => typeof v === "string" && v.length > 0;
+
+function parseFile(v: unknown, name: string): GuestFile {
+  need(isObject(v), null, `files.${name} is missing`);
+  const o = v as Record<string, unknown>;
+  const path = need(isText(o.path) && !/(^\/|\.\.)/.test(o.path as string), o.path as string, `files.${name}.path`);
+  return {
+    path,
+    sha256: need(isSha256(o.sha256), o.sha256 as string, `files.${name}.sha256`),
+    bytes: need(isCount(o.bytes), o.bytes as number, `files.${name}.bytes`),
+  };
+}
+
+export function parseGuestManifest(input: unknown): GuestManifest {
+  need(isObject(input), null, "not an object");
+  const m = input as Record<string, unknown>;
+  need(m.schema === 1, null, `unsupported schema ${String(m.schema)}`);
+  need(isObject(m.files), null, "files is missing");
+  const files = m.files as Record<string, unknown>;
+  const state = files.state as Record<string, unknown> | undefined;
+  need(isObject(state) && state.encoding === "gzip" && isCount(state.rawBytes), null, "files.state");
+  const packages = need(Array.isArray(m.packages), m.packages as unknown[], "packages");
+  const measured = need(isObject(m.measured), m.measured as Record<string, unknown>, "measured");
+  return {
+    schema: 1,
+    imageId: need(isText(m.imageId), m.imageId as string, "imageId"),
+    v86Version: need(isText(m.v86Version), m.v86Version as string, "v86Version"),
+    memorySizeBytes: need(isCount(m.memorySizeBytes), m.memorySizeBytes as number, "memorySizeBytes"),
+    cmdline: need(isText(m.cmdline), m.cmdline as string, "cmdline"),
+    files: {
+      bios: parseFile(files.bios, "bios"),
+      vgaBios: parseFile(files.vgaBios, "vgaBios"),
+      bzimage: parseFile(files.bzimage, "bzimage"),
+      initrd: parseFile(files.initrd, "initrd"),
+      state: { ...parseFile(files.state, "state"), encoding: "gzip", rawBytes: state?.rawBytes as number },
+    },
+    consoleTranscript: need(typeof m.consoleTranscript === "string", m.consoleTranscript as string, "consoleTranscript"),
+    packages: packages.map((p, i) => {
+      need(isObject(p), null, `packages[${i}]`);
+      const o = p as Record<string, unknown>;
+      for (const key of ["name", "version", "architecture", "source", "licence"]) {
+        need(isText(o[key]), null, `packages[${i}].${key}`);
+      }
+      need(isSha256(o.debSha256), null, `packages[${i}].debSha256`);
+      return o as unknown as GuestPackage;
+    }),
+    measured: {
+      coldBootMs: need(isCount(measured.coldBootMs), measured.coldBootMs as number, "measured.coldBootMs"),
+      saveStateMs: need(isCount(measured.saveStateMs), measured.saveStateMs as number, "measured.saveStateMs"),
+    },
+  };
+}

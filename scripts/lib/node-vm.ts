@@ -1,0 +1,94 @@
+// v86 running directly in Node (no worker, no browser): used to build the guest
+// state and as the baseline the benchmarks compare the browser against.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { V86 } from "v86";
+import { ConsoleTail, markCommand } from "../../core/guest-console.ts";
+
+const require = createRequire(import.meta.url);
+export const v86WasmPath = require.resolve("v86/build/v86.wasm");
+export const v86Version: string = JSON.parse(
+  readFileSync(require.resolve("v86/package.json"), "utf8"),
+).version.split("+")[0];
+
+export interface ColdBootImages {
+  bios: Uint8Array;
+  vgaBios: Uint8Array;
+  bzimage: Uint8Array;
+  initrd: Uint8Array;
+  cmdline: string;
+}
+
+export interface NodeVmOptions {
+  memorySizeBytes: number;
+  /** Boot from firmware and kernel. */
+  cold?: ColdBootImages;
+  /** Or restore this saved state (uncompressed). */
+  state?: ArrayBuffer;
+}
+
+const toBuffer = (u: Uint8Array): ArrayBuffer =>
+  u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export class NodeVm {
+  readonly tail = new ConsoleTail();
+  private nonce = 1;
+  private constructor(readonly emulator: V86) {
+    emulator.add_listener("serial0-output-byte", (byte: number) => this.tail.push(new Uint8Array([byte])));
+  }
+
+  static async start(options: NodeVmOptions): Promise<NodeVm> {
+    const { cold, state } = options;
+    const emulator = new V86({
+      wasm_path: v86WasmPath,
+      memory_size: options.memorySizeBytes,
+      autostart: false,
+      ...(cold && {
+        bios: { buffer: toBuffer(cold.bios) },
+        vga_bios: { buffer: toBuffer(cold.vgaBios) },
+        bzimage: { buffer: toBuffer(cold.bzimage) },
+        initrd: { buffer: toBuffer(cold.initrd) },
+        cmdline: cold.cmdline,
+      }),
+    });
+    await new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));
+    if (state) await emulator.restore_state(state);
+    const vm = new NodeVm(emulator);
+    await emulator.run();
+    return vm;
+  }
+
+  send(text: string): void {
+    this.emulator.serial0_send(text);
+  }
+
+  /** Types `command` and resolves with its output once the shell has run it. */
+  async run(command: string, timeoutMs = 30_000): Promise<string> {
+    const from = this.tail.end;
+    const marked = markCommand(command, this.nonce++);
+    this.send(marked.line);
+    const at = await withTimeout(this.tail.waitFor(marked.done, from), timeoutMs, command);
+    return this.tail.since(from).slice(0, at - from);
+  }
+
+  instructions(): number {
+    return this.emulator.get_instruction_counter();
+  }
+
+  async save(): Promise<ArrayBuffer> {
+    return this.emulator.save_state();
+  }
+
+  async destroy(): Promise<void> {
+    await this.emulator.stop();
+    await this.emulator.destroy();
+  }
+}
