@@ -56,7 +56,11 @@ const isText = (v: unknown): v is string => typeof v === "string" && v.length > 
 function parseFile(v: unknown, name: string): GuestFile {
   need(isObject(v), null, `files.${name} is missing`);
   const o = v as Record<string, unknown>;
-  const path = need(isText(o.path) && !/(^\/|\.\.)/.test(o.path as string), o.path as string, `files.${name}.path`);
+  const path = need(
+    isText(o.path) && !/(^\/|\.\.)/.test(o.path as string),
+    o.path as string,
+    `files.${name}.path`,
+  );
   return {
     path,
     sha256: need(isSha256(o.sha256), o.sha256 as string, `files.${name}.sha256`),
@@ -87,7 +91,11 @@ export function parseGuestManifest(input: unknown): GuestManifest {
       initrd: parseFile(files.initrd, "initrd"),
       state: { ...parseFile(files.state, "state"), encoding: "gzip", rawBytes: state?.rawBytes as number },
     },
-    consoleTranscript: need(typeof m.consoleTranscript === "string", m.consoleTranscript as string, "consoleTranscript"),
+    consoleTranscript: need(
+      typeof m.consoleTranscript === "string",
+      m.consoleTranscript as string,
+      "consoleTranscript",
+    ),
     packages: packages.map((p, i) => {
       need(isObject(p), null, `packages[${i}]`);
       const o = p as Record<string, unknown>;
@@ -99,7 +107,11 @@ export function parseGuestManifest(input: unknown): GuestManifest {
     }),
     measured: {
       coldBootMs: need(isCount(measured.coldBootMs), measured.coldBootMs as number, "measured.coldBootMs"),
-      saveStateMs: need(isCount(measured.saveStateMs), measured.saveStateMs as number, "measured.saveStateMs"),
+      saveStateMs: need(
+        isCount(measured.saveStateMs),
+        measured.saveStateMs as number,
+        "measured.saveStateMs",
+      ),
     },
   };
 }

@@ -3,7 +3,10 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { V86 } from "v86";
+import { withTimeout } from "../../core/async.ts";
 import { ConsoleTail, markCommand } from "../../core/guest-console.ts";
+
+export { withTimeout };
 
 const require = createRequire(import.meta.url);
 export const v86WasmPath = require.resolve("v86/build/v86.wasm");
@@ -29,14 +32,6 @@ export interface NodeVmOptions {
 
 const toBuffer = (u: Uint8Array): ArrayBuffer =>
   u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
-
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 export class NodeVm {
   readonly tail = new ConsoleTail();
