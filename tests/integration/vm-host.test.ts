@@ -1,0 +1,169 @@
+// The VM host (the code that runs inside the worker) driven directly in Node,
+// against the real guest image served over HTTP by the real server.
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withTimeout } from "../../core/async.ts";
+import { ConsoleTail, markCommand } from "../../core/guest-console.ts";
+import { parseGuestManifest } from "../../core/guest-manifest.ts";
+import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
+import type { GuestSource, StateSource, VmHostEvents } from "../../worker/api.ts";
+import { VmHost } from "../../worker/vm-host.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const manifest = parseGuestManifest(
+  JSON.parse(readFileSync(join(root, "public/guest/manifest.json"), "utf8")),
+);
+let server: SignalingServer;
+let dir: string;
+let base: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "spare-cycles-vmhost-"));
+  symlinkSync(join(root, "public/guest"), join(dir, "guest"));
+  symlinkSync(createRequire(import.meta.url).resolve("v86/build/v86.wasm"), join(dir, "v86.wasm"));
+  server = createSignalingServer({ port: 0, staticDir: dir });
+  await server.ready;
+  base = server.address().url;
+});
+
+afterAll(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function guest(): GuestSource {
+  const f = manifest.files;
+  return {
+    wasmUrl: `${base}/v86.wasm`,
+    memorySizeBytes: manifest.memorySizeBytes,
+    cold: {
+      biosUrl: `${base}/guest/${f.bios.path}`,
+      vgaBiosUrl: `${base}/guest/${f.vgaBios.path}`,
+      bzimageUrl: `${base}/guest/${f.bzimage.path}`,
+      initrdUrl: `${base}/guest/${f.initrd.path}`,
+      cmdline: manifest.cmdline,
+      sha256: {
+        bios: f.bios.sha256,
+        vgaBios: f.vgaBios.sha256,
+        bzimage: f.bzimage.sha256,
+        initrd: f.initrd.sha256,
+      },
+      expectedBootMs: manifest.measured.coldBootMs,
+    },
+  };
+}
+
+function imageState(sha256 = manifest.files.state.sha256): StateSource {
+  const f = manifest.files.state;
+  return {
+    kind: "url",
+    url: `${base}/guest/${f.path}`,
+    sha256,
+    bytes: f.bytes,
+    transcript: manifest.consoleTranscript,
+    label: "The image's state",
+  };
+}
+
+/** A started host with its console. */
+async function startHost(states: StateSource[], budgetPct = 100) {
+  const host = new VmHost();
+  const tail = new ConsoleTail();
+  const stages = new Set<string>();
+  const events: VmHostEvents = {
+    output: (bytes) => tail.push(bytes),
+    progress: (p) => stages.add(p.stage),
+  };
+  const result = await host.start({ guest: guest(), states, budgetPct }, events);
+  let nonce = 1;
+  const run = async (command: string, timeoutMs = 30_000) => {
+    const from = tail.end;
+    const marked = markCommand(command, nonce++);
+    host.input(new TextEncoder().encode(marked.line));
+    const at = await withTimeout(tail.waitFor(marked.done, from), timeoutMs, command);
+    return tail.since(from).slice(0, at - from);
+  };
+  return { host, tail, result, stages, run };
+}
+
+describe("VmHost", () => {
+  it("restores the image's state and answers in the shell", async () => {
+    const { host, tail, result, stages, run } = await startHost([imageState()]);
+    expect(result).toMatchObject({ mode: "restored", restoredIndex: 0, problems: [] });
+    expect([...stages]).toEqual(expect.arrayContaining(["download", "restore"]));
+    expect(tail.recent()).toContain("root@spare:~#"); // the transcript was replayed
+    expect(await run("echo hello-$((6*7))")).toContain("hello-42");
+    await host.destroy();
+    expect(host.stats().phase).toBe("destroyed");
+  });
+
+  it("snapshots a VM that restores elsewhere with its files", async () => {
+    const first = await startHost([imageState()]);
+    await first.run("echo snap-$((20+3)) > /root/f");
+    const snapshot = await first.host.snapshot();
+    await first.host.destroy();
+    expect(new Uint8Array(snapshot.state).subarray(0, 2)).toEqual(new Uint8Array([0x1f, 0x8b]));
+    expect(snapshot.transcript).toContain("snap-");
+    const second = await startHost([
+      { kind: "bytes", bytes: snapshot.state, transcript: snapshot.transcript, label: "The snapshot" },
+    ]);
+    expect(second.result.restoredIndex).toBe(0);
+    expect(await second.run("cat /root/f")).toContain("snap-23");
+    await second.host.destroy();
+  });
+
+  it("passes over a state that will not load, and says why", async () => {
+    const broken: StateSource = {
+      kind: "bytes",
+      bytes: new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]).buffer,
+      transcript: "",
+      label: "Your saved VM",
+    };
+    const { host, result, run } = await startHost([broken, imageState()]);
+    expect(result.mode).toBe("restored");
+    expect(result.restoredIndex).toBe(1);
+    expect(result.problems).toHaveLength(1);
+    expect(result.problems[0]).toMatch(/^Your saved VM would not load/);
+    expect(await run("echo ok-$((1+1))")).toContain("ok-2");
+    await host.destroy();
+  });
+
+  it("pauses: the guest executes nothing until resumed", async () => {
+    const { host, run } = await startHost([imageState()]);
+    await run("");
+    await host.pause();
+    const before = host.stats().instructions;
+    await new Promise((r) => setTimeout(r, 600));
+    expect(host.stats().instructions).toBe(before);
+    expect(host.stats().phase).toBe("paused");
+    await host.resume();
+    expect(await run("echo back-$((5+5))")).toContain("back-10");
+    expect(host.stats().instructions).toBeGreaterThan(before);
+    await host.destroy();
+  });
+
+  it("holds a busy guest near its CPU budget", async () => {
+    const { host, run } = await startHost([imageState()], 30);
+    host.input(new TextEncoder().encode("while :; do :; done &\r"));
+    await run("");
+    await new Promise((r) => setTimeout(r, 4000));
+    const stats = host.stats();
+    expect(stats.budgetPct).toBe(30);
+    expect(stats.usedPct).toBeGreaterThan(20);
+    expect(stats.usedPct).toBeLessThan(40);
+    await host.destroy();
+  });
+
+  it("boots from scratch when the image's state fails its checksum", async () => {
+    const { host, result, stages, run } = await startHost([imageState("0".repeat(64))]);
+    expect(result.mode).toBe("cold-boot");
+    expect(result.problems[0]).toMatch(/corrupt/);
+    expect(stages.has("boot")).toBe(true);
+    expect(await run("echo cold-$((3*3))", 60_000)).toContain("cold-9");
+    await host.destroy();
+  }, 240_000);
+});

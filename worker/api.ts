@@ -1,0 +1,101 @@
+// The contract between the page and the VM host worker (spoken over comlink).
+// Types only, so both sides can import it whatever their globals.
+
+export interface ColdBootSource {
+  biosUrl: string;
+  vgaBiosUrl: string;
+  bzimageUrl: string;
+  initrdUrl: string;
+  cmdline: string;
+  /** Expected SHA-256 of each file; a mismatch refuses the file. */
+  sha256: { bios: string; vgaBios: string; bzimage: string; initrd: string };
+  /** Roughly how long a cold boot takes, for the progress bar. */
+  expectedBootMs: number;
+}
+
+export interface GuestSource {
+  wasmUrl: string;
+  memorySizeBytes: number;
+  cold: ColdBootSource;
+}
+
+/** Where a VM's state comes from: the image's published state, or saved bytes (gzip or raw). */
+export type StateSource = (
+  | { kind: "url"; url: string; sha256: string; bytes: number }
+  | { kind: "bytes"; bytes: ArrayBuffer }
+) & {
+  /** What the console showed when this state was saved; replayed to the terminal on restore. */
+  transcript: string;
+  /** Names the state in messages ("your saved VM"). */
+  label: string;
+};
+
+export interface StartRequest {
+  guest: GuestSource;
+  /** States to try in order; when none loads, the VM boots from scratch. */
+  states: StateSource[];
+  budgetPct: number;
+}
+
+export interface StartResult {
+  mode: "restored" | "cold-boot";
+  /** Index in `states` of the state that loaded (null after a cold boot). */
+  restoredIndex: number | null;
+  /** Why states were passed over (empty when the first one loaded). */
+  problems: string[];
+  loadMs: number;
+  /** Where the time went (stateMs: download and unpack; emulatorMs; restoreMs). */
+  timingsMs: Record<string, number>;
+}
+
+export type LoadStage = "download" | "decompress" | "restore" | "boot";
+
+export interface LoadProgress {
+  stage: LoadStage;
+  label: string;
+  done: number;
+  total: number;
+}
+
+export interface VmHostEvents {
+  /** Serial console output, in batches. */
+  output(bytes: Uint8Array): void;
+  progress(progress: LoadProgress): void;
+}
+
+export type VmPhase = "new" | "loading" | "running" | "paused" | "destroyed" | "failed";
+
+export interface VmStats {
+  phase: VmPhase;
+  budgetPct: number;
+  /** Share of one core the emulator used recently. */
+  usedPct: number;
+  busyMs: number;
+  wallMs: number;
+  /** Guest instructions executed since start (64-bit safe). */
+  instructions: number;
+  uptimeMs: number;
+}
+
+export interface VmSnapshot {
+  /** gzip-compressed v86 state. */
+  state: ArrayBuffer;
+  /** Console output up to the moment of the save. */
+  transcript: string;
+  rawBytes: number;
+  saveMs: number;
+  compressMs: number;
+}
+
+export interface VmHostApi {
+  /** Optional: gets the emulator and the likely state ready before `start`, to start faster. */
+  prepare(guest: GuestSource, likelyState: StateSource | null): Promise<void>;
+  start(request: StartRequest, events: VmHostEvents): Promise<StartResult>;
+  input(bytes: Uint8Array): void;
+  snapshot(): Promise<VmSnapshot>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  setBudget(pct: number): void;
+  stats(): VmStats;
+  destroy(): Promise<void>;
+}
