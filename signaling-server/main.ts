@@ -1,0 +1,32 @@
+// `npm start`: serves the built app and signaling on one port (PORT, or 8080).
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { createSignalingServer } from "./server.ts";
+
+const staticDir = fileURLToPath(new URL("../dist", import.meta.url));
+if (!existsSync(staticDir)) {
+  console.error("dist/ is missing: run `npm run build` first (npm start does this).");
+  process.exit(1);
+}
+
+const port = Number(process.env.PORT ?? 8080);
+const host = process.env.HOST ?? "127.0.0.1";
+const server = createSignalingServer({ port, host, staticDir });
+
+server.ready.then(
+  () => console.log(`Spare Cycles is running at ${server.address().url}/`),
+  (err: Error) => {
+    console.error(`could not listen on ${host}:${port}: ${err.message}`);
+    process.exit(1);
+  },
+);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.log("shutting down…");
+    void server.close().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,48 @@
+// Serves the built app (dist/) with the headers the app needs: a Content
+// Security Policy that lets v86 compile wasm and start its blob: helper worker,
+// no caching of the service worker and HTML, long caching of hashed assets.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import serveStatic from "serve-static";
+
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  // v86 compiles guest code to wasm at run time.
+  "script-src 'self' 'wasm-unsafe-eval'",
+  // v86's tick loop yields through a worker it creates from a blob: URL.
+  "worker-src 'self' blob:",
+  "connect-src 'self' ws: wss:",
+  "img-src 'self' data: blob:",
+  // xterm.js positions its rows with inline styles.
+  "style-src 'self' 'unsafe-inline'",
+  "manifest-src 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+
+export function staticFiles(dir: string): Handler {
+  // serve-static sends .gz files as they are (application/gzip), with no
+  // Content-Encoding: the app verifies and unpacks the guest's gzip files itself.
+  const serve = serveStatic(dir, {
+    etag: true,
+    index: ["index.html"],
+    redirect: false,
+    fallthrough: true,
+    setHeaders(res, path) {
+      if (path.includes("/assets/")) {
+        res.setHeader("Cache-Control", "public, max-age=31536000, immutable");
+      } else {
+        // The service worker, the HTML and the guest files (versioned by query) are revalidated.
+        res.setHeader("Cache-Control", "no-cache");
+      }
+    },
+  });
+  return (req, res, next) => {
+    res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.setHeader("Referrer-Policy", "no-referrer");
+    serve(req, res, next);
+  };
+}

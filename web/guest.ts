@@ -1,0 +1,65 @@
+// The guest image this build ships (public/guest/), as the worker wants it.
+import v86WasmUrl from "v86/build/v86.wasm?url";
+import { type GuestFile, type GuestManifest, parseGuestManifest } from "../core/guest-manifest.ts";
+import manifestJson from "../public/guest/manifest.json";
+import type { GuestSource, StateSource } from "../worker/api.ts";
+
+export const guestManifest: GuestManifest = parseGuestManifest(manifestJson);
+
+/** An absolute URL (workers resolve relative URLs against their own script). The hash keeps caches honest. */
+function fileUrl(file: GuestFile): string {
+  return new URL(`guest/${file.path}?v=${file.sha256.slice(0, 16)}`, document.baseURI).href;
+}
+
+export function guestSource(): GuestSource {
+  const { files } = guestManifest;
+  return {
+    wasmUrl: new URL(v86WasmUrl, document.baseURI).href,
+    memorySizeBytes: guestManifest.memorySizeBytes,
+    cold: {
+      biosUrl: fileUrl(files.bios),
+      vgaBiosUrl: fileUrl(files.vgaBios),
+      bzimageUrl: fileUrl(files.bzimage),
+      initrdUrl: fileUrl(files.initrd),
+      cmdline: guestManifest.cmdline,
+      sha256: {
+        bios: files.bios.sha256,
+        vgaBios: files.vgaBios.sha256,
+        bzimage: files.bzimage.sha256,
+        initrd: files.initrd.sha256,
+      },
+      expectedBootMs: guestManifest.measured.coldBootMs,
+    },
+  };
+}
+
+export function imageState(): Extract<StateSource, { kind: "url" }> {
+  const { state } = guestManifest.files;
+  return {
+    kind: "url",
+    url: fileUrl(state),
+    sha256: state.sha256,
+    bytes: state.bytes,
+    transcript: guestManifest.consoleTranscript,
+    label: "The image's saved state",
+  };
+}
+
+/**
+ * Makes sure the files a VM needs to start offline are in the service worker's
+ * cache. A VM started before the service worker controlled the page fetched
+ * them past it; this fetches them again through it (once).
+ */
+export async function keepGuestCached(): Promise<void> {
+  if (!("serviceWorker" in navigator) || !("caches" in window)) return;
+  const sw = navigator.serviceWorker;
+  await sw.ready;
+  if (!sw.controller) {
+    await new Promise((resolve) => sw.addEventListener("controllerchange", resolve, { once: true }));
+  }
+  for (const url of [imageState().url, guestSource().wasmUrl]) {
+    if (await caches.match(url)) continue;
+    const response = await fetch(url);
+    await response.arrayBuffer();
+  }
+}
