@@ -1,0 +1,27 @@
+// `npm run bench`: every benchmark in one run on this machine (so ratios compare
+// like with like), progress on stderr, and one JSON object as the last line.
+// BENCH_ONLY=foundation,... runs a subset.
+import { createBenchContext, log } from "./bench/context.ts";
+import { foundationBench } from "./bench/foundation.ts";
+
+const sections: Record<
+  string,
+  (ctx: Awaited<ReturnType<typeof createBenchContext>>) => Promise<Record<string, unknown>>
+> = {
+  foundation: foundationBench,
+};
+
+const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
+const results: Record<string, unknown> = {};
+const ctx = await createBenchContext();
+try {
+  for (const [name, run] of Object.entries(sections)) {
+    if (only && !only.includes(name)) continue;
+    log(`== ${name}`);
+    Object.assign(results, await run(ctx));
+  }
+} finally {
+  await ctx.close();
+}
+console.log(JSON.stringify(results));
+process.exit(0);
