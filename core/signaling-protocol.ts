@@ -1,0 +1,221 @@
+// The signaling protocol (see signaling-server/PROTOCOL.md): JSON text frames
+// over a WebSocket. Pure encode/parse, shared by the server and every client.
+// Everything received is parsed into these unions at the edge; anything else is
+// an error with a code.
+
+export const SIGNALING_PATH = "/signal";
+export const SIGNALING_PROTOCOL = "spare-cycles-signal/1";
+
+/** A peer's address: its identity (peer id) and the session of one tab or process. */
+export type PeerAddress = string;
+export const PEER_ADDRESS_PATTERN = /^[0-9a-f]{32}\.[A-Za-z0-9_-]{1,32}$/;
+export const ROOM_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+export const SESSION_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+const PUBLIC_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{86}$/;
+const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
+
+export function peerAddress(peerId: string, session: string): PeerAddress {
+  return `${peerId}.${session}`;
+}
+
+export function peerIdOf(address: PeerAddress): string {
+  return address.slice(0, address.indexOf("."));
+}
+
+export interface PeerInfo {
+  peer: PeerAddress;
+  publicKey: string;
+}
+
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export type ClientMessage =
+  | { type: "join"; room: string; session: string; publicKey: string; signature: string }
+  | { type: "signal"; to: PeerAddress; data: unknown }
+  | { type: "ping" };
+
+export type ErrorCode =
+  | "bad-json"
+  | "bad-message"
+  | "too-large"
+  | "rate-limited"
+  | "not-joined"
+  | "already-joined"
+  | "bad-signature"
+  | "room-full"
+  | "too-many-rooms"
+  | "too-many-sockets"
+  | "unknown-peer"
+  | "join-timeout"
+  | "shutting-down";
+
+export type ServerMessage =
+  | { type: "challenge"; protocol: string; nonce: string }
+  | { type: "joined"; room: string; self: PeerAddress; peers: PeerInfo[]; iceServers: IceServer[] }
+  | { type: "peer-joined"; peer: PeerInfo }
+  | { type: "peer-left"; peer: PeerAddress }
+  | { type: "signal"; from: PeerAddress; data: unknown }
+  | { type: "pong" }
+  | { type: "error"; code: ErrorCode; message: string };
+
+/** The bytes a peer signs to join: binds its key to the server's nonce, the room and its session. */
+export function joinChallengeBytes(
+  nonce: string,
+  room: string,
+  session: string,
+  publicKey: string,
+): Uint8Array {
+  return new TextEncoder().encode(`${SIGNALING_PROTOCOL}\njoin\n${nonce}\n${room}\n${session}\n${publicKey}`);
+}
+
+export function encodeMessage(message: ClientMessage | ServerMessage): string {
+  return JSON.stringify(message);
+}
+
+export type Parsed<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; reason: string };
+
+const fail = <T>(code: ErrorCode, reason: string): Parsed<T> => ({ ok: false, code, reason });
+
+function parseJsonObject(text: string): Record<string, unknown> | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : null;
+}
+
+const isString = (v: unknown, pattern: RegExp): v is string => typeof v === "string" && pattern.test(v);
+
+/** Parses what a client sent. The caller enforces frame size before this. */
+export function parseClientMessage(text: string): Parsed<ClientMessage> {
+  const m = parseJsonObject(text);
+  if (!m) return fail("bad-json", "not a JSON object");
+  switch (m.type) {
+    case "join":
+      if (!isString(m.room, ROOM_PATTERN)) return fail("bad-message", "join.room: 1-64 of A-Z a-z 0-9 . _ -");
+      if (!isString(m.session, SESSION_PATTERN))
+        return fail("bad-message", "join.session: 1-32 of A-Z a-z 0-9 _ -");
+      if (!isString(m.publicKey, PUBLIC_KEY_PATTERN))
+        return fail("bad-message", "join.publicKey: 32 bytes, base64url");
+      if (!isString(m.signature, SIGNATURE_PATTERN))
+        return fail("bad-message", "join.signature: 64 bytes, base64url");
+      return {
+        ok: true,
+        message: {
+          type: "join",
+          room: m.room,
+          session: m.session,
+          publicKey: m.publicKey,
+          signature: m.signature,
+        },
+      };
+    case "signal":
+      if (!isString(m.to, PEER_ADDRESS_PATTERN)) return fail("bad-message", "signal.to: a peer address");
+      if (typeof m.data !== "object" || m.data === null) return fail("bad-message", "signal.data: an object");
+      return { ok: true, message: { type: "signal", to: m.to, data: m.data } };
+    case "ping":
+      return { ok: true, message: { type: "ping" } };
+    default:
+      return fail("bad-message", `unknown message type ${JSON.stringify(String(m.type)).slice(0, 40)}`);
+  }
+}
+
+function parsePeerInfo(v: unknown): PeerInfo | null {
+  if (typeof v !== "object" || v === null) return null;
+  const p = v as Record<string, unknown>;
+  if (!isString(p.peer, PEER_ADDRESS_PATTERN) || !isString(p.publicKey, PUBLIC_KEY_PATTERN)) return null;
+  return { peer: p.peer, publicKey: p.publicKey };
+}
+
+function parseIceServers(v: unknown): IceServer[] {
+  if (!Array.isArray(v)) return [];
+  return v.flatMap((s): IceServer[] => {
+    if (typeof s !== "object" || s === null) return [];
+    const o = s as Record<string, unknown>;
+    const urls =
+      typeof o.urls === "string" || (Array.isArray(o.urls) && o.urls.every((u) => typeof u === "string"));
+    if (!urls) return [];
+    return [
+      {
+        urls: o.urls as string | string[],
+        ...(typeof o.username === "string" && { username: o.username }),
+        ...(typeof o.credential === "string" && { credential: o.credential }),
+      },
+    ];
+  });
+}
+
+const ERROR_CODES = new Set<ErrorCode>([
+  "bad-json",
+  "bad-message",
+  "too-large",
+  "rate-limited",
+  "not-joined",
+  "already-joined",
+  "bad-signature",
+  "room-full",
+  "too-many-rooms",
+  "too-many-sockets",
+  "unknown-peer",
+  "join-timeout",
+  "shutting-down",
+]);
+
+/** Parses what the server sent; null for anything malformed (a client ignores it). */
+export function parseServerMessage(text: string): ServerMessage | null {
+  const m = parseJsonObject(text);
+  if (!m) return null;
+  switch (m.type) {
+    case "challenge":
+      if (typeof m.protocol !== "string" || !isString(m.nonce, NONCE_PATTERN)) return null;
+      return { type: "challenge", protocol: m.protocol, nonce: m.nonce };
+    case "joined": {
+      if (
+        !isString(m.room, ROOM_PATTERN) ||
+        !isString(m.self, PEER_ADDRESS_PATTERN) ||
+        !Array.isArray(m.peers)
+      ) {
+        return null;
+      }
+      const peers = m.peers.map(parsePeerInfo);
+      if (peers.some((p) => p === null)) return null;
+      return {
+        type: "joined",
+        room: m.room,
+        self: m.self,
+        peers: peers as PeerInfo[],
+        iceServers: parseIceServers(m.iceServers),
+      };
+    }
+    case "peer-joined": {
+      const peer = parsePeerInfo(m.peer);
+      return peer ? { type: "peer-joined", peer } : null;
+    }
+    case "peer-left":
+      return isString(m.peer, PEER_ADDRESS_PATTERN) ? { type: "peer-left", peer: m.peer } : null;
+    case "signal":
+      if (!isString(m.from, PEER_ADDRESS_PATTERN) || typeof m.data !== "object" || m.data === null)
+        return null;
+      return { type: "signal", from: m.from, data: m.data };
+    case "pong":
+      return { type: "pong" };
+    case "error":
+      if (!ERROR_CODES.has(m.code as ErrorCode)) return null;
+      return {
+        type: "error",
+        code: m.code as ErrorCode,
+        message: typeof m.message === "string" ? m.message : "",
+      };
+    default:
+      return null;
+  }
+}
