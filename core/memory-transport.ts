@@ -1,0 +1,227 @@
+// In-memory twins of the network, for tests and simulations in one process: a
+// signaling hub (rooms, members, relayed signals) and links that pass bytes
+// directly. Deliveries are asynchronous (a microtask or a clock delay), like the
+// real thing, so ordering bugs show up here too.
+import type { Clock } from "./clock.ts";
+import { Emitter } from "./emitter.ts";
+import type { PeerInfo } from "./signaling-protocol.ts";
+import type { SignalingEvents, SignalingLike } from "./signaling-types.ts";
+import type { Link, LinkEvents, LinkFactory } from "./transport.ts";
+
+type Deliver = (fn: () => void) => void;
+
+function deliverer(clock: Clock | undefined, delayMs: number): Deliver {
+  if (!clock || delayMs <= 0) return (fn) => queueMicrotask(fn);
+  return (fn) => void clock.after(delayMs, fn);
+}
+
+/** One room's signaling, shared by every in-memory peer. */
+export class MemorySignalingHub {
+  private readonly members = new Map<string, MemorySignaling>();
+  readonly deliver: Deliver;
+  constructor(options: { clock?: Clock; delayMs?: number } = {}) {
+    this.deliver = deliverer(options.clock, options.delayMs ?? 0);
+  }
+
+  /** A peer's view of the room; it joins when started. */
+  connect(info: PeerInfo): MemorySignaling {
+    return new MemorySignaling(this, info);
+  }
+
+  join(peer: MemorySignaling): PeerInfo[] {
+    const others = [...this.members.values()].map((m) => m.info);
+    this.members.set(peer.info.peer, peer);
+    for (const other of this.members.values()) {
+      if (other !== peer) this.deliver(() => other.emitPeerJoined(peer.info));
+    }
+    return others;
+  }
+
+  leave(peer: MemorySignaling): void {
+    if (this.members.get(peer.info.peer) !== peer) return;
+    this.members.delete(peer.info.peer);
+    for (const other of this.members.values()) this.deliver(() => other.emitPeerLeft(peer.info.peer));
+  }
+
+  relay(from: string, to: string, data: object): boolean {
+    const target = this.members.get(to);
+    if (!target) return false;
+    const copy = JSON.parse(JSON.stringify(data));
+    this.deliver(() => target.emitSignal(from, copy));
+    return true;
+  }
+}
+
+export class MemorySignaling implements SignalingLike {
+  private readonly events = new Emitter<SignalingEvents>();
+  private readonly memberMap = new Map<string, PeerInfo>();
+  private started = false;
+
+  constructor(
+    private readonly hub: MemorySignalingHub,
+    readonly info: PeerInfo,
+  ) {}
+
+  get self(): string {
+    return this.info.peer;
+  }
+
+  members(): PeerInfo[] {
+    return [...this.memberMap.values()];
+  }
+
+  iceServers() {
+    return [];
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const others = this.hub.join(this);
+    for (const p of others) this.memberMap.set(p.peer, p);
+    this.hub.deliver(() => this.emit("joined", others));
+  }
+
+  stop(): void {
+    if (!this.started) return;
+    this.started = false;
+    this.hub.leave(this);
+    this.memberMap.clear();
+  }
+
+  sendSignal(to: string, data: object): boolean {
+    return this.started && this.hub.relay(this.info.peer, to, data);
+  }
+
+  on<K extends keyof SignalingEvents>(event: K, handler: SignalingEvents[K]): () => void {
+    return this.events.on(event, handler);
+  }
+
+  emitPeerJoined(info: PeerInfo): void {
+    if (!this.started) return;
+    this.memberMap.set(info.peer, info);
+    this.emit("peer-joined", info);
+  }
+
+  emitPeerLeft(peer: string): void {
+    if (!this.started) return;
+    this.memberMap.delete(peer);
+    this.emit("peer-left", peer);
+  }
+
+  emitSignal(from: string, data: object): void {
+    if (this.started) this.emit("signal", from, data);
+  }
+
+  private emit<K extends keyof SignalingEvents>(event: K, ...args: Parameters<SignalingEvents[K]>): void {
+    this.events.emit(event, ...args);
+  }
+}
+
+interface MemoryEnd {
+  link: MemoryLink;
+  events: LinkEvents;
+}
+
+/**
+ * Links between in-memory peers. A link opens when both ends exist: the
+ * initiator's "offer" signal (relayed by signaling like the real thing)
+ * creates the pairing on the other side.
+ */
+export class MemoryNetwork {
+  private readonly pending = new Map<string, MemoryEnd>();
+  readonly deliver: Deliver;
+  /** Links currently open, for tests. */
+  openLinks = 0;
+
+  constructor(options: { clock?: Clock; delayMs?: number } = {}) {
+    this.deliver = deliverer(options.clock, options.delayMs ?? 0);
+  }
+
+  factory(self: string): LinkFactory {
+    return {
+      create: ({ remote, initiator, events }) => {
+        const link = new MemoryLink(this, self, remote, events);
+        if (initiator) {
+          const token = `${self}>${remote}#${Math.random().toString(36).slice(2)}`;
+          this.pending.set(token, { link, events });
+          this.deliver(() => events.signal({ memory: token }));
+        }
+        return link;
+      },
+    };
+  }
+
+  /** The answering end got the initiator's token: pair them up. */
+  pair(answerer: MemoryLink, token: string): void {
+    const offer = this.pending.get(token);
+    if (!offer) return;
+    this.pending.delete(token);
+    answerer.peer = offer.link;
+    offer.link.peer = answerer;
+    this.openLinks++;
+    this.deliver(() => {
+      answerer.markOpen();
+      offer.link.markOpen();
+    });
+  }
+
+  forget(link: MemoryLink): void {
+    for (const [token, end] of this.pending) if (end.link === link) this.pending.delete(token);
+  }
+}
+
+export class MemoryLink implements Link {
+  peer: MemoryLink | null = null;
+  private state: "new" | "open" | "closed" = "new";
+
+  constructor(
+    private readonly network: MemoryNetwork,
+    readonly self: string,
+    readonly remote: string,
+    private readonly events: LinkEvents,
+  ) {}
+
+  markOpen(): void {
+    if (this.state !== "new") return;
+    this.state = "open";
+    this.events.open();
+  }
+
+  send(data: Uint8Array): boolean {
+    const peer = this.peer;
+    if (this.state !== "open" || !peer) return false;
+    const copy = data.slice();
+    this.network.deliver(() => peer.receive(copy));
+    return true;
+  }
+
+  receive(data: Uint8Array): void {
+    if (this.state === "open") this.events.message(data);
+  }
+
+  bufferedBytes(): number {
+    return 0;
+  }
+
+  signal(data: object): void {
+    const token = (data as { memory?: unknown }).memory;
+    if (typeof token === "string" && this.state === "new") this.network.pair(this, token);
+  }
+
+  close(): void {
+    this.shut("closed locally");
+  }
+
+  shut(reason: string): void {
+    if (this.state === "closed") return;
+    const wasOpen = this.state === "open";
+    this.state = "closed";
+    this.network.forget(this);
+    if (wasOpen) this.network.openLinks--;
+    const peer = this.peer;
+    this.peer = null;
+    this.events.close(reason);
+    if (peer) this.network.deliver(() => peer.shut("closed by the remote"));
+  }
+}

@@ -1,0 +1,192 @@
+// One peer of the network, whatever it runs in: signaling, the mesh, the shared
+// document with its presence, and the directory of profiles. The page, the Node
+// contributor and the in-memory tests all build one of these with their own
+// signaling and transport.
+import { Awareness } from "y-protocols/awareness";
+import * as Y from "yjs";
+import type { Clock } from "./clock.ts";
+import { Directory, type Profile } from "./directory.ts";
+import { DocSync } from "./doc-sync.ts";
+import { Emitter } from "./emitter.ts";
+import type { Identity } from "./identity.ts";
+import { Mesh, type MeshOptions } from "./mesh.ts";
+import { type Presence, signPresence, verifyPresence } from "./presence.ts";
+import { type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
+import type { SignalingLike } from "./signaling-types.ts";
+import type { LinkFactory } from "./transport.ts";
+
+export type PresenceFields = Omit<Presence, "peer" | "at">;
+
+export interface PeerNodeOptions {
+  identity: Identity;
+  signaling: SignalingLike & { start(): void; stop(): void };
+  linkFactory: LinkFactory;
+  clock: Clock;
+  /** The document (the page hands in one that IndexedDB persists). */
+  doc?: Y.Doc;
+  mesh?: Partial<Omit<MeshOptions, "clock">>;
+  /** What this peer says about itself; read whenever presence is signed. */
+  presence: () => PresenceFields;
+  /** Presence is signed again this often even when nothing changed. */
+  presenceIntervalMs?: number;
+  now?: () => number;
+}
+
+export type Connection = "self" | "direct" | "connecting" | "relayed" | "offline";
+
+export interface PeerView {
+  peer: PeerAddress;
+  peerId: string;
+  name: string;
+  connection: Connection;
+  presence: Presence | null;
+  /** Round-trip time over a direct link. */
+  rttMs: number | null;
+}
+
+interface NodeEvents {
+  /** The set of peers or their state changed (debounced). */
+  change: () => void;
+}
+
+export class PeerNode {
+  readonly doc: Y.Doc;
+  readonly awareness: Awareness;
+  readonly mesh: Mesh;
+  readonly sync: DocSync;
+  readonly directory: Directory;
+  private readonly events = new Emitter<NodeEvents>();
+  private readonly off: (() => void)[] = [];
+  private cancelPresence: (() => void) | null = null;
+  private cancelChange: (() => void) | null = null;
+  private running = false;
+
+  constructor(private readonly options: PeerNodeOptions) {
+    this.doc = options.doc ?? new Y.Doc();
+    this.awareness = new Awareness(this.doc);
+    this.awareness.setLocalState(null);
+    this.mesh = new Mesh(options.signaling, options.linkFactory, { clock: options.clock, ...options.mesh });
+    this.sync = new DocSync(this.doc, this.awareness, this.mesh);
+    this.directory = new Directory(this.doc, options.identity, options.now);
+  }
+
+  get self(): PeerAddress {
+    return this.options.signaling.self;
+  }
+
+  get identity(): Identity {
+    return this.options.identity;
+  }
+
+  on<K extends keyof NodeEvents>(event: K, handler: NodeEvents[K]): () => void {
+    return this.events.on(event, handler);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.sync.start();
+    this.mesh.start();
+    this.options.signaling.start();
+    const changed = () => this.changedSoon();
+    this.awareness.on("change", changed);
+    this.directory.map.observe(changed);
+    this.off.push(
+      () => this.awareness.off("change", changed),
+      () => this.directory.map.unobserve(changed),
+      this.mesh.on("change", changed),
+      this.options.signaling.on("peer-joined", changed),
+      this.options.signaling.on("peer-left", changed),
+      this.options.signaling.on("joined", changed),
+    );
+    void this.publishPresence();
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    for (const off of this.off.splice(0)) off();
+    this.cancelPresence?.();
+    this.cancelChange?.();
+    this.cancelPresence = this.cancelChange = null;
+    this.sync.stop();
+    this.mesh.stop();
+    this.options.signaling.stop();
+    this.directory.stop();
+    this.awareness.destroy();
+    this.events.clear();
+  }
+
+  /** Signs this peer's presence now (call when what it says has changed). */
+  async publishPresence(): Promise<void> {
+    if (!this.running) return;
+    this.cancelPresence?.();
+    const presence: Presence = {
+      ...this.options.presence(),
+      peer: this.self,
+      at: (this.options.now ?? Date.now)(),
+    };
+    const signed = await signPresence(this.options.identity, presence);
+    if (!this.running) return;
+    this.awareness.setLocalState(signed);
+    this.cancelPresence = this.options.clock.after(this.options.presenceIntervalMs ?? 60_000, () => {
+      void this.publishPresence();
+    });
+  }
+
+  setName(name: string): Promise<void> {
+    return this.directory.setName(name).then(() => this.publishPresence());
+  }
+
+  /** Every peer this one knows of: live members, presence heard through the mesh, and profiles. */
+  async peers(): Promise<PeerView[]> {
+    const profiles = await this.directory.profiles();
+    const presences = new Map<PeerAddress, Presence>();
+    await Promise.all(
+      [...this.awareness.getStates().values()].map(async (state) => {
+        const p = await verifyPresence(state);
+        if (p) presences.set(p.peer, p);
+      }),
+    );
+    const links = new Map(this.mesh.links().map((l) => [l.remote, l]));
+    const addresses = new Set<PeerAddress>([
+      this.self,
+      ...this.options.signaling.members().map((m) => m.peer),
+      ...presences.keys(),
+    ]);
+    const views: PeerView[] = [...addresses].map((peer) => {
+      const link = links.get(peer);
+      const presence = presences.get(peer) ?? null;
+      const connection: Connection =
+        peer === this.self
+          ? "self"
+          : link?.state === "open"
+            ? "direct"
+            : link
+              ? "connecting"
+              : presence
+                ? "relayed"
+                : "offline";
+      const profile: Profile | undefined = profiles.get(peerIdOf(peer))?.payload;
+      return {
+        peer,
+        peerId: peerIdOf(peer),
+        name: profile?.name || presence?.name || "",
+        connection,
+        presence,
+        rttMs: link?.rttMs ?? null,
+      };
+    });
+    return views.sort((a, b) =>
+      a.connection === "self" ? -1 : b.connection === "self" ? 1 : a.peer < b.peer ? -1 : 1,
+    );
+  }
+
+  private changedSoon(): void {
+    if (this.cancelChange) return;
+    this.cancelChange = this.options.clock.after(50, () => {
+      this.cancelChange = null;
+      this.events.emit("change");
+    });
+  }
+}

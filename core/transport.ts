@@ -1,0 +1,34 @@
+// The peer-to-peer transport behind a small interface: a link to one remote peer
+// that sends bytes and emits messages. WebRTC data channels (simple-peer, in the
+// browser and in Node with node-datachannel) and an in-memory twin implement it.
+import type { IceServer, PeerAddress } from "./signaling-protocol.ts";
+
+export interface LinkEvents {
+  /** The link is up; `send` works from now on. */
+  open(): void;
+  message(data: Uint8Array): void;
+  /** The link is gone (closed by either side or failed); called once. */
+  close(reason: string): void;
+  /** Connection set-up data to hand to the remote through signaling. */
+  signal(data: object): void;
+}
+
+export interface Link {
+  readonly remote: PeerAddress;
+  /** Sends one message; returns false when the link is not open. */
+  send(data: Uint8Array): boolean;
+  /** Bytes queued and not yet sent (for backpressure). */
+  bufferedBytes(): number;
+  /** Feeds set-up data that came from the remote through signaling. */
+  signal(data: object): void;
+  close(): void;
+}
+
+export interface LinkFactory {
+  create(options: {
+    remote: PeerAddress;
+    initiator: boolean;
+    iceServers: IceServer[];
+    events: LinkEvents;
+  }): Link;
+}

@@ -1,0 +1,166 @@
+// Many peers in one process on the in-memory transport: the mesh stays within its
+// degree cap, and the shared document converges, through peers that are not
+// directly connected, including for a peer that joins late.
+import { afterEach, describe, expect, it } from "vitest";
+import * as Y from "yjs";
+import { systemClock } from "../../core/clock.ts";
+import { createIdentity } from "../../core/identity.ts";
+import { MemoryNetwork, MemorySignalingHub } from "../../core/memory-transport.ts";
+import { PeerNode } from "../../core/peer-node.ts";
+import { peerAddress } from "../../core/signaling-protocol.ts";
+
+const nodes: PeerNode[] = [];
+
+afterEach(() => {
+  for (const n of nodes.splice(0)) n.stop();
+});
+
+const presence = () => ({
+  name: "",
+  appVersion: "test",
+  capacity: { contributing: false, cores: 1, memoryMiB: 0, budgetPct: 0, slots: 0 },
+  load: { vms: 0, usedPct: 0 },
+});
+
+async function addPeer(
+  hub: MemorySignalingHub,
+  network: MemoryNetwork,
+  maxDegree: number,
+): Promise<PeerNode> {
+  const identity = await createIdentity();
+  const info = { peer: peerAddress(identity.peerId, "s1"), publicKey: identity.publicKey };
+  const node = new PeerNode({
+    identity,
+    signaling: hub.connect(info),
+    linkFactory: network.factory(info.peer),
+    clock: systemClock,
+    mesh: { targetDegree: maxDegree, maxDegree, maintainIntervalMs: 200 },
+    presence,
+  });
+  nodes.push(node);
+  node.start();
+  return node;
+}
+
+async function until(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const start = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const stateOf = (n: PeerNode) => Y.encodeStateVector(n.doc).toString();
+
+describe("mesh on the in-memory transport", () => {
+  it("20 peers with degree capped at 3 converge on one document; a late peer catches up", async () => {
+    const hub = new MemorySignalingHub();
+    const network = new MemoryNetwork();
+    let maxSeen = 0;
+    const peers: PeerNode[] = [];
+    for (let i = 0; i < 20; i++) peers.push(await addPeer(hub, network, 3));
+    for (const [i, p] of peers.entries()) {
+      p.mesh.on("change", () => {
+        maxSeen = Math.max(maxSeen, p.mesh.links().length);
+      });
+      await p.setName(`peer-${i}`);
+      p.doc.getArray("log").push([`written by ${i}`]);
+    }
+    await until(
+      async () => {
+        const lists = await Promise.all(peers.map(async (p) => (await p.directory.profiles()).size));
+        return lists.every((n) => n === 20);
+      },
+      20_000,
+      "every peer sees 20 profiles",
+    );
+    await until(() => new Set(peers.map(stateOf)).size === 1, 10_000, "identical state vectors");
+    expect(peers[7]!.doc.getArray("log").length).toBe(20);
+    // Bounded: never more than 3 links, and most pairs are not directly linked.
+    expect(maxSeen).toBeLessThanOrEqual(3);
+    const direct = peers.reduce((sum, p) => sum + p.mesh.openLinks().length, 0) / 2;
+    expect(direct).toBeLessThan((20 * 19) / 2 / 4);
+
+    const late = await addPeer(hub, network, 3);
+    await until(
+      async () => (await late.directory.profiles()).size === 20,
+      10_000,
+      "the late peer sees the others",
+    );
+    await late.setName("late");
+    await until(
+      async () => (await peers[0]!.directory.profiles()).get(late.identity.peerId)?.payload.name === "late",
+      10_000,
+      "the others see the late peer",
+    );
+    expect(late.doc.getArray("log").length).toBe(20);
+  });
+
+  it("settles glare: two peers dialing each other at once keep exactly one link", async () => {
+    // Slow signaling, so both peers dial before either hears from the other.
+    const hub = new MemorySignalingHub({ clock: systemClock, delayMs: 30 });
+    const network = new MemoryNetwork();
+    const a = await addPeer(hub, network, 4);
+    const b = await addPeer(hub, network, 4);
+    await until(() => a.mesh.isOpen(b.self) && b.mesh.isOpen(a.self), 5000, "a link between a and b");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(network.openLinks).toBe(1);
+    expect(a.mesh.links()).toHaveLength(1);
+    expect(b.mesh.links()).toHaveLength(1);
+  });
+
+  it("repairs an entry a hostile peer overwrote, and ignores forged ones", async () => {
+    const hub = new MemorySignalingHub();
+    const network = new MemoryNetwork();
+    const alice = await addPeer(hub, network, 4);
+    const mallory = await addPeer(hub, network, 4);
+    await alice.setName("alice");
+    await until(
+      async () => (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice",
+      5000,
+      "mallory sees alice",
+    );
+    // Mallory writes a profile under Alice's id, signed with Mallory's key.
+    const forged = {
+      kind: "profile/1",
+      payload: { peerId: alice.identity.peerId, name: "mallory-as-alice", updatedAt: Date.now() + 1000 },
+      publicKey: mallory.identity.publicKey,
+      signature: "A".repeat(86),
+    };
+    mallory.directory.map.set(alice.identity.peerId, forged);
+    mallory.directory.map.set("f".repeat(32), forged);
+    await until(
+      async () => (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice",
+      5000,
+      "alice's own entry is restored everywhere",
+    );
+    const seen = await alice.directory.profiles();
+    expect(seen.has("f".repeat(32))).toBe(false);
+    expect(seen.get(alice.identity.peerId)?.payload.name).toBe("alice");
+  });
+
+  it("shows who is linked directly and who is only heard of through the mesh", async () => {
+    const hub = new MemorySignalingHub();
+    const network = new MemoryNetwork();
+    const peers: PeerNode[] = [];
+    for (let i = 0; i < 6; i++) peers.push(await addPeer(hub, network, 2));
+    await until(
+      async () => {
+        const views = await peers[0]!.peers();
+        return views.length === 6 && views.every((v) => v.presence !== null);
+      },
+      10_000,
+      "presence of all six",
+    );
+    const views = await peers[0]!.peers();
+    const kinds = new Set(views.map((v) => v.connection));
+    expect(kinds.has("self")).toBe(true);
+    expect(kinds.has("direct")).toBe(true);
+    expect(kinds.has("relayed")).toBe(true);
+    expect(views.filter((v) => v.connection === "direct").length).toBeLessThanOrEqual(2);
+  });
+});
