@@ -1,6 +1,8 @@
 // `npm start`: serves the built app and signaling on one port (PORT, or 8080).
+// Signaling limits come from SIGNAL_* environment variables (PROTOCOL.md).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { LimitError, limitsFromEnv } from "./limits.ts";
 import { createSignalingServer } from "./server.ts";
 
 const staticDir = fileURLToPath(new URL("../dist", import.meta.url));
@@ -9,12 +11,21 @@ if (!existsSync(staticDir)) {
   process.exit(1);
 }
 
+let limits: ReturnType<typeof limitsFromEnv>;
+try {
+  limits = limitsFromEnv(process.env);
+} catch (err) {
+  if (!(err instanceof LimitError)) throw err;
+  console.error(`bad setting: ${err.message}`);
+  process.exit(1);
+}
+
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? "127.0.0.1";
-const server = createSignalingServer({ port, host, staticDir });
+const server = createSignalingServer({ ...limits, port, host, staticDir });
 
 server.ready.then(
-  () => console.log(`Spare Cycles is running at ${server.address().url}/`),
+  () => console.log(`Spare Cycles is running at ${server.address().url}/ (signaling on /signal)`),
   (err: Error) => {
     console.error(`could not listen on ${host}:${port}: ${err.message}`);
     process.exit(1);

@@ -1,11 +1,17 @@
-// The one small server: static hosting of the built app, and (later) WebSocket
-// signaling. A factory returning {ready, address, close}, so `npm start` and the
-// tests (port 0) run the same thing.
+// The one small server: static hosting of the built app, WebSocket signaling on
+// /signal (signaling.ts), /healthz and /metrics. A factory returning {ready,
+// address, close}, so `npm start` and the tests (port 0) run the same thing.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import { SIGNALING_PATH } from "../core/signaling-protocol.ts";
+import { resolveLimits, type SignalingLimits } from "./limits.ts";
+import { Metrics, type RejectReason } from "./metrics.ts";
+import { type HubStats, ipKey, SignalingHub } from "./signaling.ts";
 import { staticFiles } from "./static-files.ts";
 
-export interface SignalingServerOptions {
+export interface SignalingServerOptions extends Partial<SignalingLimits> {
   port?: number;
   host?: string;
   /** The built app to serve (dist/); omit to serve no files. */
@@ -17,10 +23,42 @@ export interface SignalingServer {
   ready: Promise<void>;
   /** Where it listens, e.g. http://127.0.0.1:8080 (valid after `ready`). */
   address(): { host: string; port: number; url: string };
+  /** Live counts: sockets, rooms, peers, admitted raw sockets, distinct IPs. */
+  stats(): HubStats;
+  /** Stops accepting, closes every socket (1001), cuts the ones that do not go; never hangs. */
   close(): Promise<void>;
 }
 
+const UPGRADE_REFUSALS: Partial<Record<RejectReason, [number, string]>> = {
+  "bad-path": [404, "Not Found"],
+  "too-many-sockets": [429, "Too Many Requests"],
+  "max-sockets": [503, "Service Unavailable"],
+  "shutting-down": [503, "Service Unavailable"],
+};
+
+/** Answers an upgrade request with an HTTP error and drops the socket. */
+function refuseUpgrade(socket: Duplex, reason: RejectReason): void {
+  const [status, text] = UPGRADE_REFUSALS[reason] ?? [400, "Bad Request"];
+  const body = `${reason}\n`;
+  socket.once("finish", () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${body.length}\r\nX-Signaling-Error: ${reason}\r\n\r\n${body}`,
+  );
+}
+
 export function createSignalingServer(options: SignalingServerOptions = {}): SignalingServer {
+  const limits = resolveLimits(options);
+  const metrics = new Metrics();
+  const hub = new SignalingHub(limits, metrics);
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: limits.maxFrameBytes,
+    // Not in @types/ws yet: how long a close handshake may take before `ws` cuts the socket.
+    ...({ closeTimeout: limits.heartbeatTimeoutMs } as object),
+  });
   const serveStatic = options.staticDir ? staticFiles(options.staticDir) : null;
   const notFound = (res: ServerResponse) => {
     res.statusCode = 404;
@@ -32,20 +70,47 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
     if (path === "/healthz") {
       res.setHeader("Content-Type", "application/json");
       res.setHeader("Cache-Control", "no-store");
-      res.end(JSON.stringify({ ok: true }));
+      res.end(JSON.stringify({ ok: true, ...hub.stats() }));
+      return;
+    }
+    if (path === "/metrics") {
+      const { sockets, rooms, peers } = hub.stats();
+      res.setHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+      res.setHeader("Cache-Control", "no-store");
+      res.end(metrics.render({ sockets, rooms, peers }));
       return;
     }
     if (serveStatic) serveStatic(req, res, () => notFound(res));
     else notFound(res);
   });
+  http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node's HTTP server stops listening for this socket's errors at the upgrade.
+    socket.on("error", () => socket.destroy());
+    const path = (req.url ?? "/").split("?")[0];
+    const refusal = path === SIGNALING_PATH ? hub.admit(socket, ipKey(req.socket.remoteAddress)) : "bad-path";
+    if (refusal) {
+      metrics.reject(refusal);
+      refuseUpgrade(socket, refusal);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws));
+  });
+  let lastAcceptError = 0;
   const host = options.host ?? "127.0.0.1";
   const ready = new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(options.port ?? 8080, host, () => {
       http.off("error", reject);
+      // After listening, an error (e.g. EMFILE on accept) must not kill the server.
+      http.on("error", (err) => {
+        if (Date.now() - lastAcceptError < 10_000) return;
+        lastAcceptError = Date.now();
+        console.error(`signaling server: ${err.message}`);
+      });
       resolve();
     });
   });
+  let closing: Promise<void> | null = null;
   return {
     ready,
     address() {
@@ -54,11 +119,20 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
       const shown = info.family === "IPv6" ? `[${info.address}]` : info.address;
       return { host: info.address, port: info.port, url: `http://${shown}:${info.port}` };
     },
+    stats: () => hub.stats(),
     close() {
-      return new Promise<void>((resolve) => {
+      closing ??= (async () => {
+        await ready.catch(() => undefined);
+        const stopped = new Promise<void>((resolve) => {
+          if (!http.listening) resolve();
+          else http.close(() => resolve());
+        });
         http.closeAllConnections();
-        http.close(() => resolve());
-      });
+        await hub.close(limits.shutdownGraceMs);
+        wss.close();
+        await stopped;
+      })();
+      return closing;
     },
   };
 }

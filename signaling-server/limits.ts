@@ -1,0 +1,130 @@
+// Every limit the signaling server enforces, its default, and the environment
+// variable `npm start` reads it from (signaling-server/PROTOCOL.md lists them).
+import type { IceServer } from "../core/signaling-protocol.ts";
+
+export interface SignalingLimits {
+  /** Largest inbound WebSocket message; a bigger one closes the socket with 1009. */
+  maxFrameBytes: number;
+  /** Token bucket per socket: sustained messages per second… */
+  messagesPerSecond: number;
+  /** …and how many may come at once. */
+  burst: number;
+  peersPerRoom: number;
+  maxRooms: number;
+  /** Open signaling sockets from one IP address (counted at the HTTP upgrade). */
+  socketsPerIp: number;
+  /** Open signaling sockets in total. */
+  maxSockets: number;
+  /** A WebSocket ping this often… */
+  heartbeatIntervalMs: number;
+  /** …must be answered within this, or the socket is terminated. */
+  heartbeatTimeoutMs: number;
+  /** A socket that has not joined a room by then is closed. */
+  joinTimeoutMs: number;
+  /** Invalid messages a socket may send before it is closed. */
+  maxStrikes: number;
+  /** Bytes queued for a reader that does not keep up before it is terminated. */
+  maxBufferedBytes: number;
+  /** How long close() lets clients take their close frame before it terminates them. */
+  shutdownGraceMs: number;
+  /** Passed to clients in "joined" (STUN/TURN); none by default. */
+  iceServers: IceServer[];
+}
+
+export const DEFAULT_LIMITS: Readonly<SignalingLimits> = Object.freeze({
+  maxFrameBytes: 64 * 1024,
+  messagesPerSecond: 50,
+  burst: 100,
+  peersPerRoom: 256,
+  maxRooms: 10_000,
+  socketsPerIp: 64,
+  maxSockets: 20_000,
+  heartbeatIntervalMs: 30_000,
+  heartbeatTimeoutMs: 10_000,
+  joinTimeoutMs: 10_000,
+  maxStrikes: 5,
+  maxBufferedBytes: 256 * 1024,
+  shutdownGraceMs: 1_000,
+  iceServers: [],
+});
+
+type NumericLimit = Exclude<keyof SignalingLimits, "iceServers">;
+
+/** The environment variable for each limit. */
+export const LIMIT_ENV: Readonly<Record<keyof SignalingLimits, string>> = Object.freeze({
+  maxFrameBytes: "SIGNAL_MAX_FRAME_BYTES",
+  messagesPerSecond: "SIGNAL_MESSAGES_PER_SECOND",
+  burst: "SIGNAL_BURST",
+  peersPerRoom: "SIGNAL_PEERS_PER_ROOM",
+  maxRooms: "SIGNAL_MAX_ROOMS",
+  socketsPerIp: "SIGNAL_SOCKETS_PER_IP",
+  maxSockets: "SIGNAL_MAX_SOCKETS",
+  heartbeatIntervalMs: "SIGNAL_HEARTBEAT_INTERVAL_MS",
+  heartbeatTimeoutMs: "SIGNAL_HEARTBEAT_TIMEOUT_MS",
+  joinTimeoutMs: "SIGNAL_JOIN_TIMEOUT_MS",
+  maxStrikes: "SIGNAL_MAX_STRIKES",
+  maxBufferedBytes: "SIGNAL_MAX_BUFFERED_BYTES",
+  shutdownGraceMs: "SIGNAL_SHUTDOWN_GRACE_MS",
+  iceServers: "SIGNAL_ICE_SERVERS",
+});
+
+const NUMERIC = (Object.keys(DEFAULT_LIMITS) as (keyof SignalingLimits)[]).filter(
+  (k): k is NumericLimit => k !== "iceServers",
+);
+
+export class LimitError extends Error {}
+
+function checkIceServers(value: unknown, where: string): IceServer[] {
+  const ok =
+    Array.isArray(value) &&
+    value.every(
+      (s) =>
+        typeof s === "object" &&
+        s !== null &&
+        (typeof s.urls === "string" ||
+          (Array.isArray(s.urls) && s.urls.every((u: unknown) => typeof u === "string"))) &&
+        (s.username === undefined || typeof s.username === "string") &&
+        (s.credential === undefined || typeof s.credential === "string"),
+    );
+  if (!ok) throw new LimitError(`${where}: a JSON list of {urls, username?, credential?}`);
+  return (value as IceServer[]).map((s) => ({ ...s }));
+}
+
+/** The defaults with `given` on top; throws LimitError for a value that is not a positive integer. */
+export function resolveLimits(given: Partial<SignalingLimits> = {}): SignalingLimits {
+  const limits: SignalingLimits = { ...DEFAULT_LIMITS, iceServers: [] };
+  for (const key of NUMERIC) {
+    const v = given[key];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || v <= 0)
+      throw new LimitError(`${key}: a positive integer, not ${String(v)}`);
+    limits[key] = v;
+  }
+  if (given.iceServers !== undefined) limits.iceServers = checkIceServers(given.iceServers, "iceServers");
+  return limits;
+}
+
+/** Limits from environment variables (unset ones keep their defaults); throws LimitError naming a bad one. */
+export function limitsFromEnv(env: Record<string, string | undefined>): Partial<SignalingLimits> {
+  const given: Partial<SignalingLimits> = {};
+  for (const key of NUMERIC) {
+    const name = LIMIT_ENV[key];
+    const text = env[name]?.trim();
+    if (!text) continue;
+    const v = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+    if (!Number.isSafeInteger(v) || v <= 0)
+      throw new LimitError(`${name}: a positive integer, not "${text}"`);
+    given[key] = v;
+  }
+  const ice = env[LIMIT_ENV.iceServers]?.trim();
+  if (ice) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(ice);
+    } catch {
+      throw new LimitError(`${LIMIT_ENV.iceServers}: not JSON`);
+    }
+    given.iceServers = checkIceServers(parsed, LIMIT_ENV.iceServers);
+  }
+  return given;
+}

@@ -1,0 +1,153 @@
+// A signaling client for Node (`ws`): answers the challenge with an identity's
+// signature and hands out the server's messages in order. The tests and the
+// load generator use it; a headless contributor can too.
+import WebSocket from "ws";
+import { type Identity, sign } from "../core/identity.ts";
+import {
+  type ClientMessage,
+  encodeMessage,
+  joinChallengeBytes,
+  parseServerMessage,
+  type ServerMessage,
+} from "../core/signaling-protocol.ts";
+
+export type ServerMessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
+
+export type JoinMessage = Extract<ClientMessage, { type: "join" }>;
+
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+/** Messages kept for `next()` before the oldest are dropped. */
+const QUEUE_LIMIT = 10_000;
+
+export class SignalingClient {
+  /** Messages received and not yet taken by `next()`, oldest first. */
+  readonly queue: ServerMessage[] = [];
+  /** Resolves when the socket closes. */
+  readonly closed: Promise<Closed>;
+  private waiters: (() => void)[] = [];
+  private closedWith: Closed | null = null;
+
+  private constructor(
+    readonly ws: WebSocket,
+    /** The server's challenge nonce. */
+    readonly nonce: string,
+    readonly protocol: string,
+  ) {
+    this.closed = new Promise((resolve) => {
+      ws.on("close", (code, reason) => {
+        this.closedWith = { code, reason: reason.toString() };
+        resolve(this.closedWith);
+        this.wake();
+      });
+    });
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      const message = parseServerMessage(data.toString());
+      if (!message) return;
+      if (this.queue.length >= QUEUE_LIMIT) this.queue.shift();
+      this.queue.push(message);
+      this.wake();
+    });
+  }
+
+  /** Connects to a signaling URL (ws://host/signal) and waits for the challenge. */
+  static connect(
+    url: string,
+    options: WebSocket.ClientOptions = {},
+    timeoutMs = 10_000,
+  ): Promise<SignalingClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false, ...options });
+      const timer = setTimeout(() => fail(new Error("no challenge in time")), timeoutMs);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        ws.terminate();
+        reject(err);
+      };
+      ws.once("error", fail);
+      ws.once("close", (code) => fail(new Error(`closed (${code}) before the challenge`)));
+      ws.once("unexpected-response", (_req, res) =>
+        fail(new Error(`HTTP ${res.statusCode} ${String(res.headers["x-signaling-error"] ?? "")}`)),
+      );
+      ws.once("message", (data) => {
+        clearTimeout(timer);
+        ws.removeAllListeners();
+        // Errors after the handshake show as a close.
+        ws.on("error", () => undefined);
+        const m = parseServerMessage(data.toString());
+        if (m?.type !== "challenge") {
+          ws.terminate();
+          reject(new Error(`expected a challenge, got ${data.toString().slice(0, 80)}`));
+          return;
+        }
+        resolve(new SignalingClient(ws, m.nonce, m.protocol));
+      });
+    });
+  }
+
+  /** The join message proving `identity` for this socket's challenge. */
+  async joinMessage(identity: Identity, room: string, session: string): Promise<JoinMessage> {
+    const signature = await sign(identity, joinChallengeBytes(this.nonce, room, session, identity.publicKey));
+    return { type: "join", room, session, publicKey: identity.publicKey, signature };
+  }
+
+  /** Joins `room`; resolves with "joined", rejects with the server's error. */
+  async join(identity: Identity, room: string, session: string): Promise<ServerMessageOf<"joined">> {
+    this.send(await this.joinMessage(identity, room, session));
+    const reply = await this.next((m) => m.type === "joined" || m.type === "error");
+    if (reply.type === "error") throw new Error(`join refused: ${reply.code} ${reply.message}`);
+    return reply as ServerMessageOf<"joined">;
+  }
+
+  send(message: ClientMessage): void {
+    this.ws.send(encodeMessage(message));
+  }
+
+  /** Sends anything at all (tests of hostile input). */
+  sendRaw(data: string | Buffer, binary = typeof data !== "string"): void {
+    this.ws.send(data, { binary });
+  }
+
+  /** Takes the first queued message of `type` (or matching a predicate), waiting for it. */
+  next<T extends ServerMessage["type"]>(type: T, timeoutMs?: number): Promise<ServerMessageOf<T>>;
+  next(match: (m: ServerMessage) => boolean, timeoutMs?: number): Promise<ServerMessage>;
+  next(match: string | ((m: ServerMessage) => boolean), timeoutMs = 5_000): Promise<ServerMessage> {
+    const test = typeof match === "string" ? (m: ServerMessage) => m.type === match : match;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        reject(
+          new Error(
+            `no ${String(typeof match === "string" ? match : "matching message")} in ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      const check = () => {
+        const i = this.queue.findIndex(test);
+        if (i >= 0) {
+          clearTimeout(timer);
+          this.waiters = this.waiters.filter((w) => w !== check);
+          resolve(this.queue.splice(i, 1)[0]!);
+        } else if (this.closedWith) {
+          clearTimeout(timer);
+          this.waiters = this.waiters.filter((w) => w !== check);
+          reject(new Error(`closed (${this.closedWith.code} ${this.closedWith.reason}) while waiting`));
+        }
+      };
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  close(code = 1000): void {
+    this.ws.close(code);
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}

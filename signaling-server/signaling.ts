@@ -1,0 +1,474 @@
+// Rooms, the join proof and the relay: what the server does with a WebSocket
+// once the HTTP side (server.ts) has let it in. Every socket gets a nonce, must
+// join a room by signing it, and may then send signals to members of its room
+// only. One sweep timer (heartbeat, join timeout, stuck closes) serves every
+// socket; per socket there are a few numbers, a token bucket and its listeners.
+import { randomBytes } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type { RawData, WebSocket } from "ws";
+import { peerIdFromPublicKey, verifySignature } from "../core/identity.ts";
+import {
+  type ClientMessage,
+  type ErrorCode,
+  encodeMessage,
+  joinChallengeBytes,
+  type PeerInfo,
+  parseClientMessage,
+  peerAddress,
+  SIGNALING_PROTOCOL,
+} from "../core/signaling-protocol.ts";
+import type { SignalingLimits } from "./limits.ts";
+import type { Metrics, RejectReason } from "./metrics.ts";
+import { RateLimiter, type RateVerdict } from "./rate-limit.ts";
+
+/** WebSocket close codes the server uses (PROTOCOL.md). */
+export const CLOSE = {
+  /** The server is shutting down. */
+  GOING_AWAY: 1001,
+  /** Bad signature, too many invalid messages, flooding, join timeout. */
+  POLICY: 1008,
+  /** A message over maxFrameBytes (sent by `ws` itself). */
+  TOO_BIG: 1009,
+  /** The same peer address joined again on another socket. */
+  REPLACED: 4000,
+} as const;
+
+const OPEN = 1;
+/** After `ws` closes a socket for a bad frame: time for the close frame to go out before the cut. */
+const ERROR_CLOSE_GRACE_MS = 500;
+
+// A socket's life: challenged (may only join) -> joining (signature being
+// checked) -> joined; closed once the server is done with it (its close
+// handshake may still be under way).
+const CHALLENGED = 0;
+const JOINING = 1;
+const JOINED = 2;
+const CLOSED = 3;
+type State = typeof CHALLENGED | typeof JOINING | typeof JOINED | typeof CLOSED;
+
+interface Room {
+  name: string;
+  members: Map<string, Connection>;
+}
+
+class Connection {
+  state: State = CHALLENGED;
+  room: Room | null = null;
+  address = "";
+  publicKey = "";
+  /** `{"type":"signal","from":"<address>","data":` — the start of every signal relayed from this socket. */
+  signalPrefix = "";
+  strikes = 0;
+  /** When the unanswered heartbeat ping was sent; 0 when none is outstanding. */
+  pingSentAt = 0;
+  lastPingAt: number;
+  /** Once closed: when the socket is cut if its close handshake has not finished. */
+  cutAt = 0;
+  readonly limiter: RateLimiter;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly nonce: string,
+    readonly openedAt: number,
+    limits: SignalingLimits,
+  ) {
+    this.lastPingAt = openedAt;
+    this.limiter = new RateLimiter(limits, openedAt);
+  }
+}
+
+export interface HubStats {
+  /** WebSockets the hub holds (including ones whose close handshake is under way). */
+  sockets: number;
+  rooms: number;
+  peers: number;
+  /** Raw sockets admitted at the upgrade and not yet closed. */
+  admitted: number;
+  /** Distinct addresses (IPv6: /64 prefixes) with an admitted socket. */
+  ips: number;
+}
+
+/** The key the per-IP limit counts by: the IPv4 address, or the /64 an IPv6 address lies in. */
+export function ipKey(address: string | undefined): string {
+  if (!address) return "unknown";
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(":")) return address;
+  const [head = "", tail = ""] = address.split("::");
+  const left = head ? head.split(":") : [];
+  const right = address.includes("::") && tail ? tail.split(":") : [];
+  const groups = address.includes("::")
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g || "0", 16).toString(16))
+    .join(":")}::/64`;
+}
+
+function text(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString("utf8");
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  return Buffer.from(data).toString("utf8");
+}
+
+export class SignalingHub {
+  private readonly conns = new Set<Connection>();
+  private readonly rooms = new Map<string, Room>();
+  private readonly perIp = new Map<string, number>();
+  private readonly rawSockets = new Set<Duplex>();
+  private peers = 0;
+  private closing = false;
+  private readonly sweepTimer: ReturnType<typeof setInterval>;
+  private onDrained: (() => void) | null = null;
+
+  constructor(
+    private readonly limits: SignalingLimits,
+    private readonly metrics: Metrics,
+  ) {
+    const shortest = Math.min(limits.heartbeatIntervalMs, limits.heartbeatTimeoutMs, limits.joinTimeoutMs);
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, Math.min(1000, shortest / 4)));
+    this.sweepTimer.unref();
+  }
+
+  stats(): HubStats {
+    return {
+      sockets: this.conns.size,
+      rooms: this.rooms.size,
+      peers: this.peers,
+      admitted: this.rawSockets.size,
+      ips: this.perIp.size,
+    };
+  }
+
+  /**
+   * At the HTTP upgrade, before the WebSocket exists: counts the raw socket
+   * against the limits (until it closes), or says why it is refused.
+   */
+  admit(socket: Duplex, ip: string): RejectReason | null {
+    if (this.closing) return "shutting-down";
+    if (this.rawSockets.size >= this.limits.maxSockets) return "max-sockets";
+    const n = this.perIp.get(ip) ?? 0;
+    if (n >= this.limits.socketsPerIp) return "too-many-sockets";
+    this.perIp.set(ip, n + 1);
+    this.rawSockets.add(socket);
+    socket.once("close", () => {
+      this.rawSockets.delete(socket);
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left > 0) this.perIp.set(ip, left);
+      else this.perIp.delete(ip);
+      this.checkDrained();
+    });
+    return null;
+  }
+
+  /** A WebSocket whose handshake completed: challenge it. */
+  accept(ws: WebSocket): void {
+    const conn = new Connection(ws, randomBytes(32).toString("base64url"), Date.now(), this.limits);
+    this.conns.add(conn);
+    ws.on("message", (data, isBinary) => this.onMessage(conn, data, isBinary));
+    ws.on("ping", () => this.onControlFrame(conn));
+    ws.on("pong", () => {
+      conn.pingSentAt = 0;
+      this.onControlFrame(conn);
+    });
+    ws.on("error", (err: Error & { code?: string }) => {
+      // `ws` closes the socket itself (1009 for an oversize message, 1007/1002 for bad frames).
+      // It stops reading the socket then, so the close handshake cannot finish: cut it soon.
+      this.metrics.reject(err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "too-large" : "bad-message");
+      this.detach(conn, true);
+      conn.state = CLOSED;
+      conn.cutAt = Date.now() + ERROR_CLOSE_GRACE_MS;
+    });
+    ws.on("close", () => this.onClose(conn));
+    if (this.closing) {
+      this.shutDown(conn);
+      return;
+    }
+    this.send(conn, encodeMessage({ type: "challenge", protocol: SIGNALING_PROTOCOL, nonce: conn.nonce }));
+  }
+
+  /**
+   * Graceful shutdown: every socket is told and closed with 1001, gets
+   * `graceMs` to finish its close handshake, then whatever is left is cut.
+   */
+  async close(graceMs: number): Promise<void> {
+    if (!this.closing) {
+      this.closing = true;
+      clearInterval(this.sweepTimer);
+      for (const conn of this.conns) this.shutDown(conn);
+      this.rooms.clear();
+      this.peers = 0;
+    }
+    // Clients that answer the close frame are gone within the grace period; then the rest are cut.
+    await this.drained(graceMs);
+    for (const conn of this.conns) conn.ws.terminate();
+    for (const socket of this.rawSockets) socket.destroy();
+    // Cut sockets report their close a few ticks later.
+    await this.drained(1_000);
+  }
+
+  /** Resolves when no socket is left, or after `ms`. */
+  private async drained(ms: number): Promise<void> {
+    if (this.conns.size === 0 && this.rawSockets.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.onDrained = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+    this.onDrained = null;
+  }
+
+  private checkDrained(): void {
+    if (this.onDrained && this.conns.size === 0 && this.rawSockets.size === 0) this.onDrained();
+  }
+
+  private shutDown(conn: Connection): void {
+    if (conn.state === CLOSED) return;
+    // Everyone is leaving: no peer-left announcements.
+    conn.room = null;
+    this.send(
+      conn,
+      encodeMessage({ type: "error", code: "shutting-down", message: "the server is shutting down" }),
+    );
+    this.metrics.reject("shutting-down");
+    conn.state = CLOSED;
+    conn.ws.close(CLOSE.GOING_AWAY, "shutting-down");
+  }
+
+  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (conn.state === CLOSED) return;
+    this.metrics.received += 1;
+    const verdict = conn.limiter.take(Date.now());
+    if (verdict !== "ok") {
+      this.overLimit(conn, verdict);
+      return;
+    }
+    if (isBinary) {
+      this.strike(conn, "bad-message", "binary frames are not accepted: send JSON text", "binary");
+      return;
+    }
+    const parsed = parseClientMessage(text(data));
+    if (!parsed.ok) {
+      this.strike(conn, parsed.code as "bad-json" | "bad-message", parsed.reason);
+      return;
+    }
+    const message = parsed.message;
+    if (message.type === "join") {
+      if (conn.state === CHALLENGED) void this.join(conn, message);
+      else this.strike(conn, "already-joined", "one room per socket: this socket has joined or is joining");
+      return;
+    }
+    if (conn.state !== JOINED) {
+      this.strike(conn, "not-joined", "join a room first");
+      return;
+    }
+    if (message.type === "signal") this.relay(conn, message.to, message.data);
+    else this.send(conn, PONG);
+  }
+
+  /** A ping or pong frame: costs a token like a message (`ws` answers pings itself, and caps unanswered ones). */
+  private onControlFrame(conn: Connection): void {
+    if (conn.state === CLOSED) return;
+    const verdict = conn.limiter.take(Date.now());
+    if (verdict !== "ok") this.overLimit(conn, verdict);
+  }
+
+  private overLimit(conn: Connection, verdict: Exclude<RateVerdict, "ok">): void {
+    this.metrics.reject("rate-limited");
+    if (verdict === "flood") {
+      this.metrics.reject("flood");
+      this.error(conn, "rate-limited", "flooding: closing");
+      this.drop(conn, CLOSE.POLICY, "flooding");
+    } else if (verdict === "drop-and-tell") {
+      const { messagesPerSecond, burst } = this.limits;
+      this.error(conn, "rate-limited", `over ${messagesPerSecond}/s (burst ${burst}): messages dropped`);
+      this.countStrike(conn);
+    }
+  }
+
+  private strike(
+    conn: Connection,
+    code: ErrorCode & RejectReason,
+    message: string,
+    reason: RejectReason = code,
+  ): void {
+    this.metrics.reject(reason);
+    this.error(conn, code, message);
+    this.countStrike(conn);
+  }
+
+  private countStrike(conn: Connection): void {
+    conn.strikes += 1;
+    if (conn.strikes >= this.limits.maxStrikes && conn.state !== CLOSED) {
+      this.metrics.reject("strikes");
+      this.drop(conn, CLOSE.POLICY, "too many invalid messages");
+    }
+  }
+
+  private async join(conn: Connection, m: Extract<ClientMessage, { type: "join" }>): Promise<void> {
+    conn.state = JOINING;
+    let peerId: string | null = null;
+    try {
+      const proof = joinChallengeBytes(conn.nonce, m.room, m.session, m.publicKey);
+      if (await verifySignature(m.publicKey, proof, m.signature))
+        peerId = await peerIdFromPublicKey(m.publicKey);
+    } catch {
+      peerId = null;
+    }
+    if (conn.state !== JOINING) return; // closed while the signature was checked
+    if (peerId === null) {
+      this.metrics.reject("bad-signature");
+      this.error(
+        conn,
+        "bad-signature",
+        "the signature does not prove this key signed this socket's challenge",
+      );
+      this.drop(conn, CLOSE.POLICY, "bad-signature");
+      return;
+    }
+    const address = peerAddress(peerId, m.session);
+    let room = this.rooms.get(m.room);
+    const previous = room?.members.get(address);
+    if (!room) {
+      if (this.rooms.size >= this.limits.maxRooms) {
+        conn.state = CHALLENGED;
+        this.metrics.reject("too-many-rooms");
+        this.error(conn, "too-many-rooms", "the server holds as many rooms as it may");
+        return;
+      }
+      room = { name: m.room, members: new Map() };
+      this.rooms.set(m.room, room);
+    } else if (!previous && room.members.size >= this.limits.peersPerRoom) {
+      conn.state = CHALLENGED;
+      this.metrics.reject("room-full");
+      this.error(conn, "room-full", `the room has ${this.limits.peersPerRoom} peers`);
+      return;
+    }
+    if (previous) {
+      // The same key and session again (a reconnect): the new socket takes the address over.
+      this.detach(previous, false);
+      this.drop(previous, CLOSE.REPLACED, "replaced");
+    }
+    const peers: PeerInfo[] = [];
+    for (const member of room.members.values())
+      peers.push({ peer: member.address, publicKey: member.publicKey });
+    room.members.set(address, conn);
+    this.peers += 1;
+    conn.room = room;
+    conn.address = address;
+    conn.publicKey = m.publicKey;
+    conn.signalPrefix = `{"type":"signal","from":${JSON.stringify(address)},"data":`;
+    conn.state = JOINED;
+    this.metrics.joins += 1;
+    this.send(
+      conn,
+      encodeMessage({
+        type: "joined",
+        room: m.room,
+        self: address,
+        peers,
+        iceServers: this.limits.iceServers,
+      }),
+    );
+    this.broadcast(
+      room,
+      conn,
+      encodeMessage({ type: "peer-joined", peer: { peer: address, publicKey: m.publicKey } }),
+    );
+  }
+
+  private relay(from: Connection, to: string, data: unknown): void {
+    const target = from.room?.members.get(to);
+    if (!target) {
+      this.metrics.reject("unknown-peer");
+      this.error(from, "unknown-peer", `no peer ${to} in this room`);
+      return;
+    }
+    // The same bytes as encodeMessage({type: "signal", from, data}), without rebuilding the object.
+    if (this.send(target, `${from.signalPrefix}${JSON.stringify(data)}}`)) this.metrics.relayed += 1;
+  }
+
+  /** Sends `text` to every member of `room` but `except`. */
+  private broadcast(room: Room, except: Connection | null, text: string): void {
+    for (const member of room.members.values()) if (member !== except) this.send(member, text);
+  }
+
+  private error(conn: Connection, code: ErrorCode, message: string): void {
+    this.send(conn, encodeMessage({ type: "error", code, message }));
+  }
+
+  /** Sends unless the socket is gone; a reader this far behind is cut off rather than buffered for. */
+  private send(conn: Connection, text: string): boolean {
+    const ws = conn.ws;
+    if (ws.readyState !== OPEN) return false;
+    if (ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.metrics.reject("slow-reader");
+      this.terminate(conn);
+      return false;
+    }
+    ws.send(text);
+    return true;
+  }
+
+  /** Leaves the room; tells the others if `announce`. */
+  private detach(conn: Connection, announce: boolean): void {
+    const room = conn.room;
+    if (!room) return;
+    conn.room = null;
+    if (room.members.get(conn.address) !== conn) return;
+    room.members.delete(conn.address);
+    this.peers -= 1;
+    if (room.members.size === 0) this.rooms.delete(room.name);
+    else if (announce) this.broadcast(room, null, encodeMessage({ type: "peer-left", peer: conn.address }));
+  }
+
+  /** Closes with a close frame (the peer gets heartbeatTimeoutMs to answer it, then it is cut). */
+  private drop(conn: Connection, code: number, reason: string): void {
+    if (conn.state === CLOSED) return;
+    this.detach(conn, true);
+    conn.state = CLOSED;
+    conn.cutAt = Date.now() + this.limits.heartbeatTimeoutMs;
+    conn.ws.close(code, reason);
+  }
+
+  private terminate(conn: Connection): void {
+    this.detach(conn, true);
+    conn.state = CLOSED;
+    conn.ws.terminate();
+  }
+
+  private onClose(conn: Connection): void {
+    this.detach(conn, true);
+    conn.state = CLOSED;
+    this.conns.delete(conn);
+    this.checkDrained();
+  }
+
+  /** Heartbeat, join timeout, and sockets that never finish closing. */
+  private sweep(): void {
+    const now = Date.now();
+    const { heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMs } = this.limits;
+    for (const conn of this.conns) {
+      if (conn.state === CLOSED) {
+        if (now > conn.cutAt) conn.ws.terminate();
+      } else if (conn.state !== JOINED && now - conn.openedAt > joinTimeoutMs) {
+        this.metrics.reject("join-timeout");
+        this.error(conn, "join-timeout", `no join within ${joinTimeoutMs} ms`);
+        this.drop(conn, CLOSE.POLICY, "join-timeout");
+      } else if (conn.pingSentAt !== 0) {
+        if (now - conn.pingSentAt > heartbeatTimeoutMs) {
+          this.metrics.reject("heartbeat");
+          this.terminate(conn);
+        }
+      } else if (now - conn.lastPingAt >= heartbeatIntervalMs) {
+        conn.pingSentAt = now;
+        conn.lastPingAt = now;
+        conn.ws.ping();
+      }
+    }
+  }
+}
+
+const PONG = encodeMessage({ type: "pong" });
