@@ -1,8 +1,10 @@
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";
 import { VitePWA } from "vite-plugin-pwa";
 
 export const appName = "Spare Cycles";
+const { version } = JSON.parse(readFileSync(new URL("package.json", import.meta.url), "utf8"));
 
 export default defineConfig({
   root: "web",
@@ -22,6 +24,7 @@ export default defineConfig({
     },
   },
   worker: { format: "es" },
+  define: { __APP_VERSION__: JSON.stringify(version) },
   server: { port: 5173 },
   plugins: [
     VitePWA({

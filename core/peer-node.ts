@@ -42,6 +42,8 @@ export interface PeerView {
   presence: Presence | null;
   /** Round-trip time over a direct link. */
   rttMs: number | null;
+  /** When this peer's presence was last heard of (ms since the epoch), if ever. */
+  seenAtMs: number | null;
 }
 
 interface NodeEvents {
@@ -142,10 +144,13 @@ export class PeerNode {
   async peers(): Promise<PeerView[]> {
     const profiles = await this.directory.profiles();
     const presences = new Map<PeerAddress, Presence>();
+    const seen = new Map<PeerAddress, number>();
     await Promise.all(
-      [...this.awareness.getStates().values()].map(async (state) => {
+      [...this.awareness.getStates().entries()].map(async ([clientId, state]) => {
         const p = await verifyPresence(state);
-        if (p) presences.set(p.peer, p);
+        if (!p) return;
+        presences.set(p.peer, p);
+        seen.set(p.peer, Math.max(p.at, this.awareness.meta.get(clientId)?.lastUpdated ?? 0));
       }),
     );
     const links = new Map(this.mesh.links().map((l) => [l.remote, l]));
@@ -175,6 +180,7 @@ export class PeerNode {
         connection,
         presence,
         rttMs: link?.rttMs ?? null,
+        seenAtMs: seen.get(peer) ?? null,
       };
     });
     return views.sort((a, b) =>

@@ -1,7 +1,13 @@
 // A page for `npm run bench`: the same worker, guest and governor as the app,
 // without its UI, so a benchmark can boot from scratch, set budgets and read
 // statistics directly.
+import { systemClock } from "../core/clock.ts";
 import { ConsoleTail, markCommand } from "../core/guest-console.ts";
+import { createIdentity } from "../core/identity.ts";
+import { Mesh } from "../core/mesh.ts";
+import { randomSession, SignalingClient } from "../core/signaling-client.ts";
+import { simplePeerLinks } from "../transports/simple-peer-link.ts";
+import { standardSockets } from "../transports/websocket.ts";
 import type { StartResult, VmStats } from "../worker/api.ts";
 import { guestSource, imageState } from "./guest.ts";
 import { VmWorker } from "./vm-worker.ts";
@@ -49,3 +55,110 @@ const bench = {
 
 (globalThis as unknown as { spareBench: typeof bench }).spareBench = bench;
 document.documentElement.dataset.benchReady = "true";
+
+// ---- Data channel measurements between two bench pages (scripts/bench/datachannel.ts)
+
+const PING_CHANNEL = 99;
+const BULK_CHANNEL = 98;
+let mesh: Mesh | null = null;
+let bulkExpected = 0;
+let bulkReceived = 0;
+const pongWaiters = new Map<number, () => void>();
+let bulkDone: (() => void) | null = null;
+
+function onBenchMessage(remote: string, data: Uint8Array): void {
+  if (!mesh) return;
+  if (data[0] === BULK_CHANNEL) {
+    bulkReceived += data.length;
+    if (bulkExpected > 0 && bulkReceived >= bulkExpected) {
+      bulkExpected = 0;
+      mesh.send(remote, new Uint8Array([PING_CHANNEL, 2]));
+    }
+    return;
+  }
+  if (data[0] !== PING_CHANNEL) return;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (data[1] === 0) mesh.send(remote, Uint8Array.from([PING_CHANNEL, 1, ...data.subarray(2)]));
+  else if (data[1] === 1) pongWaiters.get(view.getUint32(2))?.();
+  else if (data[1] === 2) bulkDone?.();
+  else if (data[1] === 3) {
+    bulkExpected = view.getUint32(2);
+    bulkReceived = 0;
+  }
+}
+
+const net = {
+  async join(room: string): Promise<string> {
+    const identity = await createIdentity();
+    const url = new URL("signal", document.baseURI);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const signaling = new SignalingClient({
+      url: url.href,
+      room,
+      identity,
+      session: randomSession(),
+      socketFactory: standardSockets(WebSocket),
+      clock: systemClock,
+    });
+    mesh = new Mesh(signaling, simplePeerLinks(), { clock: systemClock });
+    mesh.on("message", onBenchMessage);
+    mesh.start();
+    signaling.start();
+    return signaling.self;
+  },
+  async waitForLink(): Promise<string> {
+    for (;;) {
+      const open = mesh?.openLinks() ?? [];
+      if (open.length > 0) return open[0]!;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  },
+  /** Round trips of small messages, one at a time. */
+  async ping(remote: string, count: number): Promise<number[]> {
+    const rtts: number[] = [];
+    for (let seq = 0; seq < count; seq++) {
+      const message = new Uint8Array(6);
+      message[0] = PING_CHANNEL;
+      new DataView(message.buffer).setUint32(2, seq);
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        pongWaiters.set(seq, resolve);
+        mesh?.send(remote, message);
+      });
+      pongWaiters.delete(seq);
+      rtts.push(performance.now() - t0);
+    }
+    return rtts;
+  },
+  /** Sends `totalBytes` in chunks, keeping the send buffer under `highWaterBytes`; resolves with ms until the receiver has them all. */
+  async bulk(
+    remote: string,
+    totalBytes: number,
+    chunkBytes: number,
+    highWaterBytes: number,
+  ): Promise<number> {
+    if (!mesh) throw new Error("not joined");
+    const announce = new Uint8Array(6);
+    announce[0] = PING_CHANNEL;
+    announce[1] = 3;
+    new DataView(announce.buffer).setUint32(2, totalBytes);
+    mesh.send(remote, announce);
+    const chunk = new Uint8Array(chunkBytes);
+    chunk[0] = BULK_CHANNEL;
+    const done = new Promise<void>((resolve) => {
+      bulkDone = resolve;
+    });
+    const t0 = performance.now();
+    for (let sent = 0; sent < totalBytes; ) {
+      if (mesh.bufferedBytes(remote) > highWaterBytes || !mesh.send(remote, chunk)) {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
+      sent += chunkBytes;
+    }
+    await done;
+    return performance.now() - t0;
+  },
+};
+
+(globalThis as unknown as { spareNet: typeof net }).spareNet = net;

@@ -49,6 +49,8 @@ export class LocalVmPage {
   private lastSavedAtMs: number | null = null;
   private lastStats: VmStats | null = null;
   private budgetPct = DEFAULT_BUDGET_PCT;
+  private visible = true;
+  private wantSpare = false;
   private readonly onVisibility = () => {
     if (document.visibilityState === "hidden") void this.save("page hidden");
   };
@@ -68,6 +70,12 @@ export class LocalVmPage {
     this.render();
   }
 
+  /** What this tab's VM costs right now, for presence. */
+  load(): { vms: number; usedPct: number } {
+    const running = this.ui === "running" || this.ui === "paused";
+    return { vms: running ? 1 : 0, usedPct: running ? (this.lastStats?.usedPct ?? 0) : 0 };
+  }
+
   /** Resumes the VM saved on this device, if there is one. */
   async init(): Promise<void> {
     const stored = await this.settings.get(BUDGET_KEY);
@@ -80,12 +88,27 @@ export class LocalVmPage {
       await this.boot(saved);
     } else {
       this.setStatus("No VM on this device yet. Press “New VM” to start one: it takes about a second.");
-      this.prepareSpare();
+      this.wantSpare = true;
+      this.prepareSpareWhenSeen();
     }
   }
 
+  /** The page is shown or hidden (navigation between pages). */
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    this.prepareSpareWhenSeen();
+  }
+
+  /** Gets a VM ready only while someone looks at this page, when the browser is idle. */
+  private prepareSpareWhenSeen(): void {
+    if (!this.wantSpare || !this.visible || this.spare || this.vm) return;
+    this.wantSpare = false;
+    const idle = globalThis.requestIdleCallback ?? ((fn: () => void) => setTimeout(fn, 200));
+    idle(() => this.prepareSpare(), { timeout: 1000 });
+  }
+
   private prepareSpare(): void {
-    if (this.spare) return;
+    if (this.spare || this.vm) return;
     const spare = new VmWorker();
     this.spare = spare;
     spare.prepare(guestSource(), imageState()).then(

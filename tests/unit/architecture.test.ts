@@ -66,11 +66,13 @@ describe("architecture", () => {
     }
   });
 
-  it("web, worker and the server meet only through core (and the worker's API)", () => {
+  it("web, worker, transports, the contributor and the server meet only through core (and the worker's API)", () => {
     const rules: Record<string, string[]> = {
-      web: ["web", "core", "public"],
+      web: ["web", "core", "public", "transports"],
       worker: ["worker", "core"],
       "signaling-server": ["signaling-server", "core"],
+      transports: ["transports", "core"],
+      contributor: ["contributor", "core", "transports"],
     };
     for (const [dir, allowed] of Object.entries(rules)) {
       for (const i of sources(dir).flatMap(imports)) {

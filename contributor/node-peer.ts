@@ -1,0 +1,44 @@
+// A peer that runs in Node instead of a browser tab: the same core (signaling,
+// mesh, shared document, presence), with `ws` for signaling and node-datachannel
+// (through simple-peer's polyfill) for WebRTC. The headless contributor builds on it.
+import WebSocket from "ws";
+import { systemClock } from "../core/clock.ts";
+import type { Identity } from "../core/identity.ts";
+import { PeerNode, type PresenceFields } from "../core/peer-node.ts";
+import { randomSession, SignalingClient } from "../core/signaling-client.ts";
+import { simplePeerLinks } from "../transports/simple-peer-link.ts";
+import { standardSockets } from "../transports/websocket.ts";
+
+export interface NodePeerOptions {
+  /** ws(s)://host:port/signal */
+  url: string;
+  room: string;
+  identity: Identity;
+  presence: () => PresenceFields;
+}
+
+export interface NodePeer {
+  node: PeerNode;
+  signaling: SignalingClient;
+  stop(): void;
+}
+
+export function startNodePeer(options: NodePeerOptions): NodePeer {
+  const signaling = new SignalingClient({
+    url: options.url,
+    room: options.room,
+    identity: options.identity,
+    session: randomSession(),
+    socketFactory: standardSockets(WebSocket),
+    clock: systemClock,
+  });
+  const node = new PeerNode({
+    identity: options.identity,
+    signaling,
+    linkFactory: simplePeerLinks(),
+    clock: systemClock,
+    presence: options.presence,
+  });
+  node.start();
+  return { node, signaling, stop: () => node.stop() };
+}

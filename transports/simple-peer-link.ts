@@ -1,0 +1,60 @@
+// WebRTC data channel links through @thaunknown/simple-peer (the maintained
+// simple-peer). The same code runs in the browser (native WebRTC) and in Node,
+// where simple-peer's webrtc-polyfill uses node-datachannel.
+import SimplePeer from "@thaunknown/simple-peer/lite.js";
+import type { IceServer } from "../core/signaling-protocol.ts";
+import type { Link, LinkFactory } from "../core/transport.ts";
+
+/** Chromium refuses to queue more than 16 MiB; stay well below it. */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+export function simplePeerLinks(): LinkFactory {
+  return {
+    create({ remote, initiator, iceServers, events }): Link {
+      const peer = new SimplePeer({
+        initiator,
+        trickle: true,
+        config: { iceServers: iceServers as RTCIceServer[] },
+        channelConfig: { ordered: true },
+      });
+      let closed = false;
+      const close = (reason: string) => {
+        if (closed) return;
+        closed = true;
+        peer.removeAllListeners();
+        peer.on("error", () => {}); // late errors from a destroyed peer are expected
+        peer.destroy();
+        events.close(reason);
+      };
+      peer.on("signal", (data) => events.signal(data));
+      peer.on("connect", () => events.open());
+      peer.on("data", (data) => events.message(data instanceof Uint8Array ? data : new Uint8Array(data)));
+      peer.on("close", () => close("closed"));
+      peer.on("error", (err) => close(`error: ${err.code ?? err.message}`));
+      return {
+        remote,
+        send(data) {
+          if (closed || !peer.connected || peer.bufferSize > MAX_BUFFERED_BYTES) return false;
+          try {
+            peer.send(data);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        bufferedBytes: () => (closed ? 0 : peer.bufferSize),
+        signal(data) {
+          if (closed) return;
+          try {
+            peer.signal(data);
+          } catch (err) {
+            close(`bad signal: ${String(err)}`);
+          }
+        },
+        close: () => close("closed locally"),
+      };
+    },
+  };
+}
+
+export type { IceServer };

@@ -1,0 +1,225 @@
+// "Network": this peer's identity and name, the signaling server's status, and
+// every peer this tab knows of with its presence and how it is connected.
+import { formatAge } from "../core/format.ts";
+import { shortPeerId } from "../core/identity.ts";
+import type { PeerView } from "../core/peer-node.ts";
+import type { SignalingStatus } from "../core/signaling-client.ts";
+import type { IceServer } from "../core/signaling-protocol.ts";
+import type { KeyValueStore } from "../core/storage.ts";
+import { identityFile, replaceIdentity } from "./identity-store.ts";
+import { type Network, type NetworkSettings, saveNetworkSettings, signalingUrl } from "./network.ts";
+
+const REFRESH_MS = 2000;
+
+export interface NetworkElements {
+  status: HTMLElement;
+  peerId: HTMLElement;
+  nameForm: HTMLFormElement;
+  nameInput: HTMLInputElement;
+  exportButton: HTMLButtonElement;
+  importInput: HTMLInputElement;
+  notice: HTMLElement;
+  peers: HTMLTableSectionElement;
+  peerCount: HTMLElement;
+  settingsForm: HTMLFormElement;
+  roomInput: HTMLInputElement;
+  serverInput: HTMLInputElement;
+  iceInput: HTMLTextAreaElement;
+}
+
+const CONNECTION_LABEL: Record<PeerView["connection"], string> = {
+  self: "this tab",
+  direct: "direct",
+  connecting: "connecting…",
+  relayed: "via the mesh",
+  offline: "no link yet",
+};
+
+/** ICE servers from the settings box: one URL per line, or a JSON array. Empty means the server's. */
+export function parseIceServers(text: string): IceServer[] | null {
+  const trimmed = text.trim();
+  if (!trimmed) return null;
+  if (trimmed.startsWith("[")) {
+    const parsed = JSON.parse(trimmed);
+    if (!Array.isArray(parsed)) throw new Error("expected a JSON array");
+    return parsed as IceServer[];
+  }
+  const urls = trimmed.split(/\s+/);
+  for (const u of urls)
+    if (!/^(stun|stuns|turn|turns):/.test(u)) throw new Error(`not a STUN/TURN URL: ${u}`);
+  return urls.map((urls) => ({ urls }));
+}
+
+export class NetworkPage {
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly off: (() => void)[] = [];
+  private rendering = false;
+
+  constructor(
+    private readonly el: NetworkElements,
+    private readonly network: Network,
+    private readonly store: KeyValueStore,
+  ) {
+    const { node, signaling } = network;
+    el.peerId.textContent = shortPeerId(node.identity.peerId);
+    el.peerId.title = node.identity.peerId;
+    this.off.push(
+      node.on("change", () => void this.renderPeers()),
+      signaling.on("status", () => this.renderStatus()),
+    );
+    this.timer = setInterval(() => {
+      this.renderStatus();
+      void this.renderPeers();
+    }, REFRESH_MS);
+    el.nameForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.saveName();
+    });
+    el.exportButton.addEventListener("click", () => void this.exportIdentity());
+    el.importInput.addEventListener("change", () => void this.importIdentity());
+    el.settingsForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.saveSettings();
+    });
+    this.fillSettings(network.settings);
+    void node.directory.ownProfile().then((p) => {
+      if (p && !el.nameInput.value) el.nameInput.value = p.name;
+    });
+    this.renderStatus();
+    void this.renderPeers();
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    for (const off of this.off.splice(0)) off();
+  }
+
+  private renderStatus(): void {
+    const s: SignalingStatus = this.network.signaling.status();
+    const where = `network “${this.network.settings.room}”`;
+    let text: string;
+    if (s.state === "joined") text = `Connected to the signaling server, in ${where}.`;
+    else if (s.state === "connecting")
+      text = `Connecting to the signaling server (${signalingUrl(this.network.settings)})…`;
+    else if (s.state === "waiting") {
+      const inS = Math.max(0, Math.ceil(((s.retryAtMs ?? 0) - performance.now()) / 1000));
+      text = `The signaling server is unreachable (${s.lastError ?? "no answer"}). Trying again in ${inS} s. Links to peers stay up.`;
+    } else text = "Not connected.";
+    this.el.status.textContent = text;
+    this.el.status.dataset.state = s.state;
+  }
+
+  private async renderPeers(): Promise<void> {
+    if (this.rendering) return;
+    this.rendering = true;
+    try {
+      const views = await this.network.node.peers();
+      const rows = views.map((v) => this.row(v));
+      this.el.peers.replaceChildren(...rows);
+      const others = views.filter((v) => v.connection !== "self").length;
+      this.el.peerCount.textContent = others === 1 ? "1 other peer" : `${others} other peers`;
+      this.el.peerCount.dataset.count = String(others);
+    } finally {
+      this.rendering = false;
+    }
+  }
+
+  private row(v: PeerView): HTMLTableRowElement {
+    const tr = document.createElement("tr");
+    tr.dataset.peer = v.peer;
+    tr.dataset.connection = v.connection;
+    const p = v.presence;
+    const cells = [
+      v.name || "(no name)",
+      shortPeerId(v.peerId),
+      CONNECTION_LABEL[v.connection] + (v.rttMs !== null ? ` (${Math.round(v.rttMs)} ms)` : ""),
+      p
+        ? p.capacity.contributing
+          ? `${p.capacity.slots} VM slots, ${p.capacity.budgetPct}% CPU, ${p.capacity.memoryMiB} MiB`
+          : `not contributing (${p.capacity.cores} cores)`
+        : "–",
+      p ? `${p.load.vms} VMs, ${Math.round(p.load.usedPct)}% CPU` : "–",
+      p ? `${p.appVersion} · ${v.seenAtMs ? formatAge(Date.now() - v.seenAtMs) : "–"}` : "–",
+    ];
+    for (const [i, text] of cells.entries()) {
+      const td = document.createElement(i === 0 ? "th" : "td");
+      if (i === 0) td.setAttribute("scope", "row");
+      td.textContent = text;
+      if (i === 1) td.title = v.peer;
+      tr.append(td);
+    }
+    return tr;
+  }
+
+  private async saveName(): Promise<void> {
+    await this.network.node.setName(this.el.nameInput.value);
+    this.showNotice("Name saved: every peer in the network sees it.");
+  }
+
+  private async exportIdentity(): Promise<void> {
+    const file = await identityFile(this.network.node.identity);
+    const url = URL.createObjectURL(new Blob([JSON.stringify(file, null, 2)], { type: "application/json" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `spare-cycles-identity-${shortPeerId(file.peerId)}.json`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
+  private async importIdentity(): Promise<void> {
+    const file = this.el.importInput.files?.[0];
+    this.el.importInput.value = "";
+    if (!file) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await file.text());
+    } catch {
+      this.showNotice("That file is not an identity file (not JSON).");
+      return;
+    }
+    const ok = window.confirm(
+      "Use the identity from this file on this device? The current one is replaced: export it first if you want to keep it.",
+    );
+    if (!ok) return;
+    try {
+      await replaceIdentity(this.store, parsed);
+    } catch (err) {
+      this.showNotice(`Could not import: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    location.reload();
+  }
+
+  private fillSettings(s: NetworkSettings): void {
+    this.el.roomInput.value = s.room;
+    this.el.serverInput.value = s.serverUrl;
+    this.el.iceInput.value = s.iceServers ? JSON.stringify(s.iceServers) : "";
+  }
+
+  private async saveSettings(): Promise<void> {
+    let iceServers: IceServer[] | null;
+    try {
+      iceServers = parseIceServers(this.el.iceInput.value);
+    } catch (err) {
+      this.showNotice(`ICE servers: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    const room = this.el.roomInput.value.trim() || "main";
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(room)) {
+      this.showNotice("The network name may use letters, digits, '.', '_' and '-' (up to 64).");
+      return;
+    }
+    const serverUrl = this.el.serverInput.value.trim();
+    if (serverUrl && !/^wss?:\/\//.test(serverUrl)) {
+      this.showNotice("The signaling server URL starts with ws:// or wss://.");
+      return;
+    }
+    await saveNetworkSettings(this.store, { room, serverUrl, iceServers });
+    location.reload();
+  }
+
+  private showNotice(text: string): void {
+    this.el.notice.hidden = false;
+    this.el.notice.textContent = text;
+  }
+}

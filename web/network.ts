@@ -1,0 +1,99 @@
+// Wires this tab into the network: its identity, the signaling server, WebRTC
+// links, the shared document (kept in IndexedDB) and its presence.
+import { IndexeddbPersistence } from "y-indexeddb";
+import * as Y from "yjs";
+import { systemClock } from "../core/clock.ts";
+import type { Identity } from "../core/identity.ts";
+import { PeerNode, type PresenceFields } from "../core/peer-node.ts";
+import { randomSession, SignalingClient } from "../core/signaling-client.ts";
+import { type IceServer, SIGNALING_PATH } from "../core/signaling-protocol.ts";
+import type { KeyValueStore } from "../core/storage.ts";
+import type { LinkFactory } from "../core/transport.ts";
+import { simplePeerLinks } from "../transports/simple-peer-link.ts";
+import { standardSockets } from "../transports/websocket.ts";
+
+export interface NetworkSettings {
+  /** The network (signaling room) to join. */
+  room: string;
+  /** ws(s) URL of the signaling server; empty for this site's own. */
+  serverUrl: string;
+  /** ICE servers to use instead of the server's; null to use the server's. */
+  iceServers: IceServer[] | null;
+}
+
+const SETTINGS_KEY = "network-settings";
+export const DEFAULT_SETTINGS: NetworkSettings = { room: "main", serverUrl: "", iceServers: null };
+
+export async function loadNetworkSettings(store: KeyValueStore): Promise<NetworkSettings> {
+  const saved = (await store.get(SETTINGS_KEY)) as Partial<NetworkSettings> | undefined;
+  const fromUrl = new URLSearchParams(location.search).get("network");
+  return {
+    room: fromUrl || (typeof saved?.room === "string" && saved.room) || DEFAULT_SETTINGS.room,
+    serverUrl: typeof saved?.serverUrl === "string" ? saved.serverUrl : "",
+    iceServers: Array.isArray(saved?.iceServers) ? saved.iceServers : null,
+  };
+}
+
+export function saveNetworkSettings(store: KeyValueStore, settings: NetworkSettings): Promise<void> {
+  return store.set(SETTINGS_KEY, settings);
+}
+
+export function signalingUrl(settings: NetworkSettings): string {
+  if (settings.serverUrl) return settings.serverUrl;
+  const url = new URL(SIGNALING_PATH.slice(1), document.baseURI);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
+
+/** Links that use the user's ICE servers when set, else the server's. */
+function linksWithIce(base: LinkFactory, iceServers: IceServer[] | null): LinkFactory {
+  return iceServers ? { create: (o) => base.create({ ...o, iceServers }) } : base;
+}
+
+export interface Network {
+  node: PeerNode;
+  signaling: SignalingClient;
+  settings: NetworkSettings;
+  persistence: IndexeddbPersistence;
+  stop(): void;
+}
+
+export function startNetwork(
+  identity: Identity,
+  settings: NetworkSettings,
+  presence: () => PresenceFields,
+): Network {
+  const doc = new Y.Doc();
+  const persistence = new IndexeddbPersistence(`spare-cycles-doc-${settings.room}`, doc);
+  const signaling = new SignalingClient({
+    url: signalingUrl(settings),
+    room: settings.room,
+    identity,
+    session: randomSession(),
+    socketFactory: standardSockets(WebSocket),
+    clock: systemClock,
+  });
+  const node = new PeerNode({
+    identity,
+    signaling,
+    linkFactory: linksWithIce(simplePeerLinks(), settings.iceServers),
+    clock: systemClock,
+    doc,
+    presence,
+  });
+  node.start();
+  // Back online: do not wait for the backoff.
+  const online = () => signaling.reconnectNow();
+  window.addEventListener("online", online);
+  return {
+    node,
+    signaling,
+    settings,
+    persistence,
+    stop() {
+      window.removeEventListener("online", online);
+      node.stop();
+      void persistence.destroy();
+    },
+  };
+}
