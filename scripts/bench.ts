@@ -2,6 +2,7 @@
 // like with like), progress on stderr, and one JSON object as the last line.
 // BENCH_ONLY=foundation,... runs a subset.
 import { createBenchContext, log } from "./bench/context.ts";
+import { datachannelBench } from "./bench/datachannel.ts";
 import { foundationBench } from "./bench/foundation.ts";
 
 const sections: Record<
@@ -9,6 +10,7 @@ const sections: Record<
   (ctx: Awaited<ReturnType<typeof createBenchContext>>) => Promise<Record<string, unknown>>
 > = {
   foundation: foundationBench,
+  datachannel: datachannelBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
