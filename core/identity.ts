@@ -3,6 +3,7 @@
 // an id without holding its private key. The key can be exported to a file and
 // imported on another device.
 import { fromBase64Url, toBase64Url, toHex } from "./base64url.ts";
+import { type BoxKeyPair, boxKeyPairFromJwk, createBoxKeyPair } from "./vm-crypto.ts";
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
@@ -14,6 +15,8 @@ export interface Identity {
   /** Raw 32-byte Ed25519 public key, base64url. */
   publicKey: string;
   privateKey: CryptoKey;
+  /** X25519 key pair others seal secrets to (a VM's key, for its host). */
+  box: BoxKeyPair;
 }
 
 export interface IdentityFile {
@@ -22,6 +25,10 @@ export interface IdentityFile {
   peerId: string;
   createdAt: string;
   privateKey: JsonWebKey;
+  /** The X25519 key (made anew when a file has none). */
+  boxKey?: JsonWebKey;
+  /** Keys of the VMs this identity owns, by VM id (base64url AES keys). */
+  vmKeys?: Record<string, string>;
 }
 
 export class IdentityError extends Error {}
@@ -40,7 +47,7 @@ export async function createIdentity(): Promise<Identity> {
   return identityFromPrivateJwk(await crypto.subtle.exportKey("jwk", pair.privateKey));
 }
 
-export async function identityFromPrivateJwk(jwk: JsonWebKey): Promise<Identity> {
+export async function identityFromPrivateJwk(jwk: JsonWebKey, boxJwk?: JsonWebKey): Promise<Identity> {
   if (jwk.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.d !== "string" || typeof jwk.x !== "string") {
     throw new IdentityError("not an Ed25519 private key");
   }
@@ -56,17 +63,39 @@ export async function identityFromPrivateJwk(jwk: JsonWebKey): Promise<Identity>
   if (!(await verifySignature(jwk.x, probe, toBase64Url(signature)))) {
     throw new IdentityError("the key's public half does not match its private half");
   }
-  return { peerId: await peerIdFromPublicKey(jwk.x), publicKey: jwk.x, privateKey };
+  let box: BoxKeyPair;
+  try {
+    box = boxJwk ? await boxKeyPairFromJwk(boxJwk) : await createBoxKeyPair();
+  } catch (err) {
+    throw new IdentityError(`the box key does not import: ${String(err)}`);
+  }
+  return { peerId: await peerIdFromPublicKey(jwk.x), publicKey: jwk.x, privateKey, box };
 }
 
-export async function exportIdentity(identity: Identity, createdAt = new Date()): Promise<IdentityFile> {
+export async function exportIdentity(
+  identity: Identity,
+  extra: { createdAt?: Date; vmKeys?: Record<string, string> } = {},
+): Promise<IdentityFile> {
   return {
     format: "spare-cycles-identity",
     version: 1,
     peerId: identity.peerId,
-    createdAt: createdAt.toISOString(),
+    createdAt: (extra.createdAt ?? new Date()).toISOString(),
     privateKey: await crypto.subtle.exportKey("jwk", identity.privateKey),
+    boxKey: await crypto.subtle.exportKey("jwk", identity.box.privateKey),
+    ...(extra.vmKeys && { vmKeys: extra.vmKeys }),
   };
+}
+
+/** The VM keys an identity file carries (only well-formed ones). */
+export function vmKeysOf(file: unknown): Record<string, string> {
+  const keys = (file as Partial<IdentityFile> | null)?.vmKeys;
+  if (typeof keys !== "object" || keys === null) return {};
+  return Object.fromEntries(
+    Object.entries(keys).filter(
+      ([id, k]) => /^[0-9a-f]{32}$/.test(id) && typeof k === "string" && k.length === 43,
+    ),
+  );
 }
 
 /** Reads an identity file (already parsed from JSON); throws IdentityError with a reason. */
@@ -77,7 +106,8 @@ export async function importIdentity(file: unknown): Promise<Identity> {
     throw new IdentityError("not a Spare Cycles identity file");
   if (typeof f.privateKey !== "object" || f.privateKey === null)
     throw new IdentityError("the file holds no key");
-  const identity = await identityFromPrivateJwk(f.privateKey);
+  const box = typeof f.boxKey === "object" && f.boxKey !== null ? f.boxKey : undefined;
+  const identity = await identityFromPrivateJwk(f.privateKey, box);
   if (f.peerId !== undefined && f.peerId !== identity.peerId) {
     throw new IdentityError("the file's peer id does not match its key");
   }
