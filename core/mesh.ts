@@ -68,6 +68,7 @@ interface Entry {
   state: LinkState;
   lastHeardMs: number;
   pingSentMs: number | null;
+  lastPingMs: number;
   rttMs: number | null;
   cancelTimeout: (() => void) | null;
 }
@@ -141,6 +142,10 @@ export class Mesh {
 
   openLinks(): PeerAddress[] {
     return [...this.entries.values()].filter((e) => e.state === "open").map((e) => e.remote);
+  }
+
+  rttMs(remote: PeerAddress): number | null {
+    return this.entries.get(remote)?.rttMs ?? null;
   }
 
   isOpen(remote: PeerAddress): boolean {
@@ -234,6 +239,7 @@ export class Mesh {
       state: "connecting",
       lastHeardMs: clock.nowMs(),
       pingSentMs: null,
+      lastPingMs: 0,
       rttMs: null,
       cancelTimeout: null,
     };
@@ -355,20 +361,31 @@ export class Mesh {
     }
   }
 
+  /**
+   * Keepalive: every link is pinged every `keepaliveIntervalMs` and dropped after
+   * `silentTimeoutMs` of silence; pinned links (a VM's host) every second, and
+   * dropped after 4 s, so a vanished host is noticed quickly.
+   */
   private scheduleKeepalive(): void {
     const { clock } = this.options;
     const every = this.options.keepaliveIntervalMs ?? 5000;
     const silentMs = this.options.silentTimeoutMs ?? 15_000;
-    this.cancelKeepalive = clock.after(every, () => {
+    const tickMs = Math.min(1000, every);
+    this.cancelKeepalive = clock.after(tickMs, () => {
       const now = clock.nowMs();
       for (const entry of [...this.entries.values()]) {
         if (entry.state !== "open") continue;
-        if (now - entry.lastHeardMs > silentMs) {
+        const pinned = this.pinned.has(entry.remote);
+        if (now - entry.lastHeardMs > (pinned ? Math.min(4000, silentMs) : silentMs)) {
           this.drop(entry, "silent", true);
           continue;
         }
-        entry.pingSentMs = now;
-        entry.link.send(new Uint8Array([Channel.Mesh, PING]));
+        const interval = pinned ? tickMs : every;
+        if (now - entry.lastPingMs >= interval) {
+          entry.lastPingMs = now;
+          entry.pingSentMs = now;
+          entry.link.send(new Uint8Array([Channel.Mesh, PING]));
+        }
       }
       if (this.running) this.scheduleKeepalive();
     });

@@ -15,7 +15,7 @@ import { type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
 import type { SignalingLike } from "./signaling-types.ts";
 import type { LinkFactory } from "./transport.ts";
 
-export type PresenceFields = Omit<Presence, "peer" | "at">;
+export type PresenceFields = Omit<Presence, "peer" | "at" | "boxKey">;
 
 export interface PeerNodeOptions {
   identity: Identity;
@@ -126,6 +126,7 @@ export class PeerNode {
     const presence: Presence = {
       ...this.options.presence(),
       peer: this.self,
+      boxKey: this.options.identity.box.publicKey,
       at: (this.options.now ?? Date.now)(),
     };
     const signed = await signPresence(this.options.identity, presence);

@@ -19,6 +19,8 @@ export interface Capacity {
 
 export interface Presence {
   peer: PeerAddress;
+  /** The X25519 key secrets for this peer are sealed to (base64url). */
+  boxKey: string;
   name: string;
   appVersion: string;
   capacity: Capacity;
@@ -36,6 +38,7 @@ export function parsePresence(v: unknown): Presence | null {
   const c = p.capacity as Record<string, unknown> | undefined;
   const l = p.load as Record<string, unknown> | undefined;
   if (typeof p.peer !== "string" || !PEER_ADDRESS_PATTERN.test(p.peer)) return null;
+  if (typeof p.boxKey !== "string" || !/^[A-Za-z0-9_-]{43}$/.test(p.boxKey)) return null;
   if (
     typeof p.name !== "string" ||
     p.name.length > 40 ||
@@ -51,6 +54,7 @@ export function parsePresence(v: unknown): Presence | null {
     return null;
   return {
     peer: p.peer,
+    boxKey: p.boxKey,
     name: p.name,
     appVersion: p.appVersion,
     capacity: {

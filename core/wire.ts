@@ -6,6 +6,12 @@ export const Channel = {
   Awareness: 1,
   /** The mesh's own keepalive. */
   Mesh: 2,
+  /** Large payloads in chunks (core/transfer.ts). */
+  Transfer: 3,
+  /** VM control between owners and hosts (core/vm-protocol.ts). */
+  Vm: 4,
+  /** A VM's console bytes (core/vm-protocol.ts). */
+  Shell: 5,
 } as const;
 
 export type ChannelId = (typeof Channel)[keyof typeof Channel];

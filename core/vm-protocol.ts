@@ -1,0 +1,132 @@
+// Messages between a VM's owner and its host (and checkpoint holders), on the
+// mesh's VM channel as JSON, and console bytes on the shell channel. Parsed at
+// the edge into a typed union; signatures inside are checked by the runtimes.
+import type { SignedEntry } from "./signed.ts";
+import type { SealedBox } from "./vm-crypto.ts";
+import {
+  type AttachGrant,
+  type CheckpointRecord,
+  type Lease,
+  VM_ID_PATTERN,
+  type VmRecord,
+} from "./vm-records.ts";
+import { Channel } from "./wire.ts";
+
+export type HostedState = "restoring" | "running" | "stopped" | "refused" | "failed";
+
+export type VmMessage =
+  /** Owner → host: run this VM under this lease; restore the first checkpoint that checks out. */
+  | {
+      t: "start";
+      vm: SignedEntry<VmRecord>;
+      lease: SignedEntry<Lease>;
+      key: SealedBox;
+      restore: SignedEntry<CheckpointRecord>[];
+    }
+  /** Host → owner. */
+  | { t: "status"; vmId: string; epoch: number; state: HostedState; detail: string }
+  /** Owner's tab → host: let me use the console (signed by the owner). */
+  | { t: "attach"; grant: SignedEntry<AttachGrant> }
+  | { t: "attached"; vmId: string; transcript: string }
+  | { t: "detach"; vmId: string }
+  /** Owner → host: checkpoint now (before a stop or a move). */
+  | { t: "flush"; vmId: string }
+  /** Anyone → a holder: send me the sealed bytes of this checkpoint. */
+  | { t: "fetch"; vmId: string; epoch: number; seq: number }
+  | { t: "fetch-failed"; vmId: string; epoch: number; seq: number; reason: string }
+  /** Host → owners: this page is going away; move these VMs now. */
+  | { t: "leaving"; vmIds: string[] };
+
+const STATES = new Set<HostedState>(["restoring", "running", "stopped", "refused", "failed"]);
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const isVmId = (v: unknown): v is string => typeof v === "string" && VM_ID_PATTERN.test(v);
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const text = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : "");
+
+export function encodeVmMessage(message: VmMessage): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(message));
+  const out = new Uint8Array(json.length + 1);
+  out[0] = Channel.Vm;
+  out.set(json, 1);
+  return out;
+}
+
+/** Parses a VM-channel frame; null for anything malformed. */
+export function parseVmMessage(data: Uint8Array): VmMessage | null {
+  if (data[0] !== Channel.Vm || data.length > 1024 * 1024) return null;
+  let m: unknown;
+  try {
+    m = JSON.parse(new TextDecoder().decode(data.subarray(1)));
+  } catch {
+    return null;
+  }
+  if (!isObj(m)) return null;
+  switch (m.t) {
+    case "start":
+      if (
+        !isObj(m.vm) ||
+        !isObj(m.lease) ||
+        !isObj(m.key) ||
+        !Array.isArray(m.restore) ||
+        m.restore.length > 4
+      ) {
+        return null;
+      }
+      if (typeof m.key.ephemeral !== "string" || typeof m.key.sealed !== "string") return null;
+      return {
+        t: "start",
+        vm: m.vm as unknown as SignedEntry<VmRecord>,
+        lease: m.lease as unknown as SignedEntry<Lease>,
+        key: { ephemeral: m.key.ephemeral, sealed: m.key.sealed },
+        restore: m.restore.filter(isObj) as unknown as SignedEntry<CheckpointRecord>[],
+      };
+    case "status":
+      if (!isVmId(m.vmId) || !isCount(m.epoch) || !STATES.has(m.state as HostedState)) return null;
+      return {
+        t: "status",
+        vmId: m.vmId,
+        epoch: m.epoch,
+        state: m.state as HostedState,
+        detail: text(m.detail, 500),
+      };
+    case "attach":
+      return isObj(m.grant) ? { t: "attach", grant: m.grant as unknown as SignedEntry<AttachGrant> } : null;
+    case "attached":
+      return isVmId(m.vmId)
+        ? { t: "attached", vmId: m.vmId, transcript: text(m.transcript, 64 * 1024) }
+        : null;
+    case "detach":
+      return isVmId(m.vmId) ? { t: "detach", vmId: m.vmId } : null;
+    case "flush":
+      return isVmId(m.vmId) ? { t: "flush", vmId: m.vmId } : null;
+    case "fetch":
+      if (!isVmId(m.vmId) || !isCount(m.epoch) || !isCount(m.seq)) return null;
+      return { t: "fetch", vmId: m.vmId, epoch: m.epoch, seq: m.seq };
+    case "fetch-failed":
+      if (!isVmId(m.vmId) || !isCount(m.epoch) || !isCount(m.seq)) return null;
+      return { t: "fetch-failed", vmId: m.vmId, epoch: m.epoch, seq: m.seq, reason: text(m.reason, 200) };
+    case "leaving":
+      if (!Array.isArray(m.vmIds) || m.vmIds.length > 64 || !m.vmIds.every(isVmId)) return null;
+      return { t: "leaving", vmIds: m.vmIds };
+    default:
+      return null;
+  }
+}
+
+const VM_ID_BYTES = 16;
+
+/** Console bytes for (or from) one VM. */
+export function encodeShell(vmId: string, bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + VM_ID_BYTES + bytes.length);
+  out[0] = Channel.Shell;
+  for (let i = 0; i < VM_ID_BYTES; i++) out[1 + i] = Number.parseInt(vmId.slice(i * 2, i * 2 + 2), 16);
+  out.set(bytes, 1 + VM_ID_BYTES);
+  return out;
+}
+
+export function parseShell(data: Uint8Array): { vmId: string; bytes: Uint8Array } | null {
+  if (data[0] !== Channel.Shell || data.length < 1 + VM_ID_BYTES) return null;
+  const vmId = Array.from(data.subarray(1, 1 + VM_ID_BYTES), (b) => b.toString(16).padStart(2, "0")).join("");
+  return { vmId, bytes: data.subarray(1 + VM_ID_BYTES) };
+}
