@@ -20,9 +20,18 @@ export interface GuestSource {
 }
 
 /** Where a VM's state comes from: the image's published state, or saved bytes (gzip or raw). */
+/** The image state a checkpoint's delta is against. */
+export interface BaseSource {
+  url: string;
+  sha256: string;
+  bytes: number;
+}
+
 export type StateSource = (
   | { kind: "url"; url: string; sha256: string; bytes: number }
   | { kind: "bytes"; bytes: ArrayBuffer }
+  /** A sealed checkpoint: opened with the VM key, unpacked, and applied to the base. */
+  | { kind: "sealed"; bytes: ArrayBuffer; key: CryptoKey; context: string; base: BaseSource }
 ) & {
   /** What the console showed when this state was saved; replayed to the terminal on restore. */
   transcript: string;
@@ -32,8 +41,10 @@ export type StateSource = (
 
 export interface StartRequest {
   guest: GuestSource;
-  /** States to try in order; when none loads, the VM boots from scratch. */
+  /** States to try in order; when none loads, the VM boots from scratch (unless `coldBoot` is false). */
   states: StateSource[];
+  /** Whether to boot from scratch when no state loads (default true); false makes start fail instead. */
+  coldBoot?: boolean;
   budgetPct: number;
 }
 
@@ -87,12 +98,26 @@ export interface VmSnapshot {
   compressMs: number;
 }
 
+export interface SealedCheckpoint {
+  sealed: ArrayBuffer;
+  rawBytes: number;
+  /** Bytes of the delta before gzip. */
+  deltaBytes: number;
+  saveMs: number;
+  /** Delta, gzip and sealing. */
+  packMs: number;
+}
+
 export interface VmHostApi {
   /** Optional: gets the emulator and the likely state ready before `start`, to start faster. */
   prepare(guest: GuestSource, likelyState: StateSource | null): Promise<void>;
   start(request: StartRequest, events: VmHostEvents): Promise<StartResult>;
   input(bytes: Uint8Array): void;
   snapshot(): Promise<VmSnapshot>;
+  /** A checkpoint sealed with the VM key: delta against `base`, with the console transcript. */
+  sealedCheckpoint(key: CryptoKey, context: string, base: BaseSource): Promise<SealedCheckpoint>;
+  /** What the console shows now (the last 64 KiB). */
+  transcript(): string;
   pause(): Promise<void>;
   resume(): Promise<void>;
   setBudget(pct: number): void;

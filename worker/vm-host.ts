@@ -6,12 +6,17 @@ import * as Comlink from "comlink";
 import { V86 } from "v86";
 import { delay, withTimeout } from "../core/async.ts";
 import { exactBuffer, gunzip, gzip, isGzip } from "../core/bytes.ts";
+import { packCheckpoint, unpackCheckpoint } from "../core/checkpoint-format.ts";
 import { systemClock } from "../core/clock.ts";
 import { replayableTranscript } from "../core/format.ts";
 import { Governor } from "../core/governor.ts";
 import { ConsoleTail } from "../core/guest-console.ts";
+import { applyDelta, type BaseIndex, encodeDelta, indexBase } from "../core/state-delta.ts";
+import { seal, unseal } from "../core/vm-crypto.ts";
 import type {
+  BaseSource,
   GuestSource,
+  SealedCheckpoint,
   StartRequest,
   StartResult,
   StateSource,
@@ -31,6 +36,7 @@ const COLD_BOOT_TIMEOUT_MS = 180_000;
 const COUNTER_SAMPLE_MS = 1000;
 
 const compiledWasm = new Map<string, Promise<WebAssembly.Module>>();
+const baseIndexes = new Map<string, Promise<BaseIndex>>();
 
 /** Compiles v86's wasm once per worker and URL. */
 function compileWasm(url: string): Promise<WebAssembly.Module> {
@@ -89,10 +95,11 @@ export class VmHost implements VmHostApi {
       let restoredIndex: number | null = null;
       for (const [index, source] of request.states.entries()) {
         try {
-          emulator = await this.restore(request.guest, wasm, source, events, timingsMs);
+          const restored = await this.restore(request.guest, wasm, source, events, timingsMs);
+          emulator = restored.emulator;
           restoredIndex = index;
           // The terminal shows what the console showed when the state was saved.
-          const transcript = replayableTranscript(source.transcript);
+          const transcript = replayableTranscript(restored.transcript ?? source.transcript);
           this.tail.push(transcript);
           events.output(new TextEncoder().encode(transcript));
           break;
@@ -102,6 +109,8 @@ export class VmHost implements VmHostApi {
           );
         }
       }
+      if (!emulator && request.coldBoot === false)
+        throw new Error(problems.join("; ") || "no state to start from");
       if (!emulator) emulator = await this.coldBoot(request.guest, await wasm, events);
       this.attach(emulator, events, request.budgetPct);
       if (restoredIndex === null) await this.waitForShell(request.guest, events);
@@ -129,14 +138,15 @@ export class VmHost implements VmHostApi {
     source: StateSource,
     events: VmHostEvents,
     timingsMs: Record<string, number>,
-  ): Promise<V86> {
+  ): Promise<{ emulator: V86; transcript: string | null }> {
     const t0 = performance.now();
     const made = this.spareEmulator ?? wasm.then((module) => this.createEmulator(guest, module, {}));
     this.spareEmulator = null;
     made.catch(() => {}); // awaited below; a failure here is reported there
     let bytes: Uint8Array;
+    let transcript: string | null;
     try {
-      bytes = await this.loadState(source, events);
+      ({ raw: bytes, transcript } = await this.loadState(source, events));
       timingsMs.stateMs = Math.round(performance.now() - t0);
     } catch (err) {
       await (await made.catch(() => null))?.destroy().catch(() => {});
@@ -154,32 +164,82 @@ export class VmHost implements VmHostApi {
     }
     timingsMs.restoreMs = Math.round(performance.now() - t1);
     events.progress({ stage: "restore", label: "Restoring the VM", done: 1, total: 1 });
-    return emulator;
+    return { emulator, transcript };
   }
 
-  /** The state's raw bytes: downloaded and unpacked as they arrive, or unpacked from memory. */
-  private async loadState(source: StateSource, events: VmHostEvents): Promise<Uint8Array> {
+  /** The state's raw bytes: downloaded and unpacked as they arrive, unpacked from memory, or unsealed. */
+  private async loadState(
+    source: StateSource,
+    events: VmHostEvents,
+  ): Promise<{ raw: Uint8Array; transcript: string | null }> {
+    if (source.kind === "sealed") {
+      events.progress({ stage: "decompress", label: "Opening the checkpoint", done: 0, total: 1 });
+      const packed = await gunzip(await unseal(source.key, new Uint8Array(source.bytes), source.context));
+      const { transcript, delta } = unpackCheckpoint(packed);
+      return { raw: applyDelta(delta, await this.baseIndex(source.base)), transcript };
+    }
     const prefetched = this.prefetched;
     if (source.kind === "url" && prefetched?.url === source.url) {
       this.prefetched = null;
       const bytes = await prefetched.bytes.catch(() => null);
       if (bytes) {
         events.progress({ stage: "decompress", label: "Unpacking the VM state", done: 0, total: 1 });
-        return gunzip(bytes);
+        return { raw: await gunzip(bytes), transcript: null };
       }
     }
     if (source.kind === "url") {
       const label = "Downloading the VM state";
-      return fetchGunzipped(source.url, {
+      const raw = await fetchGunzipped(source.url, {
         expectedSha256: source.sha256,
         expectedBytes: source.bytes,
         onProgress: (done, total) => events.progress({ stage: "download", label, done, total }),
       });
+      return { raw, transcript: null };
     }
     const bytes = new Uint8Array(source.bytes);
-    if (!isGzip(bytes)) return bytes;
+    if (!isGzip(bytes)) return { raw: bytes, transcript: null };
     events.progress({ stage: "decompress", label: "Unpacking the VM state", done: 0, total: 1 });
-    return gunzip(bytes);
+    return { raw: await gunzip(bytes), transcript: null };
+  }
+
+  /** The image state checkpoints are deltas against, indexed once per worker. */
+  private baseIndex(base: BaseSource): Promise<BaseIndex> {
+    let index = baseIndexes.get(base.sha256);
+    if (!index) {
+      index = fetchGunzipped(base.url, { expectedSha256: base.sha256, expectedBytes: base.bytes }).then(
+        indexBase,
+      );
+      index.catch(() => baseIndexes.delete(base.sha256));
+      baseIndexes.set(base.sha256, index);
+    }
+    return index;
+  }
+
+  async sealedCheckpoint(key: CryptoKey, context: string, base: BaseSource): Promise<SealedCheckpoint> {
+    const emulator = this.emulator;
+    if (!emulator) throw new Error("no VM is running");
+    this.batcher?.flush();
+    const transcript = this.tail.recent();
+    const index = await this.baseIndex(base);
+    const t0 = performance.now();
+    const raw = new Uint8Array(await emulator.save_state());
+    const t1 = performance.now();
+    const delta = encodeDelta(raw, index);
+    const sealed = await seal(key, await gzip(packCheckpoint(transcript, delta)), context);
+    const t2 = performance.now();
+    const result = {
+      sealed: exactBuffer(sealed),
+      rawBytes: raw.length,
+      deltaBytes: delta.length,
+      saveMs: Math.round(t1 - t0),
+      packMs: Math.round(t2 - t1),
+    };
+    return Comlink.transfer(result, [result.sealed]);
+  }
+
+  transcript(): string {
+    this.batcher?.flush();
+    return this.tail.recent();
   }
 
   private async coldBoot(guest: GuestSource, wasm: WebAssembly.Module, events: VmHostEvents): Promise<V86> {

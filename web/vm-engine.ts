@@ -1,0 +1,79 @@
+// Runs a hosted VM for the host runtime: the VM host (in a worker in the page,
+// or directly in Node for tests) behind core's VmEngine interface.
+import type { VmEngine } from "../core/host-runtime.ts";
+import type {
+  BaseSource,
+  GuestSource,
+  StartRequest,
+  StartResult,
+  StateSource,
+  VmHostApi,
+} from "../worker/api.ts";
+
+/** The part of a VM host the engine uses; the page's VmWorker and a VmHost in Node both fit. */
+export interface HostHandle {
+  start(
+    request: StartRequest,
+    events: { output(bytes: Uint8Array): void; progress(): void },
+  ): Promise<StartResult>;
+  api: Pick<VmHostApi, "input" | "sealedCheckpoint" | "transcript" | "setBudget" | "stats">;
+  dispose(): Promise<void>;
+}
+
+export interface EngineOptions {
+  guest: GuestSource;
+  /** The image's state: where fresh VMs start, and what checkpoints are deltas against. */
+  image: Extract<StateSource, { kind: "url" }>;
+  imageId: string;
+  createHost: () => HostHandle;
+}
+
+export function createVmEngine(o: EngineOptions): VmEngine {
+  let host: HostHandle | null = null;
+  const base: BaseSource = { url: o.image.url, sha256: o.image.sha256, bytes: o.image.bytes };
+  return {
+    async start({ imageId, sealed, budgetPct, onOutput }) {
+      if (imageId !== o.imageId)
+        throw new Error(`this host does not have the VM's image (${imageId.slice(0, 24)}…)`);
+      host = o.createHost();
+      const state: StateSource = sealed
+        ? {
+            kind: "sealed",
+            bytes: sealed.bytes.slice().buffer as ArrayBuffer,
+            key: sealed.key,
+            context: sealed.context,
+            base,
+            transcript: "",
+            label: "The checkpoint",
+          }
+        : o.image;
+      await host.start(
+        { guest: o.guest, states: [state], budgetPct, coldBoot: false },
+        { output: onOutput, progress: () => {} },
+      );
+    },
+    input(bytes) {
+      void host?.api.input(bytes);
+    },
+    async checkpoint(key, context) {
+      if (!host) throw new Error("not running");
+      const c = await host.api.sealedCheckpoint(key, context, base);
+      return { sealed: new Uint8Array(c.sealed), rawBytes: c.rawBytes, saveMs: c.saveMs, packMs: c.packMs };
+    },
+    async transcript() {
+      return host ? await host.api.transcript() : "";
+    },
+    setBudget(pct) {
+      void host?.api.setBudget(pct);
+    },
+    async stats() {
+      const s = host ? await host.api.stats() : null;
+      return { usedPct: s?.usedPct ?? 0, instructions: s?.instructions ?? 0 };
+    },
+    async stop() {
+      const h = host;
+      host = null;
+      await h?.dispose();
+    },
+  };
+}
