@@ -71,6 +71,10 @@ export class Metrics {
     );
     metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [["", memory.rss]]);
     metric("nodejs_heap_used_bytes", "gauge", "V8 heap in use, in bytes.", [["", memory.heapUsed]]);
+    metric("nodejs_heap_total_bytes", "gauge", "V8 heap reserved, in bytes.", [["", memory.heapTotal]]);
+    metric("nodejs_external_memory_bytes", "gauge", "Memory of C++ objects bound to JavaScript, in bytes.", [
+      ["", memory.external],
+    ]);
     return `${lines.join("\n")}\n`;
   }
 }

@@ -1,10 +1,21 @@
 // A token bucket per socket, and what happens to a socket over its limit: its
 // extra messages are dropped (told so at most once a second), and a socket that
-// keeps flooding is closed. Two numbers and three counters per socket, no timers.
+// keeps flooding is closed. No timers, and no object of its own: the bucket
+// lives in five integer fields of the socket it limits (with ten thousand
+// sockets, every object and boxed number per socket shows in the memory).
 
 export interface RateLimitConfig {
   messagesPerSecond: number;
   burst: number;
+}
+
+/** A token bucket's state. Tokens are counted in thousandths, so all of it stays in small integers. */
+export interface TokenBucket {
+  milliTokens: number;
+  refilledAt: number;
+  windowStart: number;
+  droppedInWindow: number;
+  toldAt: number;
 }
 
 export type RateVerdict =
@@ -17,42 +28,38 @@ export type RateVerdict =
   /** More than `burst` messages dropped within a second: close the socket. */
   | "flood";
 
-export class RateLimiter {
-  private tokens: number;
-  private refilledAt: number;
-  private windowStart = 0;
-  private droppedInWindow = 0;
-  private toldAt = Number.NEGATIVE_INFINITY;
+/** A full bucket at `now` (integer ms). */
+export function fillBucket(bucket: TokenBucket, config: RateLimitConfig, now: number): void {
+  bucket.milliTokens = config.burst * 1000;
+  bucket.refilledAt = now;
+  bucket.windowStart = now;
+  bucket.droppedInWindow = 0;
+  bucket.toldAt = now - 1000;
+}
 
-  constructor(
-    private readonly config: RateLimitConfig,
-    now: number,
-  ) {
-    this.tokens = config.burst;
-    this.refilledAt = now;
+/** Spends a token for one inbound message at `now` (integer ms). */
+export function takeToken(bucket: TokenBucket, config: RateLimitConfig, now: number): RateVerdict {
+  const full = config.burst * 1000;
+  if (bucket.milliTokens < full) {
+    bucket.milliTokens = Math.min(
+      full,
+      bucket.milliTokens + (now - bucket.refilledAt) * config.messagesPerSecond,
+    );
   }
-
-  /** Spends a token for one inbound message at `now` (ms). */
-  take(now: number): RateVerdict {
-    const { messagesPerSecond, burst } = this.config;
-    if (this.tokens < burst) {
-      this.tokens = Math.min(burst, this.tokens + ((now - this.refilledAt) * messagesPerSecond) / 1000);
-    }
-    this.refilledAt = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return "ok";
-    }
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now;
-      this.droppedInWindow = 0;
-    }
-    this.droppedInWindow += 1;
-    if (this.droppedInWindow > burst) return "flood";
-    if (now - this.toldAt >= 1000) {
-      this.toldAt = now;
-      return "drop-and-tell";
-    }
-    return "drop";
+  bucket.refilledAt = now;
+  if (bucket.milliTokens >= 1000) {
+    bucket.milliTokens -= 1000;
+    return "ok";
   }
+  if (now - bucket.windowStart >= 1000) {
+    bucket.windowStart = now;
+    bucket.droppedInWindow = 0;
+  }
+  bucket.droppedInWindow += 1;
+  if (bucket.droppedInWindow > config.burst) return "flood";
+  if (now - bucket.toldAt >= 1000) {
+    bucket.toldAt = now;
+    return "drop-and-tell";
+  }
+  return "drop";
 }

@@ -8,7 +8,7 @@ import { WebSocketServer } from "ws";
 import { SIGNALING_PATH } from "../core/signaling-protocol.ts";
 import { resolveLimits, type SignalingLimits } from "./limits.ts";
 import { Metrics, type RejectReason } from "./metrics.ts";
-import { type HubStats, ipKey, SignalingHub } from "./signaling.ts";
+import { Connection, type HubStats, ipKey, SignalingHub } from "./signaling.ts";
 import { staticFiles } from "./static-files.ts";
 
 export interface SignalingServerOptions extends Partial<SignalingLimits> {
@@ -51,8 +51,9 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
   const limits = resolveLimits(options);
   const metrics = new Metrics();
   const hub = new SignalingHub(limits, metrics);
-  const wss = new WebSocketServer({
+  const wss = new WebSocketServer<typeof Connection>({
     noServer: true,
+    WebSocket: Connection,
     clientTracking: false,
     perMessageDeflate: false,
     maxPayload: limits.maxFrameBytes,
@@ -84,16 +85,23 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
     else notFound(res);
   });
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    // Node's HTTP server stops listening for this socket's errors at the upgrade.
-    socket.on("error", () => socket.destroy());
     const path = (req.url ?? "/").split("?")[0];
-    const refusal = path === SIGNALING_PATH ? hub.admit(socket, ipKey(req.socket.remoteAddress)) : "bad-path";
+    const ip = ipKey(req.socket.remoteAddress);
+    const refusal = path === SIGNALING_PATH ? hub.admit(ip) : "bad-path";
     if (refusal) {
+      // Node's HTTP server stops listening for this socket's errors at the upgrade.
+      socket.on("error", () => socket.destroy());
       metrics.reject(refusal);
       refuseUpgrade(socket, refusal);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws));
+    let accepted = false;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      accepted = true;
+      hub.accept(ws, socket, ip);
+    });
+    // `ws` refused the handshake (it answers 400 and closes the socket itself).
+    if (!accepted) hub.countUntilClosed(socket, ip);
   });
   let lastAcceptError = 0;
   const host = options.host ?? "127.0.0.1";

@@ -1,12 +1,11 @@
 // Rooms, the join proof and the relay: what the server does with a WebSocket
 // once the HTTP side (server.ts) has let it in. Every socket gets a nonce, must
 // join a room by signing it, and may then send signals to members of its room
-// only. One sweep timer (heartbeat, join timeout, stuck closes) serves every
-// socket; per socket there are a few numbers, a token bucket and its listeners.
+// only. One sweep timer (heartbeat, join timeout, stuck closes) and one set of
+// listeners serve every socket; per socket there are a few integer fields.
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
-import type { RawData, WebSocket } from "ws";
-import { peerIdFromPublicKey, verifySignature } from "../core/identity.ts";
+import WebSocket, { type RawData } from "ws";
 import {
   type ClientMessage,
   type ErrorCode,
@@ -19,7 +18,8 @@ import {
 } from "../core/signaling-protocol.ts";
 import type { SignalingLimits } from "./limits.ts";
 import type { Metrics, RejectReason } from "./metrics.ts";
-import { RateLimiter, type RateVerdict } from "./rate-limit.ts";
+import { fillBucket, type RateVerdict, type TokenBucket, takeToken } from "./rate-limit.ts";
+import { peerIdOfKey, verifyEd25519 } from "./verify.ts";
 
 /** WebSocket close codes the server uses (PROTOCOL.md). */
 export const CLOSE = {
@@ -37,44 +37,47 @@ const OPEN = 1;
 /** After `ws` closes a socket for a bad frame: time for the close frame to go out before the cut. */
 const ERROR_CLOSE_GRACE_MS = 500;
 
-// A socket's life: challenged (may only join) -> joining (signature being
-// checked) -> joined; closed once the server is done with it (its close
-// handshake may still be under way).
+// A socket's life: challenged (may only join) -> joined; closed once the
+// server is done with it (its close handshake may still be under way).
 const CHALLENGED = 0;
-const JOINING = 1;
-const JOINED = 2;
-const CLOSED = 3;
-type State = typeof CHALLENGED | typeof JOINING | typeof JOINED | typeof CLOSED;
+const JOINED = 1;
+const CLOSED = 2;
+type State = typeof CHALLENGED | typeof JOINED | typeof CLOSED;
 
 interface Room {
   name: string;
   members: Map<string, Connection>;
 }
 
-class Connection {
+/**
+ * A signaling socket: the `ws` WebSocket itself (the server makes its sockets
+ * of this class), with the few fields the hub keeps per socket. Times are
+ * integer ms since the hub started, so they stay small integers, not boxed
+ * numbers; listeners are shared by all sockets.
+ */
+export class Connection extends WebSocket implements TokenBucket {
   state: State = CHALLENGED;
   room: Room | null = null;
   address = "";
   publicKey = "";
-  /** `{"type":"signal","from":"<address>","data":` — the start of every signal relayed from this socket. */
-  signalPrefix = "";
+  /** The challenge, until the socket has joined. */
+  nonce = "";
+  /** The key the per-IP limit counted this socket under. */
+  ip = "";
+  /** The TCP socket under this WebSocket. */
+  raw: Duplex | null = null;
   strikes = 0;
-  /** When the unanswered heartbeat ping was sent; 0 when none is outstanding. */
-  pingSentAt = 0;
-  lastPingAt: number;
+  openedAt = 0;
+  /** When the unanswered heartbeat ping was sent; -1 when none is outstanding. */
+  pingSentAt = -1;
+  lastPingAt = 0;
   /** Once closed: when the socket is cut if its close handshake has not finished. */
   cutAt = 0;
-  readonly limiter: RateLimiter;
-
-  constructor(
-    readonly ws: WebSocket,
-    readonly nonce: string,
-    readonly openedAt: number,
-    limits: SignalingLimits,
-  ) {
-    this.lastPingAt = openedAt;
-    this.limiter = new RateLimiter(limits, openedAt);
-  }
+  milliTokens = 0;
+  refilledAt = 0;
+  windowStart = 0;
+  droppedInWindow = 0;
+  toldAt = 0;
 }
 
 export interface HubStats {
@@ -112,15 +115,28 @@ function text(data: RawData): string {
   return Buffer.from(data).toString("utf8");
 }
 
+const kIp = Symbol("signaling ip");
+type Counted = Duplex & { [kIp]?: string };
+
 export class SignalingHub {
   private readonly conns = new Set<Connection>();
   private readonly rooms = new Map<string, Room>();
   private readonly perIp = new Map<string, number>();
-  private readonly rawSockets = new Set<Duplex>();
+  /** Raw sockets admitted at the upgrade and not yet closed. */
+  private admitted = 0;
   private peers = 0;
   private closing = false;
+  private readonly epoch = Date.now();
   private readonly sweepTimer: ReturnType<typeof setInterval>;
   private onDrained: (() => void) | null = null;
+  // One listener of each kind for all sockets (`this` is the socket).
+  private readonly listeners: {
+    message: (this: WebSocket, data: RawData, isBinary: boolean) => void;
+    pong: (this: WebSocket) => void;
+    error: (this: WebSocket, err: Error & { code?: string }) => void;
+    close: (this: WebSocket) => void;
+    rawClose: (this: Duplex) => void;
+  };
 
   constructor(
     private readonly limits: SignalingLimits,
@@ -129,6 +145,27 @@ export class SignalingHub {
     const shortest = Math.min(limits.heartbeatIntervalMs, limits.heartbeatTimeoutMs, limits.joinTimeoutMs);
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, Math.min(1000, shortest / 4)));
     this.sweepTimer.unref();
+    const onMessage = (c: Connection, data: RawData, isBinary: boolean) => this.onMessage(c, data, isBinary);
+    const onError = (c: Connection, err: Error & { code?: string }) => this.onError(c, err);
+    const onClose = (c: Connection) => this.onClose(c);
+    const release = (ip: string) => this.release(ip);
+    this.listeners = {
+      message(data, isBinary) {
+        onMessage(this as Connection, data, isBinary);
+      },
+      pong() {
+        (this as Connection).pingSentAt = -1;
+      },
+      error(err) {
+        onError(this as Connection, err);
+      },
+      close() {
+        onClose(this as Connection);
+      },
+      rawClose() {
+        release((this as Counted)[kIp]!);
+      },
+    };
   }
 
   stats(): HubStats {
@@ -136,51 +173,63 @@ export class SignalingHub {
       sockets: this.conns.size,
       rooms: this.rooms.size,
       peers: this.peers,
-      admitted: this.rawSockets.size,
+      admitted: this.admitted,
       ips: this.perIp.size,
     };
   }
 
+  private now(): number {
+    return Date.now() - this.epoch;
+  }
+
   /**
    * At the HTTP upgrade, before the WebSocket exists: counts the raw socket
-   * against the limits (until it closes), or says why it is refused.
+   * against the limits, or says why it is refused. The count is released when
+   * the WebSocket closes (accept), or when the socket closes (refused handshake).
    */
-  admit(socket: Duplex, ip: string): RejectReason | null {
+  admit(ip: string): RejectReason | null {
     if (this.closing) return "shutting-down";
-    if (this.rawSockets.size >= this.limits.maxSockets) return "max-sockets";
+    if (this.admitted >= this.limits.maxSockets) return "max-sockets";
     const n = this.perIp.get(ip) ?? 0;
     if (n >= this.limits.socketsPerIp) return "too-many-sockets";
     this.perIp.set(ip, n + 1);
-    this.rawSockets.add(socket);
-    socket.once("close", () => {
-      this.rawSockets.delete(socket);
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left > 0) this.perIp.set(ip, left);
-      else this.perIp.delete(ip);
-      this.checkDrained();
-    });
+    this.admitted += 1;
     return null;
   }
 
-  /** A WebSocket whose handshake completed: challenge it. */
-  accept(ws: WebSocket): void {
-    const conn = new Connection(ws, randomBytes(32).toString("base64url"), Date.now(), this.limits);
+  /** An admitted socket whose WebSocket handshake did not complete (yet): counted until it closes. */
+  countUntilClosed(socket: Duplex, ip: string): void {
+    (socket as Counted)[kIp] = ip;
+    socket.on("close", this.listeners.rawClose);
+  }
+
+  private release(ip: string): void {
+    this.admitted -= 1;
+    const left = (this.perIp.get(ip) ?? 1) - 1;
+    if (left > 0) this.perIp.set(ip, left);
+    else this.perIp.delete(ip);
+    this.checkDrained();
+  }
+
+  /** A WebSocket whose handshake completed on `raw` (admitted under `ip`): challenge it. */
+  accept(conn: Connection, raw: Duplex, ip: string): void {
+    if ((raw as Counted)[kIp] !== undefined) {
+      // Counted as a bare socket by countUntilClosed: from now on the WebSocket's close releases it.
+      raw.off("close", this.listeners.rawClose);
+      (raw as Counted)[kIp] = undefined;
+    }
+    const now = this.now();
+    conn.raw = raw;
+    conn.ip = ip;
+    conn.nonce = randomBytes(32).toString("base64url");
+    conn.openedAt = now;
+    conn.lastPingAt = now;
+    fillBucket(conn, this.limits, now);
     this.conns.add(conn);
-    ws.on("message", (data, isBinary) => this.onMessage(conn, data, isBinary));
-    ws.on("ping", () => this.onControlFrame(conn));
-    ws.on("pong", () => {
-      conn.pingSentAt = 0;
-      this.onControlFrame(conn);
-    });
-    ws.on("error", (err: Error & { code?: string }) => {
-      // `ws` closes the socket itself (1009 for an oversize message, 1007/1002 for bad frames).
-      // It stops reading the socket then, so the close handshake cannot finish: cut it soon.
-      this.metrics.reject(err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "too-large" : "bad-message");
-      this.detach(conn, true);
-      conn.state = CLOSED;
-      conn.cutAt = Date.now() + ERROR_CLOSE_GRACE_MS;
-    });
-    ws.on("close", () => this.onClose(conn));
+    conn.on("message", this.listeners.message);
+    conn.on("pong", this.listeners.pong);
+    conn.on("error", this.listeners.error);
+    conn.on("close", this.listeners.close);
     if (this.closing) {
       this.shutDown(conn);
       return;
@@ -202,15 +251,14 @@ export class SignalingHub {
     }
     // Clients that answer the close frame are gone within the grace period; then the rest are cut.
     await this.drained(graceMs);
-    for (const conn of this.conns) conn.ws.terminate();
-    for (const socket of this.rawSockets) socket.destroy();
+    for (const conn of this.conns) conn.terminate();
     // Cut sockets report their close a few ticks later.
     await this.drained(1_000);
   }
 
   /** Resolves when no socket is left, or after `ms`. */
   private async drained(ms: number): Promise<void> {
-    if (this.conns.size === 0 && this.rawSockets.size === 0) return;
+    if (this.conns.size === 0 && this.admitted === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await new Promise<void>((resolve) => {
       this.onDrained = resolve;
@@ -221,26 +269,32 @@ export class SignalingHub {
   }
 
   private checkDrained(): void {
-    if (this.onDrained && this.conns.size === 0 && this.rawSockets.size === 0) this.onDrained();
+    if (this.onDrained && this.conns.size === 0 && this.admitted === 0) this.onDrained();
   }
 
   private shutDown(conn: Connection): void {
     if (conn.state === CLOSED) return;
     // Everyone is leaving: no peer-left announcements.
     conn.room = null;
-    this.send(
-      conn,
-      encodeMessage({ type: "error", code: "shutting-down", message: "the server is shutting down" }),
-    );
+    this.send(conn, SHUTTING_DOWN);
     this.metrics.reject("shutting-down");
     conn.state = CLOSED;
-    conn.ws.close(CLOSE.GOING_AWAY, "shutting-down");
+    conn.close(CLOSE.GOING_AWAY, "shutting-down");
+  }
+
+  private onError(conn: Connection, err: Error & { code?: string }): void {
+    // `ws` closes the socket itself (1009 for an oversize message, 1007/1002 for bad frames).
+    // It stops reading the socket then, so the close handshake cannot finish: cut it soon.
+    this.metrics.reject(err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "too-large" : "bad-message");
+    this.detach(conn, true);
+    conn.state = CLOSED;
+    conn.cutAt = this.now() + ERROR_CLOSE_GRACE_MS;
   }
 
   private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
     if (conn.state === CLOSED) return;
     this.metrics.received += 1;
-    const verdict = conn.limiter.take(Date.now());
+    const verdict = takeToken(conn, this.limits, this.now());
     if (verdict !== "ok") {
       this.overLimit(conn, verdict);
       return;
@@ -256,8 +310,8 @@ export class SignalingHub {
     }
     const message = parsed.message;
     if (message.type === "join") {
-      if (conn.state === CHALLENGED) void this.join(conn, message);
-      else this.strike(conn, "already-joined", "one room per socket: this socket has joined or is joining");
+      if (conn.state === CHALLENGED) this.join(conn, message);
+      else this.strike(conn, "already-joined", "one room per socket: this socket has joined");
       return;
     }
     if (conn.state !== JOINED) {
@@ -266,13 +320,6 @@ export class SignalingHub {
     }
     if (message.type === "signal") this.relay(conn, message.to, message.data);
     else this.send(conn, PONG);
-  }
-
-  /** A ping or pong frame: costs a token like a message (`ws` answers pings itself, and caps unanswered ones). */
-  private onControlFrame(conn: Connection): void {
-    if (conn.state === CLOSED) return;
-    const verdict = conn.limiter.take(Date.now());
-    if (verdict !== "ok") this.overLimit(conn, verdict);
   }
 
   private overLimit(conn: Connection, verdict: Exclude<RateVerdict, "ok">): void {
@@ -307,17 +354,9 @@ export class SignalingHub {
     }
   }
 
-  private async join(conn: Connection, m: Extract<ClientMessage, { type: "join" }>): Promise<void> {
-    conn.state = JOINING;
-    let peerId: string | null = null;
-    try {
-      const proof = joinChallengeBytes(conn.nonce, m.room, m.session, m.publicKey);
-      if (await verifySignature(m.publicKey, proof, m.signature))
-        peerId = await peerIdFromPublicKey(m.publicKey);
-    } catch {
-      peerId = null;
-    }
-    if (conn.state !== JOINING) return; // closed while the signature was checked
+  private join(conn: Connection, m: Extract<ClientMessage, { type: "join" }>): void {
+    const proof = joinChallengeBytes(conn.nonce, m.room, m.session, m.publicKey);
+    const peerId = verifyEd25519(m.publicKey, proof, m.signature) ? peerIdOfKey(m.publicKey) : null;
     if (peerId === null) {
       this.metrics.reject("bad-signature");
       this.error(
@@ -333,7 +372,6 @@ export class SignalingHub {
     const previous = room?.members.get(address);
     if (!room) {
       if (this.rooms.size >= this.limits.maxRooms) {
-        conn.state = CHALLENGED;
         this.metrics.reject("too-many-rooms");
         this.error(conn, "too-many-rooms", "the server holds as many rooms as it may");
         return;
@@ -341,7 +379,6 @@ export class SignalingHub {
       room = { name: m.room, members: new Map() };
       this.rooms.set(m.room, room);
     } else if (!previous && room.members.size >= this.limits.peersPerRoom) {
-      conn.state = CHALLENGED;
       this.metrics.reject("room-full");
       this.error(conn, "room-full", `the room has ${this.limits.peersPerRoom} peers`);
       return;
@@ -359,24 +396,13 @@ export class SignalingHub {
     conn.room = room;
     conn.address = address;
     conn.publicKey = m.publicKey;
-    conn.signalPrefix = `{"type":"signal","from":${JSON.stringify(address)},"data":`;
+    conn.nonce = "";
     conn.state = JOINED;
     this.metrics.joins += 1;
-    this.send(
-      conn,
-      encodeMessage({
-        type: "joined",
-        room: m.room,
-        self: address,
-        peers,
-        iceServers: this.limits.iceServers,
-      }),
-    );
-    this.broadcast(
-      room,
-      conn,
-      encodeMessage({ type: "peer-joined", peer: { peer: address, publicKey: m.publicKey } }),
-    );
+    const iceServers = this.limits.iceServers;
+    this.send(conn, encodeMessage({ type: "joined", room: m.room, self: address, peers, iceServers }));
+    const joined = encodeMessage({ type: "peer-joined", peer: { peer: address, publicKey: m.publicKey } });
+    this.broadcast(room, conn, joined);
   }
 
   private relay(from: Connection, to: string, data: unknown): void {
@@ -386,8 +412,10 @@ export class SignalingHub {
       this.error(from, "unknown-peer", `no peer ${to} in this room`);
       return;
     }
-    // The same bytes as encodeMessage({type: "signal", from, data}), without rebuilding the object.
-    if (this.send(target, `${from.signalPrefix}${JSON.stringify(data)}}`)) this.metrics.relayed += 1;
+    // The same bytes as encodeMessage({type: "signal", from, data}) without building that object
+    // (an address is only letters, digits, "_", "-" and ".": nothing to escape).
+    const text = `{"type":"signal","from":"${from.address}","data":${JSON.stringify(data)}}`;
+    if (this.send(target, text)) this.metrics.relayed += 1;
   }
 
   /** Sends `text` to every member of `room` but `except`. */
@@ -399,16 +427,24 @@ export class SignalingHub {
     this.send(conn, encodeMessage({ type: "error", code, message }));
   }
 
-  /** Sends unless the socket is gone; a reader this far behind is cut off rather than buffered for. */
+  /**
+   * Sends unless the socket is gone; a reader this far behind is cut off rather
+   * than buffered for. Frames sent to one socket in the same tick (several
+   * signals read from one TCP chunk, a broadcast) leave in one write.
+   */
   private send(conn: Connection, text: string): boolean {
-    const ws = conn.ws;
-    if (ws.readyState !== OPEN) return false;
-    if (ws.bufferedAmount > this.limits.maxBufferedBytes) {
+    if (conn.readyState !== OPEN) return false;
+    if (conn.bufferedAmount > this.limits.maxBufferedBytes) {
       this.metrics.reject("slow-reader");
       this.terminate(conn);
       return false;
     }
-    ws.send(text);
+    const raw = conn.raw!;
+    if (raw.writableCorked === 0) {
+      raw.cork();
+      process.nextTick(uncork, raw);
+    }
+    conn.send(text);
     return true;
   }
 
@@ -429,35 +465,34 @@ export class SignalingHub {
     if (conn.state === CLOSED) return;
     this.detach(conn, true);
     conn.state = CLOSED;
-    conn.cutAt = Date.now() + this.limits.heartbeatTimeoutMs;
-    conn.ws.close(code, reason);
+    conn.cutAt = this.now() + this.limits.heartbeatTimeoutMs;
+    conn.close(code, reason);
   }
 
   private terminate(conn: Connection): void {
     this.detach(conn, true);
     conn.state = CLOSED;
-    conn.ws.terminate();
+    conn.terminate();
   }
 
   private onClose(conn: Connection): void {
     this.detach(conn, true);
     conn.state = CLOSED;
-    this.conns.delete(conn);
-    this.checkDrained();
+    if (this.conns.delete(conn)) this.release(conn.ip);
   }
 
   /** Heartbeat, join timeout, and sockets that never finish closing. */
   private sweep(): void {
-    const now = Date.now();
+    const now = this.now();
     const { heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMs } = this.limits;
     for (const conn of this.conns) {
       if (conn.state === CLOSED) {
-        if (now > conn.cutAt) conn.ws.terminate();
+        if (now > conn.cutAt) conn.terminate();
       } else if (conn.state !== JOINED && now - conn.openedAt > joinTimeoutMs) {
         this.metrics.reject("join-timeout");
         this.error(conn, "join-timeout", `no join within ${joinTimeoutMs} ms`);
         this.drop(conn, CLOSE.POLICY, "join-timeout");
-      } else if (conn.pingSentAt !== 0) {
+      } else if (conn.pingSentAt >= 0) {
         if (now - conn.pingSentAt > heartbeatTimeoutMs) {
           this.metrics.reject("heartbeat");
           this.terminate(conn);
@@ -465,10 +500,19 @@ export class SignalingHub {
       } else if (now - conn.lastPingAt >= heartbeatIntervalMs) {
         conn.pingSentAt = now;
         conn.lastPingAt = now;
-        conn.ws.ping();
+        conn.ping();
       }
     }
   }
 }
 
 const PONG = encodeMessage({ type: "pong" });
+const SHUTTING_DOWN = encodeMessage({
+  type: "error",
+  code: "shutting-down",
+  message: "the server is shutting down",
+});
+
+function uncork(raw: Duplex): void {
+  raw.uncork();
+}

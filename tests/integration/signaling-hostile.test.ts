@@ -2,6 +2,7 @@
 // and/or a closed socket, and afterwards an honest pair of peers can still join
 // and signal each other. Limits are lowered so every case runs in a second or two.
 import { request } from "node:http";
+import { connect as tcpConnect } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -293,6 +294,32 @@ describe("signaling server, hostile clients", () => {
     await held[0]!.closed;
     await until(() => s.server.stats().admitted === 4);
     await s.connect(flood);
+    await honestPairWorks(s);
+  });
+
+  it("answers a broken handshake with 400 and stops counting its socket", async () => {
+    const s = await start({ socketsPerIp: 2 });
+    const { port } = s.server.address();
+    const brokenHandshake = () =>
+      new Promise<string>((resolve, reject) => {
+        const sock = tcpConnect(port, "127.0.0.1", () =>
+          // No Sec-WebSocket-Key.
+          sock.write("GET /signal HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"),
+        );
+        let text = "";
+        sock.on("data", (d) => (text += d));
+        sock.on("close", () => resolve(text));
+        sock.on("error", reject);
+      });
+    for (let i = 0; i < 3; i++) expect(await brokenHandshake()).toMatch(/^HTTP\/1\.1 400/);
+    await until(() => s.server.stats().admitted === 0);
+    // Released exactly once each: the whole quota is there, and no more.
+    await s.connect();
+    await s.connect();
+    expect(s.server.stats()).toMatchObject({ admitted: 2, ips: 1, sockets: 2 });
+    await expect(SignalingClient.connect(s.url)).rejects.toThrow(/HTTP 429/);
+    for (const c of clients.splice(0)) c.close();
+    await until(() => s.server.stats().admitted === 0);
     await honestPairWorks(s);
   });
 

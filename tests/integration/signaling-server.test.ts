@@ -2,10 +2,18 @@
 // identities against createSignalingServer on a free port.
 import { request } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createIdentity, type Identity, peerIdFromPublicKey } from "../../core/identity.ts";
+import { toBase64Url } from "../../core/base64url.ts";
+import {
+  createIdentity,
+  type Identity,
+  peerIdFromPublicKey,
+  sign,
+  verifySignature,
+} from "../../core/identity.ts";
 import { PEER_ADDRESS_PATTERN, peerAddress, SIGNALING_PROTOCOL } from "../../core/signaling-protocol.ts";
 import { SignalingClient } from "../../signaling-server/node-client.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
+import { peerIdOfKey, verifyEd25519 } from "../../signaling-server/verify.ts";
 
 let server: SignalingServer;
 let url: string;
@@ -173,6 +181,30 @@ describe("signaling server, honest peers", () => {
       .split("\n")
       .filter((l) => !l.startsWith("#"))) {
       expect(line).toMatch(/^[a-z_]+(\{reason="[a-z-]+"\})? \d+(\.\d+)?$/);
+    }
+  });
+
+  it("checks join proofs exactly as core/identity does", async () => {
+    const data = new TextEncoder().encode("spare-cycles-signal/1\njoin\nnonce");
+    const other = new TextEncoder().encode("spare-cycles-signal/1\njoin\nnoncf");
+    for (const id of [alice, bob, await createIdentity()]) {
+      expect(peerIdOfKey(id.publicKey)).toBe(await peerIdFromPublicKey(id.publicKey));
+      const sig = await sign(id, data);
+      const flipped = toBase64Url(
+        Uint8Array.from(Buffer.from(sig, "base64url"), (b, i) => (i === 5 ? b ^ 1 : b)),
+      );
+      const cases: [string, Uint8Array, string][] = [
+        [id.publicKey, data, sig],
+        [id.publicKey, other, sig],
+        [id.publicKey, data, flipped],
+        [carol.publicKey, data, sig],
+        [id.publicKey, data, "A".repeat(86)],
+        ["A".repeat(43), data, sig],
+        [id.publicKey, data, "short"],
+      ];
+      const ours = cases.map(([k, d, s]) => verifyEd25519(k, d, s));
+      expect(ours).toEqual(await Promise.all(cases.map(([k, d, s]) => verifySignature(k, d, s))));
+      expect(ours).toEqual([true, false, false, false, false, false, false]);
     }
   });
 
