@@ -318,8 +318,9 @@ export class HostRuntime {
       "restoring",
       m.restore.length > 0 ? "fetching the newest checkpoint" : "starting from the image",
     );
+    let problems: string;
     try {
-      await this.boot(h, m.restore);
+      problems = await this.boot(h, m.restore);
     } catch (err) {
       if (this.hosted.get(record.vmId) !== h) return;
       await h.engine?.stop().catch(() => {});
@@ -333,13 +334,13 @@ export class HostRuntime {
       await h.engine?.stop().catch(() => {});
       return;
     }
-    this.status(h, "running", h.view.detail);
+    this.status(h, "running", problems);
     this.scheduleCheckpoint(h);
     void this.checkLeases();
   }
 
   /** Boots from the first checkpoint that is genuine and opens; from the image only when there is none. */
-  private async boot(h: Hosting, restore: SignedEntry<CheckpointRecord>[]): Promise<void> {
+  private async boot(h: Hosting, restore: SignedEntry<CheckpointRecord>[]): Promise<string> {
     const problems: string[] = [];
     const onOutput = (bytes: Uint8Array) => {
       const frame = encodeShell(h.vm.vmId, bytes);
@@ -368,8 +369,7 @@ export class HostRuntime {
           onOutput,
         });
         h.previous = { epoch: r.epoch, seq: r.seq, sha256: r.sha256, bytes: r.bytes };
-        h.view.detail = problems.join("; ");
-        return;
+        return problems.join("; ");
       } catch (err) {
         await engine.stop().catch(() => {});
         h.engine = null;
@@ -382,6 +382,7 @@ export class HostRuntime {
     const engine = this.o.createEngine();
     h.engine = engine;
     await engine.start({ imageId: h.vm.imageId, sealed: null, budgetPct: settings.budgetPct, onOutput });
+    return "";
   }
 
   /** Gets a checkpoint's sealed bytes from its holders (and the owner): the first that match the record. */

@@ -485,8 +485,9 @@ export class OwnerRuntime {
         return;
       }
       case "attached":
+        // Only the first answer from a host counts: it replaces what the terminal shows.
         for (const s of this.sessions)
-          if (s.vmId === m.vmId && s.currentHost === remote) s.handlers.transcript(m.transcript);
+          if (s.vmId === m.vmId && s.confirmed(remote)) s.handlers.transcript(m.transcript);
         return;
       case "leaving":
         for (const vmId of m.vmIds) {
@@ -670,6 +671,10 @@ export class OwnerRuntime {
     this.o.mesh.send(host, encodeShell(vmId, bytes));
   }
 
+  later(ms: number, fn: () => void): () => void {
+    return this.o.clock.after(ms, fn);
+  }
+
   rttTo(host: PeerAddress): number | null {
     return this.o.mesh.rttMs(host);
   }
@@ -683,12 +688,20 @@ export class OwnerRuntime {
   }
 }
 
-/** One tab's console on one VM: re-attaches when the VM moves to another host. */
+/**
+ * One tab's console on one VM. It asks the host for the console until the host
+ * confirms (a host that is still restoring ignores it), and again whenever the
+ * VM moves to another host.
+ */
 class SessionState implements ShellSession {
   currentHost: PeerAddress | null = null;
+  /** The host that confirmed this tab as a viewer. */
+  attachedTo: PeerAddress | null = null;
   onClose: () => void = () => {};
   private offChange: (() => void) | null = null;
+  private cancelRetry: (() => void) | null = null;
   private closed = false;
+  private asking = false;
 
   constructor(
     private readonly runtime: OwnerRuntime,
@@ -697,24 +710,44 @@ class SessionState implements ShellSession {
   ) {}
 
   async follow(): Promise<void> {
-    const check = async () => {
-      if (this.closed) return;
-      const target = await this.runtime.sessionTarget(this.vmId);
-      if (target && target !== this.currentHost) {
-        this.currentHost = target;
-        await this.runtime.grantTo(this.vmId, target);
-      }
-    };
-    this.offChange = this.runtime.sessionEvents(() => void check());
-    await check();
+    this.offChange = this.runtime.sessionEvents(() => void this.check());
+    await this.check();
   }
 
-  input(bytes: Uint8Array): void {
-    if (this.currentHost) this.runtime.sendInput(this.currentHost, this.vmId, bytes);
+  /** The host said yes; true the first time (later answers repeat it). */
+  confirmed(host: PeerAddress): boolean {
+    if (host !== this.currentHost || this.attachedTo === host) return false;
+    this.attachedTo = host;
+    return true;
+  }
+
+  private async check(): Promise<void> {
+    if (this.closed || this.asking) return;
+    const target = await this.runtime.sessionTarget(this.vmId);
+    if (target !== this.currentHost) {
+      this.currentHost = target;
+      this.attachedTo = null;
+    }
+    if (!target || this.attachedTo === target) return;
+    this.asking = true;
+    try {
+      await this.runtime.grantTo(this.vmId, target);
+    } finally {
+      this.asking = false;
+    }
+    this.cancelRetry?.();
+    this.cancelRetry = this.runtime.later(1000, () => {
+      this.cancelRetry = null;
+      void this.check();
+    });
   }
 
   host(): PeerAddress | null {
     return this.currentHost;
+  }
+
+  input(bytes: Uint8Array): void {
+    if (this.currentHost) this.runtime.sendInput(this.currentHost, this.vmId, bytes);
   }
 
   rttMs(): number | null {
@@ -729,6 +762,7 @@ class SessionState implements ShellSession {
     if (this.closed) return;
     this.closed = true;
     this.offChange?.();
+    this.cancelRetry?.();
     if (this.currentHost) this.runtime.sendDetach(this.currentHost, this.vmId);
     this.onClose();
   }

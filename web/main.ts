@@ -1,13 +1,22 @@
 // The app's entry point: wires the pages to storage, the network and the service worker.
+import { systemClock } from "../core/clock.ts";
 import { SavedVmStore } from "../core/saved-vm.ts";
+import { startVmServices, type VmServices } from "../core/vm-services.ts";
+import { ContributePage } from "./contribute-page.ts";
+import { loadContributeSettings } from "./contribute-settings.ts";
+import { guestManifest, guestSource, imageState } from "./guest.ts";
 import { IdbStore } from "./idb-store.ts";
 import { loadOrCreateIdentity } from "./identity-store.ts";
+import { claimLeadership } from "./leader.ts";
 import { LocalVmPage } from "./local-vm-page.ts";
+import { MyVmsPage } from "./my-vms-page.ts";
 import { loadNetworkSettings, startNetwork } from "./network.ts";
 import { NetworkPage } from "./network-page.ts";
 import { setUpServiceWorker } from "./pwa.ts";
 import { showPageFromHash } from "./router.ts";
 import "./style.css";
+import { createVmEngine } from "./vm-engine.ts";
+import { VmWorker } from "./vm-worker.ts";
 
 function $<T extends HTMLElement>(selector: string): T {
   const found = document.querySelector<T>(selector);
@@ -47,20 +56,46 @@ void localVm.init();
 async function joinNetwork(): Promise<void> {
   const identity = await loadOrCreateIdentity(store);
   const settings = await loadNetworkSettings(store);
+  let contribute = await loadContributeSettings(store);
+  let services: VmServices | null = null;
   const nav = navigator as Navigator & { deviceMemory?: number };
-  const network = startNetwork(identity, settings, () => ({
-    name: "",
-    appVersion: __APP_VERSION__,
-    capacity: {
-      contributing: false,
-      cores: nav.hardwareConcurrency ?? 1,
-      memoryMiB: Math.round((nav.deviceMemory ?? 0) * 1024),
-      budgetPct: 0,
-      slots: 0,
-    },
-    load: localVm.load(),
-  }));
-  const page = new NetworkPage(
+  const network = startNetwork(identity, settings, () => {
+    const local = localVm.load();
+    return {
+      name: "",
+      appVersion: __APP_VERSION__,
+      capacity: {
+        contributing: contribute.contributing,
+        cores: nav.hardwareConcurrency ?? 1,
+        memoryMiB: contribute.memoryMiB,
+        budgetPct: contribute.budgetPct,
+        slots: contribute.slots,
+      },
+      load: { vms: local.vms + (services?.host.count() ?? 0), usedPct: local.usedPct },
+    };
+  });
+  const leadership = claimLeadership(`spare-cycles-owner-${identity.peerId}`, () => {});
+  const engine = () =>
+    createVmEngine({
+      guest: guestSource(),
+      image: imageState(),
+      imageId: guestManifest.imageId,
+      createHost: () => new VmWorker(),
+    });
+  services = startVmServices(network.node, {
+    clock: systemClock,
+    createEngine: engine,
+    keys: new IdbStore("spare-cycles-vm-keys"),
+    checkpoints: new IdbStore("spare-cycles-checkpoints"),
+    replicas: new IdbStore("spare-cycles-replicas"),
+    hostSettings: () => contribute,
+    imageId: guestManifest.imageId,
+    memoryBytes: guestManifest.memorySizeBytes,
+    isLeader: () => leadership.isLeader(),
+  });
+  const vm = services;
+  vm.host.on("change", () => void network.node.publishPresence());
+  const networkPage = new NetworkPage(
     {
       status: $("#net-status"),
       peerId: $("#net-peer-id"),
@@ -79,17 +114,60 @@ async function joinNetwork(): Promise<void> {
     network,
     store,
   );
+  const contributePage = new ContributePage(
+    {
+      toggle: $("#contribute-toggle"),
+      form: $("#contribute-form"),
+      slots: $("#contribute-slots"),
+      memory: $("#contribute-memory"),
+      budget: $("#contribute-budget"),
+      status: $("#contribute-status"),
+      hosted: $("#contribute-hosted"),
+    },
+    contribute,
+    vm.host,
+    store,
+    (next) => {
+      contribute = next;
+      void network.node.publishPresence();
+    },
+  );
+  const myVmsPage = new MyVmsPage(
+    {
+      createForm: $("#vm-create-form"),
+      createName: $("#vm-create-name"),
+      status: $("#my-vms-status"),
+      list: $("#my-vms-list"),
+      shellPanel: $("#remote-shell"),
+      shellTitle: $("#remote-shell-name"),
+      shellLatency: $("#remote-shell-latency"),
+      shellTerminal: $("#remote-terminal"),
+      shellClose: $("#remote-shell-close"),
+    },
+    vm.owner,
+    () => network.node.peers(),
+  );
   const badge = $("#net-badge");
   const renderBadge = () => {
     const s = network.signaling.status();
     const links = network.node.mesh.openLinks().length;
-    badge.textContent = `${s.state === "joined" ? "online" : "signaling offline"} · ${links} ${links === 1 ? "link" : "links"}`;
+    const hosting = vm.host.count();
+    badge.textContent =
+      `${s.state === "joined" ? "online" : "signaling offline"} · ${links} ${links === 1 ? "link" : "links"}` +
+      (contribute.contributing ? ` · hosting ${hosting}` : "");
   };
   network.signaling.on("status", renderBadge);
   network.node.mesh.on("change", renderBadge);
+  vm.host.on("change", renderBadge);
   renderBadge();
   window.addEventListener("pagehide", () => {
-    page.dispose();
+    // Owners of the VMs this tab hosts move them now rather than after a timeout.
+    vm.host.leaving();
+    networkPage.dispose();
+    contributePage.dispose();
+    myVmsPage.dispose();
+    leadership.release();
+    void vm.dispose();
     network.stop();
   });
 }

@@ -1,5 +1,10 @@
-// Which page is shown: "#device" (the default) or "#network".
-const PAGES: Record<string, string> = { device: "local-vm", network: "network" };
+// Which page is shown: "#device" (the default), "#vms", "#contribute" or "#network".
+const PAGES: Record<string, string> = {
+  device: "local-vm",
+  vms: "my-vms",
+  contribute: "contribute",
+  network: "network",
+};
 
 /** Shows the page the URL names; `onShow` hears which one. */
 export function showPageFromHash(onShow?: (page: string) => void): void {

@@ -4,10 +4,11 @@ import type { VmEngine } from "../core/host-runtime.ts";
 import type {
   BaseSource,
   GuestSource,
+  SealedCheckpoint,
   StartRequest,
   StartResult,
   StateSource,
-  VmHostApi,
+  VmStats,
 } from "../worker/api.ts";
 
 /** The part of a VM host the engine uses; the page's VmWorker and a VmHost in Node both fit. */
@@ -16,7 +17,18 @@ export interface HostHandle {
     request: StartRequest,
     events: { output(bytes: Uint8Array): void; progress(): void },
   ): Promise<StartResult>;
-  api: Pick<VmHostApi, "input" | "sealedCheckpoint" | "transcript" | "setBudget" | "stats">;
+  /** Answers now (a VmHost in Node) or later (a worker over comlink). */
+  api: {
+    input(bytes: Uint8Array): unknown;
+    sealedCheckpoint(
+      key: CryptoKey,
+      context: string,
+      base: BaseSource,
+    ): SealedCheckpoint | Promise<SealedCheckpoint>;
+    transcript(): string | Promise<string>;
+    setBudget(pct: number): unknown;
+    stats(): VmStats | Promise<VmStats>;
+  };
   dispose(): Promise<void>;
 }
 

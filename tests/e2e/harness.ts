@@ -40,6 +40,7 @@ export class Shell {
   constructor(
     private readonly page: Page,
     private readonly scope = "#local-vm",
+    private readonly region = "VM shell",
   ) {}
 
   /** The text the terminal shows now. */
@@ -59,7 +60,7 @@ export class Shell {
   }
 
   async type(line: string): Promise<void> {
-    await this.page.getByRole("region", { name: "VM shell" }).click();
+    await this.page.getByRole("region", { name: this.region, exact: true }).click();
     await this.page.keyboard.type(line, { delay: 5 });
     await this.page.keyboard.press("Enter");
   }

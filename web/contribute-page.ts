@@ -1,0 +1,120 @@
+// "Contribute": the switch that lends this tab's idle CPU to other people's VMs,
+// its limits (VM slots, memory, CPU budget), and the VMs it runs right now.
+import { formatAge, formatBytes } from "../core/format.ts";
+import type { HostRuntime } from "../core/host-runtime.ts";
+import { shortPeerId } from "../core/identity.ts";
+import type { KeyValueStore } from "../core/storage.ts";
+import { type ContributeSettings, saveContributeSettings } from "./contribute-settings.ts";
+
+export interface ContributeElements {
+  toggle: HTMLButtonElement;
+  form: HTMLFormElement;
+  slots: HTMLInputElement;
+  memory: HTMLInputElement;
+  budget: HTMLInputElement;
+  status: HTMLElement;
+  hosted: HTMLTableSectionElement;
+}
+
+const REFRESH_MS = 1000;
+
+export class ContributePage {
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly off: () => void;
+
+  constructor(
+    private readonly el: ContributeElements,
+    private settings: ContributeSettings,
+    private readonly host: HostRuntime,
+    private readonly store: KeyValueStore,
+    /** Called whenever what this tab offers changed (to sign presence again). */
+    private readonly onChange: (settings: ContributeSettings) => void,
+  ) {
+    el.toggle.addEventListener("click", () => void this.setContributing(!this.settings.contributing));
+    el.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.saveLimits();
+    });
+    this.off = host.on("change", () => this.render());
+    this.timer = setInterval(() => this.render(), REFRESH_MS);
+    this.fill();
+    this.host.setAccepting(this.settings.contributing);
+    this.render();
+  }
+
+  current(): ContributeSettings {
+    return this.settings;
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    this.off();
+  }
+
+  private fill(): void {
+    this.el.slots.value = String(this.settings.slots);
+    this.el.memory.value = String(this.settings.memoryMiB);
+    this.el.budget.value = String(this.settings.budgetPct);
+  }
+
+  private async setContributing(contributing: boolean): Promise<void> {
+    this.settings = { ...this.settings, contributing };
+    this.host.setAccepting(contributing);
+    if (!contributing) await this.host.releaseAll(); // a last checkpoint, then the owners move their VMs
+    await saveContributeSettings(this.store, this.settings);
+    this.onChange(this.settings);
+    this.render();
+  }
+
+  private async saveLimits(): Promise<void> {
+    const slots = Number(this.el.slots.value);
+    const memoryMiB = Number(this.el.memory.value);
+    const budgetPct = Number(this.el.budget.value);
+    this.settings = {
+      ...this.settings,
+      slots: Number.isFinite(slots) ? Math.min(16, Math.max(1, Math.round(slots))) : this.settings.slots,
+      memoryMiB: Number.isFinite(memoryMiB) ? Math.max(128, Math.round(memoryMiB)) : this.settings.memoryMiB,
+      budgetPct: Number.isFinite(budgetPct)
+        ? Math.min(100, Math.max(5, Math.round(budgetPct)))
+        : this.settings.budgetPct,
+    };
+    this.fill();
+    await saveContributeSettings(this.store, this.settings);
+    this.onChange(this.settings);
+    this.render();
+  }
+
+  private render(): void {
+    const { el, settings } = this;
+    const vms = this.host.vms();
+    el.toggle.setAttribute("aria-pressed", String(settings.contributing));
+    el.toggle.classList.toggle("primary", !settings.contributing);
+    el.toggle.dataset.on = String(settings.contributing);
+    el.status.textContent = settings.contributing
+      ? `Contributing: running ${vms.length} of up to ${settings.slots} VMs, each held to ${settings.budgetPct}% of one core, ${settings.memoryMiB} MiB in all.`
+      : vms.length > 0
+        ? `Not accepting new VMs; ${vms.length} still here until their owners move them.`
+        : "Not contributing. Press “Contribute” to lend this tab's idle CPU to others' VMs.";
+    el.status.dataset.hosting = String(vms.length);
+    const rows = vms.map((v) => {
+      const tr = document.createElement("tr");
+      tr.dataset.vmId = v.vmId;
+      tr.dataset.state = v.state;
+      const c = v.lastCheckpoint;
+      const cells = [
+        v.name,
+        shortPeerId(v.owner),
+        v.state + (v.detail ? ` (${v.detail})` : ""),
+        `epoch ${v.epoch}`,
+        c ? `#${c.seq}, ${formatBytes(c.bytes)}, ${formatAge(Date.now() - c.atMs)}` : "none yet",
+      ];
+      for (const text of cells) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.append(td);
+      }
+      return tr;
+    });
+    el.hosted.replaceChildren(...rows);
+  }
+}

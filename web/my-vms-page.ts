@@ -1,0 +1,210 @@
+// "My VMs": the VMs this identity owns, wherever they run: their state, host,
+// newest checkpoint and transfers, with actions, and a shell into any of them.
+import { formatAge, formatBytes } from "../core/format.ts";
+import { shortPeerId } from "../core/identity.ts";
+import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/owner-runtime.ts";
+import type { PeerView } from "../core/peer-node.ts";
+import { createShell, type Shell } from "./terminal.ts";
+
+export interface MyVmsElements {
+  createForm: HTMLFormElement;
+  createName: HTMLInputElement;
+  status: HTMLElement;
+  list: HTMLTableSectionElement;
+  shellPanel: HTMLElement;
+  shellTitle: HTMLElement;
+  shellLatency: HTMLElement;
+  shellTerminal: HTMLElement;
+  shellClose: HTMLButtonElement;
+}
+
+const STATE_LABEL: Record<OwnedVm["state"], string> = {
+  placing: "placing",
+  starting: "starting",
+  running: "running",
+  moving: "moving",
+  stopped: "stopped",
+  waiting: "waiting for a contributor",
+  failed: "failed",
+};
+
+export class MyVmsPage {
+  private readonly shell: Shell;
+  private session: ShellSession | null = null;
+  private sessionVm: string | null = null;
+  private readonly off: () => void;
+  private readonly timer: ReturnType<typeof setInterval>;
+  private names = new Map<string, string>();
+
+  constructor(
+    private readonly el: MyVmsElements,
+    private readonly owner: OwnerRuntime,
+    private readonly peers: () => Promise<PeerView[]>,
+  ) {
+    this.shell = createShell(el.shellTerminal, (bytes) => this.session?.input(bytes));
+    el.createForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.create();
+    });
+    el.shellClose.addEventListener("click", () => this.closeShell());
+    this.off = owner.on("change", () => this.render());
+    this.timer = setInterval(() => {
+      void this.refreshNames();
+      this.render();
+    }, 1000);
+    void this.refreshNames();
+    this.render();
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    this.off();
+    this.closeShell();
+  }
+
+  private async refreshNames(): Promise<void> {
+    const views = await this.peers();
+    this.names = new Map(views.map((v) => [v.peer, v.name]));
+  }
+
+  private hostLabel(host: string | null): string {
+    if (!host) return "–";
+    const name = this.names.get(host);
+    return name ? `${name} (${shortPeerId(host)})` : shortPeerId(host);
+  }
+
+  private async create(): Promise<void> {
+    const name = this.el.createName.value;
+    this.el.createName.value = "";
+    this.el.status.textContent = "Creating a VM and looking for a contributor with room…";
+    try {
+      await this.owner.create(name);
+    } catch (err) {
+      this.el.status.textContent = `Could not create the VM: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
+  private render(): void {
+    const vms = this.owner.list();
+    this.el.list.replaceChildren(...vms.map((v) => this.row(v)));
+    if (vms.length === 0)
+      this.el.status.textContent = "You own no VMs yet. Give one a name and press “Create VM”.";
+    else this.el.status.textContent = `${vms.length} ${vms.length === 1 ? "VM" : "VMs"}.`;
+    if (this.session && this.sessionVm) {
+      const rtt = this.session.rttMs();
+      const host = this.session.host();
+      this.el.shellLatency.textContent = host
+        ? `on ${this.hostLabel(host)} · latency ${rtt === null ? "…" : `${Math.round(rtt)} ms`}`
+        : "waiting for the host…";
+      this.el.shellLatency.dataset.rttMs = rtt === null ? "" : String(rtt);
+    }
+  }
+
+  private row(v: OwnedVm): HTMLTableRowElement {
+    const tr = document.createElement("tr");
+    tr.dataset.vmId = v.vmId;
+    tr.dataset.state = v.state;
+    tr.dataset.host = v.host ?? "";
+    tr.dataset.epoch = String(v.epoch);
+    tr.dataset.checkpointSeq = v.lastCheckpoint ? `${v.lastCheckpoint.epoch}.${v.lastCheckpoint.seq}` : "";
+    const name = document.createElement("th");
+    name.scope = "row";
+    name.textContent = v.name;
+    const state = document.createElement("td");
+    state.className = "vm-state";
+    state.textContent = v.state === "running" ? `running on ${this.hostLabel(v.host)}` : STATE_LABEL[v.state];
+    if (v.detail) {
+      const detail = document.createElement("div");
+      detail.className = "muted";
+      detail.textContent = v.detail;
+      state.append(detail);
+    }
+    const checkpoint = document.createElement("td");
+    const c = v.lastCheckpoint;
+    checkpoint.textContent = c
+      ? `${formatAge(Date.now() - c.createdAt)} (${formatBytes(c.bytes)})`
+      : "none yet";
+    if (v.transfer) {
+      const bar = document.createElement("progress");
+      bar.max = v.transfer.total;
+      bar.value = v.transfer.done;
+      bar.setAttribute("aria-label", `Checkpoint transfer for ${v.name}`);
+      checkpoint.append(" ", bar);
+    }
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    const button = (label: string, onClick: () => void, disabled = false) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      b.disabled = disabled;
+      b.setAttribute("aria-label", `${label} ${v.name}`);
+      b.addEventListener("click", onClick);
+      actions.append(b);
+    };
+    const live = v.state === "running";
+    button("Open shell", () => this.openShell(v), v.state === "stopped");
+    button("Move", () => void this.owner.move(v.vmId), !live);
+    if (v.state === "stopped") button("Start", () => void this.owner.start(v.vmId));
+    else button("Stop", () => void this.owner.stop(v.vmId), !live);
+    button("Download snapshot", () => void this.download(v), !c);
+    button("Delete", () => void this.remove(v));
+    tr.append(name, state, checkpoint, actions);
+    return tr;
+  }
+
+  private openShell(v: OwnedVm): void {
+    this.closeShell();
+    this.sessionVm = v.vmId;
+    this.el.shellPanel.hidden = false;
+    this.el.shellTitle.textContent = v.name;
+    this.shell.clear();
+    this.shell.setInputEnabled(true);
+    this.session = this.owner.attach(v.vmId, {
+      output: (bytes) => this.shell.write(bytes),
+      transcript: (text) => {
+        // On (re)attach the host sends what the console shows: start from that.
+        this.shell.clear();
+        this.shell.write(text.replaceAll("\x1b[6n", ""));
+      },
+      status: () => this.render(),
+    });
+    this.shell.focus();
+    this.render();
+  }
+
+  private closeShell(): void {
+    this.session?.detach();
+    this.session = null;
+    this.sessionVm = null;
+    this.el.shellPanel.hidden = true;
+    this.shell.setInputEnabled(false);
+  }
+
+  private async download(v: OwnedVm): Promise<void> {
+    const snapshot = await this.owner.sealedSnapshot(v.vmId);
+    if (!snapshot) {
+      this.el.status.textContent = "This tab holds no checkpoint of that VM yet.";
+      return;
+    }
+    const url = URL.createObjectURL(
+      new Blob([snapshot.bytes as BlobPart], { type: "application/octet-stream" }),
+    );
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `${v.name}-${v.vmId.slice(0, 8)}-${snapshot.epoch}.${snapshot.seq}.sealed`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
+  private async remove(v: OwnedVm): Promise<void> {
+    if (
+      !window.confirm(
+        `Delete “${v.name}”? It stops, and its checkpoints and key are erased from this device.`,
+      )
+    )
+      return;
+    if (this.sessionVm === v.vmId) this.closeShell();
+    await this.owner.remove(v.vmId);
+  }
+}
