@@ -10,6 +10,8 @@ export default defineConfig({
           include: ["tests/integration/**/*.test.ts"],
           environment: "node",
           testTimeout: 60_000,
+          // One file at a time: several run v86 or time-sensitive meshes, and CI has two cores.
+          fileParallelism: false,
         },
       },
       {

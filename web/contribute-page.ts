@@ -101,6 +101,13 @@ export class ContributePage {
       tr.dataset.vmId = v.vmId;
       tr.dataset.state = v.state;
       const c = v.lastCheckpoint;
+      if (c) {
+        tr.dataset.checkpointSeq = String(c.seq);
+        tr.dataset.checkpointBytes = String(c.bytes);
+        tr.dataset.checkpointSaveMs = String(c.saveMs);
+        tr.dataset.checkpointTransferMs = String(c.transferMs);
+        tr.dataset.checkpointAt = String(c.atMs);
+      }
       const cells = [
         v.name,
         shortPeerId(v.owner),

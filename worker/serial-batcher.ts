@@ -1,5 +1,6 @@
 // Gathers serial output bytes (v86 emits one event per byte) and hands them on
-// in batches, at most every `intervalMs` or when `maxBytes` are waiting.
+// in batches: all bytes of one emulator tick together (flushed on the next
+// task), or sooner when `maxBytes` are waiting.
 
 export class SerialBatcher {
   private buffer: Uint8Array;
@@ -8,7 +9,7 @@ export class SerialBatcher {
 
   constructor(
     private readonly deliver: (bytes: Uint8Array) => void,
-    private readonly intervalMs = 8,
+    private readonly intervalMs = 0,
     private readonly maxBytes = 16 * 1024,
   ) {
     this.buffer = new Uint8Array(maxBytes);

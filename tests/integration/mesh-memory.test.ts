@@ -121,7 +121,7 @@ describe("mesh on the in-memory transport", () => {
     await alice.setName("alice");
     await until(
       async () => (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice",
-      5000,
+      15_000,
       "mallory sees alice",
     );
     // Mallory writes a profile under Alice's id, signed with Mallory's key.
@@ -135,7 +135,7 @@ describe("mesh on the in-memory transport", () => {
     mallory.directory.map.set("f".repeat(32), forged);
     await until(
       async () => (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice",
-      5000,
+      15_000,
       "alice's own entry is restored everywhere",
     );
     const seen = await alice.directory.profiles();

@@ -1,0 +1,149 @@
+// Issue 4's numbers, through the app as people use it (three browser contexts:
+// an owner and two contributors): keystroke-to-echo in the local shell and in the
+// remote shell, the size and cost of a checkpoint of an idle guest, and how long
+// the shell is gone when the host's page closes.
+import type { Page } from "playwright-core";
+import { markCommand } from "../../core/guest-console.ts";
+import { type BenchContext, log, percentile, round } from "./context.ts";
+
+const ROOM = `bench-remote-${Date.now()}`;
+const KEYSTROKES = 100;
+
+/**
+ * Times keystrokes until their echo shows in the terminal, inside the page: from
+ * the keydown event to the DOM change (so Playwright's own latency is not counted).
+ */
+async function echoTimes(page: Page, terminal: string, count: number): Promise<number[]> {
+  await page.locator(`${terminal} .xterm-helper-textarea`).focus();
+  await page.evaluate((sel) => {
+    const w = window as unknown as { echo: { waiting: boolean; start: number; times: number[] } };
+    w.echo = { waiting: false, start: 0, times: [] };
+    const rows = document.querySelector(`${sel} .xterm-rows`)!;
+    document.addEventListener("keydown", () => (w.echo.start = performance.now()), { capture: true });
+    let last = rows.textContent ?? "";
+    new MutationObserver(() => {
+      const now = rows.textContent ?? "";
+      if (w.echo.waiting && now !== last) {
+        w.echo.times.push(performance.now() - w.echo.start);
+        w.echo.waiting = false;
+      }
+      last = now;
+    }).observe(rows, { subtree: true, childList: true, characterData: true });
+  }, terminal);
+  for (let i = 0; i < count; i++) {
+    await page.evaluate(() => ((window as unknown as { echo: { waiting: boolean } }).echo.waiting = true));
+    await page.keyboard.press("a");
+    await page.waitForFunction(
+      () => !(window as unknown as { echo: { waiting: boolean } }).echo.waiting,
+      null,
+      {
+        polling: "raf",
+        timeout: 10_000,
+      },
+    );
+    if (i % 20 === 19) {
+      await page.keyboard.press("Control+U"); // keep the line short
+      await page.waitForTimeout(100);
+    }
+  }
+  await page.keyboard.press("Control+U");
+  return page.evaluate(() => (window as unknown as { echo: { times: number[] } }).echo.times);
+}
+
+async function runIn(
+  page: Page,
+  terminal: string,
+  command: string,
+  timeoutMs: number,
+  nonce: number,
+): Promise<void> {
+  const marked = markCommand(command, nonce);
+  await page.locator(`${terminal} .xterm-helper-textarea`).focus();
+  await page.keyboard.insertText(marked.line.replace(/\r$/, ""));
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(
+    ({ sel, done }) => document.querySelector(`${sel} .xterm-rows`)?.textContent?.includes(done),
+    { sel: terminal, done: marked.done },
+    { timeout: timeoutMs, polling: 50 },
+  );
+}
+
+async function hosting(page: Page): Promise<number> {
+  return Number((await page.locator("#contribute-status").getAttribute("data-hosting")) ?? "0");
+}
+
+export async function remoteBench(ctx: BenchContext): Promise<Record<string, unknown>> {
+  // Local shell: the device page's VM at full budget.
+  const local = await ctx.newPage();
+  await local.locator("#vm-budget").fill("100");
+  await local.getByRole("button", { name: "New VM" }).click();
+  await local.locator('#local-vm[data-state="running"]').waitFor({ timeout: 60_000 });
+  await runIn(local, "#vm-terminal", "", 30_000, 1);
+  const localTimes = await echoTimes(local, "#vm-terminal", KEYSTROKES);
+  await local.context().close();
+  log(
+    `local echo p50 ${round(percentile(localTimes, 50), 1)} ms p95 ${round(percentile(localTimes, 95), 1)} ms`,
+  );
+
+  // Two contributors at full budget, and an owner.
+  const contributors: Page[] = [];
+  for (let i = 0; i < 2; i++) {
+    const page = await ctx.newPage(`?network=${ROOM}#contribute`);
+    await page.locator("#contribute-budget").fill("100");
+    await page.getByRole("button", { name: "Save limits" }).click();
+    await page.getByRole("button", { name: "Contribute" }).click();
+    contributors.push(page);
+  }
+  const owner = await ctx.newPage(`?network=${ROOM}#vms`);
+  await owner.waitForFunction(
+    () => (document.querySelector("#net-peers")?.textContent?.match(/VM slots/g) ?? []).length >= 2,
+    null,
+    { timeout: 30_000 },
+  );
+  await owner.getByLabel("VM name").fill("bench");
+  await owner.getByRole("button", { name: "Create VM" }).click();
+  await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 60_000 });
+  await owner.getByRole("button", { name: "Open shell bench" }).click();
+  await runIn(owner, "#remote-terminal", "", 30_000, 2);
+  const remoteTimes = await echoTimes(owner, "#remote-terminal", KEYSTROKES);
+  log(
+    `remote echo p50 ${round(percentile(remoteTimes, 50), 1)} ms p95 ${round(percentile(remoteTimes, 95), 1)} ms`,
+  );
+
+  // The first checkpoint of the idle guest, as its host measured it.
+  const host = (await hosting(contributors[0]!)) === 1 ? contributors[0]! : contributors[1]!;
+  const other = host === contributors[0] ? contributors[1]! : contributors[0]!;
+  const row = host.locator("#contribute-hosted tr[data-checkpoint-seq]").first();
+  await row.waitFor({ timeout: 60_000 });
+  const checkpoint = {
+    bytes: Number(await row.getAttribute("data-checkpoint-bytes")),
+    save_ms: Number(await row.getAttribute("data-checkpoint-save-ms")),
+    transfer_ms: Number(await row.getAttribute("data-checkpoint-transfer-ms")),
+  };
+  log(`checkpoint ${JSON.stringify(checkpoint)}`);
+
+  // Failover: the host's page closes; time until the shell answers on the other contributor.
+  const checkpointAt = Number(await row.getAttribute("data-checkpoint-at"));
+  const t0 = performance.now();
+  const closedAtMs = Date.now();
+  await host.close({ runBeforeUnload: true });
+  await other.locator('#contribute-status[data-hosting="1"]').waitFor({ timeout: 60_000 });
+  await owner.locator('#my-vms-list tr[data-state="running"][data-epoch="2"]').waitFor({ timeout: 60_000 });
+  await runIn(owner, "#remote-terminal", "echo back", 60_000, 3);
+  const failoverMs = performance.now() - t0;
+  log(`failover ${Math.round(failoverMs)} ms (checkpoint age at close ${closedAtMs - checkpointAt} ms)`);
+  await owner.context().close();
+  await other.context().close();
+
+  return {
+    remote_shell_rtt_ms: {
+      local_p50: round(percentile(localTimes, 50), 1),
+      local_p95: round(percentile(localTimes, 95), 1),
+      remote_p50: round(percentile(remoteTimes, 50), 1),
+      remote_p95: round(percentile(remoteTimes, 95), 1),
+    },
+    checkpoint,
+    failover_ms: Math.round(failoverMs),
+    failover_checkpoint_age_ms: closedAtMs - checkpointAt,
+  };
+}
