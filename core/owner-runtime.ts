@@ -289,6 +289,8 @@ export class OwnerRuntime {
         return;
       }
       const key = await importVmKey(keyText);
+      // After a move, the explanation (why, and from which checkpoint) stays visible.
+      const why = reason === "failover" ? (this.view(vmId)?.detail ?? "") : "";
       for (const p of this.o.mesh.openLinks()) if (peerIdOf(p) === this.o.identity.peerId) exclude.add(p);
       exclude.add(this.o.mesh.self);
       for (let attempt = 0; attempt < 6 && this.running; attempt++) {
@@ -311,7 +313,11 @@ export class OwnerRuntime {
         });
         const outcome = await this.handOver(vm.vm, lease, key, host);
         if (outcome.state === "running") {
-          this.update(vmId, { state: "running", host, detail: outcome.detail });
+          this.update(vmId, {
+            state: "running",
+            host,
+            detail: [why, outcome.detail].filter(Boolean).join("; "),
+          });
           return;
         }
         exclude.add(host);
@@ -480,7 +486,7 @@ export class OwnerRuntime {
         if (v && v.host === remote && v.epoch === m.epoch && !this.placing.has(m.vmId)) {
           const state: OwnedState =
             m.state === "running" ? "running" : m.state === "restoring" ? "starting" : v.state;
-          this.update(m.vmId, { state, detail: m.detail || (state === "running" ? "" : v.detail) });
+          this.update(m.vmId, { state, detail: m.detail || v.detail });
         }
         return;
       }

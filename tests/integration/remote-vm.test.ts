@@ -38,12 +38,16 @@ afterEach(async () => {
 async function addPeer(
   hub: MemorySignalingHub,
   network: MemoryNetwork,
-  options: { contributing?: boolean; slots?: number; identity?: Identity } = {},
+  options: { contributing?: boolean; slots?: number; identity?: Identity; stores?: Peer["stores"] } = {},
 ): Promise<Peer> {
   const identity = options.identity ?? (await createIdentity());
   const session = Math.random().toString(36).slice(2, 8);
   const info = { peer: peerAddress(identity.peerId, session), publicKey: identity.publicKey };
-  const stores = { keys: new MemoryStore(), checkpoints: new MemoryStore(), replicas: new MemoryStore() };
+  const stores = options.stores ?? {
+    keys: new MemoryStore(),
+    checkpoints: new MemoryStore(),
+    replicas: new MemoryStore(),
+  };
   let vm: VmServices | null = null;
   const peer: Peer = {
     identity,
@@ -292,6 +296,35 @@ describe("remote VMs", () => {
     expect(owner.vm.owner.get(vmId)?.epoch).toBe(2);
     const engine = [...running].find((m) => m.running && m.files.note === "kept-42");
     expect(engine).toBeDefined();
+  });
+
+  it("resumes a VM whose host went away while its owner was offline, once the owner returns", async () => {
+    const hub = new MemorySignalingHub();
+    const network = new MemoryNetwork();
+    const owner = await addPeer(hub, network);
+    const a = await addPeer(hub, network, { contributing: true });
+    const b = await addPeer(hub, network, { contributing: true });
+    await settled([owner, a, b]);
+    const vmId = await owner.vm.owner.create("patient");
+    await until("running", () => owner.vm.owner.get(vmId)?.state === "running");
+    const [first, second] = hostOf(owner, vmId) === a.node.self ? [a, b] : [b, a];
+    typeInto(owner, first!, vmId, "set note from-before");
+    await until("a checkpoint with the note", async () => {
+      const list = (await owner.stores.checkpoints.get(vmId)) as { seq: number }[] | undefined;
+      return (list?.[0]?.seq ?? 0) >= 3;
+    });
+    // The owner closes its tab; then the host goes away too. Nobody moves the VM meanwhile.
+    await owner.stop();
+    peers.splice(peers.indexOf(owner), 1);
+    await first!.stop();
+    peers.splice(peers.indexOf(first!), 1);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(second!.vm.host.vms()).toEqual([]);
+    // The owner comes back (same identity, same device storage).
+    const back = await addPeer(hub, network, { identity: owner.identity, stores: owner.stores });
+    await until("running again on the other host", () => runningOn(second!, vmId), 15_000);
+    expect(back.vm.owner.get(vmId)?.detail ?? "").toMatch(/while you were offline/);
+    expect([...running].some((m) => m.running && m.files.note === "from-before")).toBe(true);
   });
 
   it("refuses a tampered checkpoint and restores the one before it", async () => {
