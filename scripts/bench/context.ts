@@ -59,3 +59,16 @@ export const round = (n: number, digits = 0) => Number(n.toFixed(digits));
 export function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
+
+/** Calls `globalThis[api][method](...args)` in the page (the bench page's test APIs). */
+export function callPage<T>(page: Page, api: string, method: string, args: unknown[]): Promise<T> {
+  return page.evaluate(
+    ([a, m, x]) => {
+      const target = (globalThis as unknown as Record<string, Record<string, (...y: unknown[]) => unknown>>)[
+        a
+      ]!;
+      return target[m]!(...x);
+    },
+    [api, method, args] as const,
+  ) as Promise<T>;
+}

@@ -2,7 +2,7 @@
 // (simple-peer over WebRTC, signaled by our server): round-trip times of small
 // messages and bulk throughput with backpressure.
 import type { Page } from "playwright-core";
-import { type BenchContext, log, percentile, round } from "./context.ts";
+import { type BenchContext, callPage, log, percentile, round } from "./context.ts";
 
 interface NetApi {
   join(room: string): Promise<string>;
@@ -12,14 +12,7 @@ interface NetApi {
 }
 
 function call<K extends keyof NetApi>(page: Page, method: K, ...args: Parameters<NetApi[K]>) {
-  return page.evaluate(
-    ([m, a]) => {
-      const api = (globalThis as unknown as { spareNet: Record<string, (...x: unknown[]) => unknown> })
-        .spareNet;
-      return api[m as string]!(...(a as unknown[]));
-    },
-    [method, args] as const,
-  ) as Promise<Awaited<ReturnType<NetApi[K]>>>;
+  return callPage<Awaited<ReturnType<NetApi[K]>>>(page, "spareNet", method, args);
 }
 
 const BULK_BYTES = 64 * 1024 * 1024;

@@ -5,7 +5,7 @@ import { gunzipSync } from "node:zlib";
 import type { Page } from "playwright-core";
 import { parseGuestManifest } from "../../core/guest-manifest.ts";
 import { NodeVm } from "../lib/node-vm.ts";
-import { type BenchContext, log, median, root, round } from "./context.ts";
+import { type BenchContext, callPage, log, median, root, round } from "./context.ts";
 import { processTree, sampleCpu } from "./proc-cpu.ts";
 
 const manifest = parseGuestManifest(JSON.parse(readFileSync(`${root}/public/guest/manifest.json`, "utf8")));
@@ -24,14 +24,7 @@ interface BenchApi {
 
 /** Calls the bench page's API (web/bench.ts). */
 function api<K extends keyof BenchApi>(page: Page, method: K, ...args: Parameters<BenchApi[K]>) {
-  return page.evaluate(
-    ([m, a]) => {
-      const bench = (globalThis as unknown as { spareBench: Record<string, (...x: unknown[]) => unknown> })
-        .spareBench;
-      return bench[m as string]!(...(a as unknown[]));
-    },
-    [method, args] as const,
-  ) as Promise<Awaited<ReturnType<BenchApi[K]>>>;
+  return callPage<Awaited<ReturnType<BenchApi[K]>>>(page, "spareBench", method, args);
 }
 
 async function benchPage(ctx: BenchContext): Promise<Page> {

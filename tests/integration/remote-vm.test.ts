@@ -141,6 +141,26 @@ function typeInto(owner: Peer, host: Peer, vmId: string, line: string): void {
   });
 }
 
+/** An owner and two contributors; the owner's VM `name` runs on `first`, `second` is free. */
+async function ownerWithRunningVm(name: string) {
+  const hub = new MemorySignalingHub();
+  const network = new MemoryNetwork();
+  const owner = await addPeer(hub, network);
+  const a = await addPeer(hub, network, { contributing: true });
+  const b = await addPeer(hub, network, { contributing: true });
+  await settled([owner, a, b]);
+  const vmId = await owner.vm.owner.create(name);
+  await until("running", () => owner.vm.owner.get(vmId)?.state === "running");
+  const [first, second] = hostOf(owner, vmId) === a.node.self ? [a, b] : [b, a];
+  return { hub, network, owner, vmId, first: first, second: second };
+}
+
+/** Takes a peer off the network for good. */
+async function remove(peer: Peer): Promise<void> {
+  await peer.stop();
+  peers.splice(peers.indexOf(peer), 1);
+}
+
 describe("remote VMs", () => {
   it("places VMs only where there is room, and waits when there is none", async () => {
     const hub = new MemorySignalingHub();
@@ -274,69 +294,42 @@ describe("remote VMs", () => {
   });
 
   it("moves a VM whose host goes away, restoring its newest checkpoint", async () => {
-    const hub = new MemorySignalingHub();
-    const network = new MemoryNetwork();
-    const owner = await addPeer(hub, network);
-    const a = await addPeer(hub, network, { contributing: true });
-    const b = await addPeer(hub, network, { contributing: true });
-    await settled([owner, a, b]);
-    const vmId = await owner.vm.owner.create("survivor");
-    await until("running", () => owner.vm.owner.get(vmId)?.state === "running");
-    const [first, second] = hostOf(owner, vmId) === a.node.self ? [a, b] : [b, a];
-    typeInto(owner, first!, vmId, "set note kept-42");
+    const { hub, network, owner, vmId, first, second } = await ownerWithRunningVm("survivor");
+    typeInto(owner, first, vmId, "set note kept-42");
     await until("a checkpoint after the write", async () => {
       const latest = await owner.vm.book.latestCheckpoint(vmId, owner.identity.peerId);
       return !!latest && latest.record.seq >= 2 && (await owner.vm.owner.sealedSnapshot(vmId)) !== null;
     });
     await new Promise((r) => setTimeout(r, 400)); // one more checkpoint, so the write is surely in it
-    await first!.stop();
-    peers.splice(peers.indexOf(first!), 1);
-    await until("running on the other host", () => runningOn(second!, vmId), 15_000);
-    expect(owner.vm.owner.get(vmId)?.host).toBe(second!.node.self);
+    await remove(first);
+    await until("running on the other host", () => runningOn(second, vmId), 15_000);
+    expect(owner.vm.owner.get(vmId)?.host).toBe(second.node.self);
     expect(owner.vm.owner.get(vmId)?.epoch).toBe(2);
     const engine = [...running].find((m) => m.running && m.files.note === "kept-42");
     expect(engine).toBeDefined();
   });
 
   it("resumes a VM whose host went away while its owner was offline, once the owner returns", async () => {
-    const hub = new MemorySignalingHub();
-    const network = new MemoryNetwork();
-    const owner = await addPeer(hub, network);
-    const a = await addPeer(hub, network, { contributing: true });
-    const b = await addPeer(hub, network, { contributing: true });
-    await settled([owner, a, b]);
-    const vmId = await owner.vm.owner.create("patient");
-    await until("running", () => owner.vm.owner.get(vmId)?.state === "running");
-    const [first, second] = hostOf(owner, vmId) === a.node.self ? [a, b] : [b, a];
-    typeInto(owner, first!, vmId, "set note from-before");
+    const { hub, network, owner, vmId, first, second } = await ownerWithRunningVm("patient");
+    typeInto(owner, first, vmId, "set note from-before");
     await until("a checkpoint with the note", async () => {
       const list = (await owner.stores.checkpoints.get(vmId)) as { seq: number }[] | undefined;
       return (list?.[0]?.seq ?? 0) >= 3;
     });
     // The owner closes its tab; then the host goes away too. Nobody moves the VM meanwhile.
-    await owner.stop();
-    peers.splice(peers.indexOf(owner), 1);
-    await first!.stop();
-    peers.splice(peers.indexOf(first!), 1);
+    await remove(owner);
+    await remove(first);
     await new Promise((r) => setTimeout(r, 1500));
-    expect(second!.vm.host.vms()).toEqual([]);
+    expect(second.vm.host.vms()).toEqual([]);
     // The owner comes back (same identity, same device storage).
     const back = await addPeer(hub, network, { identity: owner.identity, stores: owner.stores });
-    await until("running again on the other host", () => runningOn(second!, vmId), 15_000);
+    await until("running again on the other host", () => runningOn(second, vmId), 15_000);
     expect(back.vm.owner.get(vmId)?.detail ?? "").toMatch(/while you were offline/);
     expect([...running].some((m) => m.running && m.files.note === "from-before")).toBe(true);
   });
 
   it("refuses a tampered checkpoint and restores the one before it", async () => {
-    const hub = new MemorySignalingHub();
-    const network = new MemoryNetwork();
-    const owner = await addPeer(hub, network);
-    const a = await addPeer(hub, network, { contributing: true });
-    const b = await addPeer(hub, network, { contributing: true });
-    await settled([owner, a, b]);
-    const vmId = await owner.vm.owner.create("tampered");
-    await until("running", () => owner.vm.owner.get(vmId)?.state === "running");
-    const [first, second] = hostOf(owner, vmId) === a.node.self ? [a, b] : [b, a];
+    const { hub, network, owner, vmId, first, second } = await ownerWithRunningVm("tampered");
     await until("two checkpoints held by the owner", async () => {
       const list = (await owner.stores.checkpoints.get(vmId)) as
         | { seq: number; entry: unknown }[]
@@ -344,8 +337,7 @@ describe("remote VMs", () => {
       return (list?.length ?? 0) >= 2 && list!.every((c) => c.entry);
     });
     // The host goes away (no more checkpoints); before the VM moves, every copy of the newest is damaged.
-    await first!.stop();
-    peers.splice(peers.indexOf(first!), 1);
+    await remove(first);
     const latest = (await owner.vm.book.latestCheckpoint(vmId, owner.identity.peerId))!.record;
     const list = (await owner.stores.checkpoints.get(vmId)) as {
       epoch: number;
@@ -359,8 +351,8 @@ describe("remote VMs", () => {
         | undefined;
       if (replica) replica[replica.length - 1]! ^= 1;
     }
-    await until("running again", () => runningOn(second!, vmId), 15_000);
-    const hosted = machineOf(second!, vmId)!;
+    await until("running again", () => runningOn(second, vmId), 15_000);
+    const hosted = machineOf(second, vmId)!;
     expect(hosted.detail).toMatch(new RegExp(`checkpoint 1\\.${latest.seq}: refused`));
   });
 });
