@@ -158,6 +158,12 @@ export class HostRuntime {
     this.accepting = accepting;
   }
 
+  /** Applies the current CPU budget (settings may have changed, or the device asks for less). */
+  applyBudget(): void {
+    const pct = this.o.settings().budgetPct;
+    for (const h of this.hosted.values()) h.engine?.setBudget(pct);
+  }
+
   vms(): HostedVm[] {
     return [...this.hosted.values()].map((h) => ({ ...h.view }));
   }

@@ -21,6 +21,7 @@ const REFRESH_MS = 1000;
 export class ContributePage {
   private readonly timer: ReturnType<typeof setInterval>;
   private readonly off: () => void;
+  private backoff = "";
 
   constructor(
     private readonly el: ContributeElements,
@@ -39,6 +40,13 @@ export class ContributePage {
     this.timer = setInterval(() => this.render(), REFRESH_MS);
     this.fill();
     this.host.setAccepting(this.settings.contributing);
+    this.render();
+  }
+
+  /** Why hosted VMs run below the budget right now ("" when they do not). */
+  setBackoff(why: string, share: number): void {
+    this.backoff = why;
+    this.el.status.dataset.share = String(share);
     this.render();
   }
 
@@ -95,6 +103,7 @@ export class ContributePage {
       : vms.length > 0
         ? `Not accepting new VMs; ${vms.length} still here until their owners move them.`
         : "Not contributing. Press “Contribute” to lend this tab's idle CPU to others' VMs.";
+    if (this.backoff && settings.contributing) el.status.textContent += ` ${this.backoff}`;
     el.status.dataset.hosting = String(vms.length);
     const rows = vms.map((v) => {
       const tr = document.createElement("tr");

@@ -1,9 +1,12 @@
 // The app's entry point: wires the pages to storage, the network and the service worker.
 import { systemClock } from "../core/clock.ts";
+import { clampBudgetPct } from "../core/governor.ts";
+import { effectiveBudgetPct } from "../core/pressure.ts";
 import { SavedVmStore } from "../core/saved-vm.ts";
 import { startVmServices, type VmServices } from "../core/vm-services.ts";
 import { ContributePage } from "./contribute-page.ts";
 import { loadContributeSettings } from "./contribute-settings.ts";
+import { DeviceMonitor, describeBackoff } from "./device-monitor.ts";
 import { guestManifest, guestSource, imageState } from "./guest.ts";
 import { IdbStore } from "./idb-store.ts";
 import { loadOrCreateIdentity } from "./identity-store.ts";
@@ -74,6 +77,12 @@ async function joinNetwork(): Promise<void> {
       load: { vms: local.vms + (services?.host.count() ?? 0), usedPct: local.usedPct },
     };
   });
+  // Others' VMs back off while this device is busy; the user's own VM keeps the budget they chose.
+  const device = new DeviceMonitor((state) => {
+    services?.host.applyBudget();
+    contributePage?.setBackoff(describeBackoff(state), state.share);
+  });
+  let contributePage: ContributePage | null = null;
   const leadership = claimLeadership(`spare-cycles-owner-${identity.peerId}`, () => {});
   const engine = () =>
     createVmEngine({
@@ -88,7 +97,11 @@ async function joinNetwork(): Promise<void> {
     keys: new IdbStore("spare-cycles-vm-keys"),
     checkpoints: new IdbStore("spare-cycles-checkpoints"),
     replicas: new IdbStore("spare-cycles-replicas"),
-    hostSettings: () => contribute,
+    // Hosted VMs get the budget the user offers, scaled down while the device is under pressure.
+    hostSettings: () => ({
+      ...contribute,
+      budgetPct: clampBudgetPct(effectiveBudgetPct(contribute.budgetPct, device.share())),
+    }),
     imageId: guestManifest.imageId,
     memoryBytes: guestManifest.memorySizeBytes,
     isLeader: () => leadership.isLeader(),
@@ -114,7 +127,7 @@ async function joinNetwork(): Promise<void> {
     network,
     store,
   );
-  const contributePage = new ContributePage(
+  contributePage = new ContributePage(
     {
       toggle: $("#contribute-toggle"),
       form: $("#contribute-form"),
@@ -129,9 +142,11 @@ async function joinNetwork(): Promise<void> {
     store,
     (next) => {
       contribute = next;
+      vm.host.applyBudget();
       void network.node.publishPresence();
     },
   );
+  const contributeView = contributePage;
   const myVmsPage = new MyVmsPage(
     {
       createForm: $("#vm-create-form"),
@@ -164,7 +179,8 @@ async function joinNetwork(): Promise<void> {
     // Owners of the VMs this tab hosts move them now rather than after a timeout.
     vm.host.leaving();
     networkPage.dispose();
-    contributePage.dispose();
+    contributeView.dispose();
+    device.dispose();
     myVmsPage.dispose();
     leadership.release();
     void vm.dispose();

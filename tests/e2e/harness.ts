@@ -16,12 +16,37 @@ export interface App {
   close(): Promise<void>;
 }
 
+/**
+ * The real Compute Pressure API reports this (busy, shared) machine's CPU, and
+ * DevTools' override does not reach it here; pages get a stand-in that says
+ * "nominal" until a test calls window.__setPressure(state).
+ */
+const PRESSURE_STAND_IN = `(() => {
+  const observers = new Set();
+  let state = "nominal";
+  const record = () => [{ source: "cpu", state, time: performance.now() }];
+  class PressureObserver {
+    constructor(callback) { this.callback = callback; }
+    async observe() { observers.add(this); this.callback(record(), this); }
+    disconnect() { observers.delete(this); }
+    static get knownSources() { return ["cpu"]; }
+  }
+  Object.defineProperty(window, "PressureObserver", { value: PressureObserver, configurable: true });
+  window.__setPressure = (next) => { state = next; for (const o of observers) o.callback(record(), o); };
+})();`;
+
 export async function startApp(options: { staticDir?: string } = {}): Promise<App> {
   const staticDir = options.staticDir ?? distDir;
   if (!existsSync(`${staticDir}/index.html`)) throw new Error(`${staticDir} has no build: run npm run build`);
   const server = createSignalingServer({ port: 0, staticDir });
   await server.ready;
   const browser = await chromium.launch(chromiumLaunchOptions());
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (...args) => {
+    const context = await newContext(...args);
+    await context.addInitScript(PRESSURE_STAND_IN);
+    return context;
+  };
   return {
     server,
     url: `${server.address().url}/`,
