@@ -6,6 +6,7 @@ import { sha256Hex } from "./bytes.ts";
 import type { Clock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
 import type { Identity } from "./identity.ts";
+import { HOST_OVERHEAD_BYTES } from "./placement.ts";
 import { type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
 import { type SignedEntry, signEntry, verifyEntry } from "./signed.ts";
 import type { KeyValueStore } from "./storage.ts";
@@ -285,6 +286,10 @@ export class HostRuntime {
     if (!this.accepting) return refuse("not contributing");
     const settings = this.o.settings();
     if (this.count() >= settings.slots) return refuse("no free slot");
+    const perVmBytes = record.memoryBytes + HOST_OVERHEAD_BYTES;
+    if ((this.count() + 1) * perVmBytes > settings.memoryMiB * 1024 * 1024) {
+      return refuse("not enough memory offered for another VM");
+    }
     // The owner's signed lease goes into the document, so every peer sees who runs the VM.
     if (!book.leases.has(leaseKey(record.vmId, epoch)))
       book.leases.set(leaseKey(record.vmId, epoch), m.lease);
