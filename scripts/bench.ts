@@ -4,6 +4,7 @@
 import { createBenchContext, log } from "./bench/context.ts";
 import { datachannelBench } from "./bench/datachannel.ts";
 import { foundationBench } from "./bench/foundation.ts";
+import { remoteBench } from "./bench/remote.ts";
 
 const sections: Record<
   string,
@@ -11,6 +12,7 @@ const sections: Record<
 > = {
   foundation: foundationBench,
   datachannel: datachannelBench,
+  remote: remoteBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
