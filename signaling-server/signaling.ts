@@ -3,7 +3,7 @@
 // join a room by signing it, and may then send signals to members of its room
 // only. One sweep timer (heartbeat, join timeout, stuck closes) and one set of
 // listeners serve every socket; per socket there are a few integer fields.
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import type { Duplex } from "node:stream";
 import WebSocket, { type RawData } from "ws";
 import {
@@ -221,7 +221,7 @@ export class SignalingHub {
     const now = this.now();
     conn.raw = raw;
     conn.ip = ip;
-    conn.nonce = randomBytes(32).toString("base64url");
+    conn.nonce = randomFillSync(NONCE_BYTES).toString("base64url");
     conn.openedAt = now;
     conn.lastPingAt = now;
     fillBucket(conn, this.limits, now);
@@ -507,6 +507,8 @@ export class SignalingHub {
 }
 
 const PONG = encodeMessage({ type: "pong" });
+/** Filled afresh for every challenge (no buffer per socket). */
+const NONCE_BYTES = Buffer.alloc(32);
 const SHUTTING_DOWN = encodeMessage({
   type: "error",
   code: "shutting-down",
