@@ -5,6 +5,7 @@ import { createBenchContext, log } from "./bench/context.ts";
 import { datachannelBench } from "./bench/datachannel.ts";
 import { foundationBench } from "./bench/foundation.ts";
 import { remoteBench } from "./bench/remote.ts";
+import { signalingBench } from "./bench/signaling.ts";
 
 const sections: Record<
   string,
@@ -12,6 +13,7 @@ const sections: Record<
 > = {
   foundation: foundationBench,
   datachannel: datachannelBench,
+  signaling: signalingBench,
   remote: remoteBench,
 };
 
