@@ -39,20 +39,23 @@ export type ClientMessage =
   | { type: "signal"; to: PeerAddress; data: unknown }
   | { type: "ping" };
 
-export type ErrorCode =
-  | "bad-json"
-  | "bad-message"
-  | "too-large"
-  | "rate-limited"
-  | "not-joined"
-  | "already-joined"
-  | "bad-signature"
-  | "room-full"
-  | "too-many-rooms"
-  | "too-many-sockets"
-  | "unknown-peer"
-  | "join-timeout"
-  | "shutting-down";
+export const ERROR_CODES = [
+  "bad-json",
+  "bad-message",
+  "too-large",
+  "rate-limited",
+  "not-joined",
+  "already-joined",
+  "bad-signature",
+  "room-full",
+  "too-many-rooms",
+  "too-many-sockets",
+  "unknown-peer",
+  "join-timeout",
+  "shutting-down",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export type ServerMessage =
   | { type: "challenge"; protocol: string; nonce: string }
@@ -154,21 +157,7 @@ function parseIceServers(v: unknown): IceServer[] {
   });
 }
 
-const ERROR_CODES = new Set<ErrorCode>([
-  "bad-json",
-  "bad-message",
-  "too-large",
-  "rate-limited",
-  "not-joined",
-  "already-joined",
-  "bad-signature",
-  "room-full",
-  "too-many-rooms",
-  "too-many-sockets",
-  "unknown-peer",
-  "join-timeout",
-  "shutting-down",
-]);
+const KNOWN_ERROR_CODES = new Set<string>(ERROR_CODES);
 
 /** Parses what the server sent; null for anything malformed (a client ignores it). */
 export function parseServerMessage(text: string): ServerMessage | null {
@@ -209,7 +198,7 @@ export function parseServerMessage(text: string): ServerMessage | null {
     case "pong":
       return { type: "pong" };
     case "error":
-      if (!ERROR_CODES.has(m.code as ErrorCode)) return null;
+      if (!KNOWN_ERROR_CODES.has(m.code as string)) return null;
       return {
         type: "error",
         code: m.code as ErrorCode,

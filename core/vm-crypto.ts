@@ -19,7 +19,7 @@ export async function exportVmKey(key: CryptoKey): Promise<string> {
 
 export async function importVmKey(raw: string): Promise<CryptoKey> {
   const bytes = fromBase64Url(raw);
-  if (!bytes || bytes.length !== 32) throw new CryptoError("not a VM key");
+  if (bytes?.length !== 32) throw new CryptoError("not a VM key");
   return crypto.subtle.importKey("raw", bytes as BufferSource, AES, true, ["encrypt", "decrypt"]);
 }
 
@@ -87,7 +87,7 @@ export async function boxKeyPairFromJwk(jwk: JsonWebKey): Promise<BoxKeyPair> {
 
 async function boxKey(privateKey: CryptoKey, publicKey: string, context: string): Promise<CryptoKey> {
   const raw = fromBase64Url(publicKey);
-  if (!raw || raw.length !== 32) throw new CryptoError("not an X25519 public key");
+  if (raw?.length !== 32) throw new CryptoError("not an X25519 public key");
   const peer = await crypto.subtle.importKey("raw", raw as BufferSource, X25519, false, []);
   const shared = await crypto.subtle.deriveBits({ name: "X25519", public: peer }, privateKey, 256);
   const hkdf = await crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveKey"]);

@@ -1,28 +1,21 @@
 // Counters of the signaling server and their Prometheus text exposition
 // (https://prometheus.io/docs/instrumenting/exposition_formats/).
 
-/** Why a socket, message or upgrade was refused: a fixed set, so the counter map stays small. */
+import type { ErrorCode } from "../core/signaling-protocol.ts";
+
+/**
+ * Why a socket, message or upgrade was refused: the protocol's error codes and a
+ * few the server only counts. A fixed set, so the counter map stays small.
+ */
 export type RejectReason =
-  | "bad-json"
-  | "bad-message"
+  | ErrorCode
   | "binary"
-  | "too-large"
-  | "rate-limited"
   | "flood"
-  | "not-joined"
-  | "already-joined"
-  | "bad-signature"
-  | "room-full"
-  | "too-many-rooms"
-  | "too-many-sockets"
   | "max-sockets"
-  | "unknown-peer"
-  | "join-timeout"
   | "strikes"
   | "heartbeat"
   | "slow-reader"
-  | "bad-path"
-  | "shutting-down";
+  | "bad-path";
 
 export interface Gauges {
   sockets: number;

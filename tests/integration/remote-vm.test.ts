@@ -294,7 +294,7 @@ describe("remote VMs", () => {
   });
 
   it("moves a VM whose host goes away, restoring its newest checkpoint", async () => {
-    const { hub, network, owner, vmId, first, second } = await ownerWithRunningVm("survivor");
+    const { owner, vmId, first, second } = await ownerWithRunningVm("survivor");
     typeInto(owner, first, vmId, "set note kept-42");
     await until("a checkpoint after the write", async () => {
       const latest = await owner.vm.book.latestCheckpoint(vmId, owner.identity.peerId);
@@ -329,7 +329,7 @@ describe("remote VMs", () => {
   });
 
   it("refuses a tampered checkpoint and restores the one before it", async () => {
-    const { hub, network, owner, vmId, first, second } = await ownerWithRunningVm("tampered");
+    const { owner, vmId, first, second } = await ownerWithRunningVm("tampered");
     await until("two checkpoints held by the owner", async () => {
       const list = (await owner.stores.checkpoints.get(vmId)) as
         | { seq: number; entry: unknown }[]
