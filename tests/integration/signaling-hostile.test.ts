@@ -7,12 +7,12 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createIdentity, type Identity } from "../../core/identity.ts";
-import { SignalingClient } from "../../signaling-server/node-client.ts";
 import {
   createSignalingServer,
   type SignalingServer,
   type SignalingServerOptions,
 } from "../../signaling-server/server.ts";
+import { SignalingClient } from "./raw-signaling-client.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;

@@ -11,9 +11,9 @@ import {
   verifySignature,
 } from "../../core/identity.ts";
 import { PEER_ADDRESS_PATTERN, peerAddress, SIGNALING_PROTOCOL } from "../../core/signaling-protocol.ts";
-import { SignalingClient } from "../../signaling-server/node-client.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { peerIdOfKey, verifyEd25519 } from "../../signaling-server/verify.ts";
+import { SignalingClient } from "./raw-signaling-client.ts";
 
 let server: SignalingServer;
 let url: string;

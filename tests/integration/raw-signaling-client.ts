@@ -1,15 +1,15 @@
-// A signaling client for Node (`ws`): answers the challenge with an identity's
-// signature and hands out the server's messages in order. The tests and the
-// load generator use it; a headless contributor can too.
+// A raw signaling client for the server tests (`ws`): answers the challenge with an identity's
+// signature and hands out the server's messages in order, so tests can also
+// send what an honest client never would. (Peers use core/signaling-client.ts.)
 import WebSocket from "ws";
-import { type Identity, sign } from "../core/identity.ts";
+import { type Identity, sign } from "../../core/identity.ts";
 import {
   type ClientMessage,
   encodeMessage,
   joinChallengeBytes,
   parseServerMessage,
   type ServerMessage,
-} from "../core/signaling-protocol.ts";
+} from "../../core/signaling-protocol.ts";
 
 export type ServerMessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
 
