@@ -1,10 +1,13 @@
-// This device's identity, kept in IndexedDB; made on first use.
+// This device's identity, kept in IndexedDB; made on first use. Its export file
+// also carries the keys of the VMs it owns, so moving to another device (or
+// recovering) keeps the VMs' checkpoints readable.
 import {
   createIdentity,
   exportIdentity,
   type Identity,
   type IdentityFile,
   importIdentity,
+  vmKeysOf,
 } from "../core/identity.ts";
 import type { KeyValueStore } from "../core/storage.ts";
 
@@ -14,7 +17,10 @@ export async function loadOrCreateIdentity(store: KeyValueStore): Promise<Identi
   const saved = await store.get(KEY);
   if (saved) {
     try {
-      return await importIdentity(saved);
+      const identity = await importIdentity(saved);
+      // A file from before box keys existed got a new one: keep it, or it would change at every start.
+      if (!(saved as Partial<IdentityFile>).boxKey) await store.set(KEY, await exportIdentity(identity));
+      return identity;
     } catch (err) {
       // Never drop a key silently: keep the unreadable one aside before making a new one.
       await store.set(`${KEY}-unreadable-${Date.now()}`, saved);
@@ -26,12 +32,26 @@ export async function loadOrCreateIdentity(store: KeyValueStore): Promise<Identi
   return identity;
 }
 
-export async function replaceIdentity(store: KeyValueStore, file: unknown): Promise<Identity> {
+/** Takes an identity file as this device's identity, with the VM keys it carries. */
+export async function replaceIdentity(
+  store: KeyValueStore,
+  vmKeys: KeyValueStore,
+  file: unknown,
+): Promise<Identity> {
   const identity = await importIdentity(file);
+  for (const [vmId, key] of Object.entries(vmKeysOf(file))) {
+    if ((await vmKeys.get(vmId)) === undefined) await vmKeys.set(vmId, key);
+  }
   await store.set(KEY, await exportIdentity(identity));
   return identity;
 }
 
-export async function identityFile(identity: Identity): Promise<IdentityFile> {
-  return exportIdentity(identity);
+/** The file "Export identity" saves: the keys, and the keys of the VMs this identity owns. */
+export async function identityFile(identity: Identity, vmKeys: KeyValueStore): Promise<IdentityFile> {
+  const keys: Record<string, string> = {};
+  for (const vmId of await vmKeys.keys()) {
+    const key = await vmKeys.get(vmId);
+    if (typeof key === "string") keys[vmId] = key;
+  }
+  return exportIdentity(identity, { vmKeys: keys });
 }

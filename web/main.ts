@@ -83,6 +83,7 @@ async function joinNetwork(): Promise<void> {
     contributePage?.setBackoff(describeBackoff(state), state.share);
   });
   let contributePage: ContributePage | null = null;
+  const vmKeys = new IdbStore("spare-cycles-vm-keys");
   const leadership = claimLeadership(`spare-cycles-owner-${identity.peerId}`, () => {});
   const engine = () =>
     createVmEngine({
@@ -94,7 +95,7 @@ async function joinNetwork(): Promise<void> {
   services = startVmServices(network.node, {
     clock: systemClock,
     createEngine: engine,
-    keys: new IdbStore("spare-cycles-vm-keys"),
+    keys: vmKeys,
     checkpoints: new IdbStore("spare-cycles-checkpoints"),
     replicas: new IdbStore("spare-cycles-replicas"),
     // Hosted VMs get the budget the user offers, scaled down while the device is under pressure.
@@ -126,6 +127,7 @@ async function joinNetwork(): Promise<void> {
     },
     network,
     store,
+    vmKeys,
   );
   contributePage = new ContributePage(
     {

@@ -1,7 +1,7 @@
 // "Network": this peer's identity and name, the signaling server's status, and
 // every peer this tab knows of with its presence and how it is connected.
 import { formatAge } from "../core/format.ts";
-import { shortPeerId } from "../core/identity.ts";
+import { importIdentity, shortPeerId } from "../core/identity.ts";
 import type { PeerView } from "../core/peer-node.ts";
 import type { SignalingStatus } from "../core/signaling-client.ts";
 import type { IceServer } from "../core/signaling-protocol.ts";
@@ -59,6 +59,8 @@ export class NetworkPage {
     private readonly el: NetworkElements,
     private readonly network: Network,
     private readonly store: KeyValueStore,
+    /** The keys of the VMs this identity owns: exported and imported with it. */
+    private readonly vmKeys: KeyValueStore,
   ) {
     const { node, signaling } = network;
     el.peerId.textContent = shortPeerId(node.identity.peerId);
@@ -157,7 +159,7 @@ export class NetworkPage {
   }
 
   private async exportIdentity(): Promise<void> {
-    const file = await identityFile(this.network.node.identity);
+    const file = await identityFile(this.network.node.identity, this.vmKeys);
     const url = URL.createObjectURL(new Blob([JSON.stringify(file, null, 2)], { type: "application/json" }));
     const a = document.createElement("a");
     a.href = url;
@@ -177,14 +179,27 @@ export class NetworkPage {
       this.showNotice("That file is not an identity file (not JSON).");
       return;
     }
+    const refuse = (err: unknown) =>
+      this.showNotice(`Could not import: ${err instanceof Error ? err.message : String(err)}`);
+    let incoming: string;
+    try {
+      incoming = (await importIdentity(parsed)).peerId; // check it before asking anything
+    } catch (err) {
+      refuse(err);
+      return;
+    }
+    if (incoming === this.network.node.identity.peerId) {
+      this.showNotice("This device already uses that identity.");
+      return;
+    }
     const ok = window.confirm(
-      "Use the identity from this file on this device? The current one is replaced: export it first if you want to keep it.",
+      `Use identity ${shortPeerId(incoming)} from this file on this device? The current one (${shortPeerId(this.network.node.identity.peerId)}) is replaced: export it first if you want to keep it.`,
     );
     if (!ok) return;
     try {
-      await replaceIdentity(this.store, parsed);
+      await replaceIdentity(this.store, this.vmKeys, parsed);
     } catch (err) {
-      this.showNotice(`Could not import: ${err instanceof Error ? err.message : String(err)}`);
+      refuse(err);
       return;
     }
     location.reload();

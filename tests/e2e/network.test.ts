@@ -91,6 +91,35 @@ describe("peers in a network", () => {
     await waitForPeerCount(d, 3);
   });
 
+  it("moves an identity to another device by exporting and importing it", async () => {
+    const [a] = pages;
+    const peerId = await a!.locator("#net-peer-id").getAttribute("title");
+    const download = a!.waitForEvent("download");
+    await a!.getByRole("button", { name: "Export identity" }).click();
+    const file = await (await download).path();
+    const other = await app.browser.newContext();
+    const page = await other.newPage();
+    await page.goto(`${app.url}?network=e2e-elsewhere#network`);
+    const before = await page.locator("#net-peer-id").getAttribute("title");
+    expect(before).not.toBe(peerId);
+    page.once("dialog", (dialog) => void dialog.accept());
+    const reloaded = page.waitForEvent("load");
+    await page.locator("#net-import").setInputFiles(file);
+    await reloaded;
+    await page
+      .locator("#net-peer-id")
+      .filter({ hasText: peerId!.slice(0, 8) })
+      .waitFor();
+    expect(await page.locator("#net-peer-id").getAttribute("title")).toBe(peerId);
+    // A file that is not an identity is refused with a reason, and nothing changes.
+    await page
+      .locator("#net-import")
+      .setInputFiles({ name: "x.json", mimeType: "application/json", buffer: Buffer.from("{}") });
+    await page.getByRole("alert").filter({ hasText: "Could not import" }).waitFor();
+    expect(await page.locator("#net-peer-id").getAttribute("title")).toBe(peerId);
+    await other.close();
+  });
+
   it("a Node peer over node-datachannel joins and converges with the browsers", async () => {
     const [a] = pages;
     const identity = await createIdentity();

@@ -9,6 +9,7 @@ import {
   peerIdFromPublicKey,
   sign,
   verifySignature,
+  vmKeysOf,
 } from "../../core/identity.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -41,6 +42,15 @@ describe("identity", () => {
     expect(back.publicKey).toBe(id.publicKey);
     const sig = await sign(back, bytes("moved"));
     expect(await verifySignature(id.publicKey, bytes("moved"), sig)).toBe(true);
+  });
+
+  it("carries the owner's VM keys in the file, and only well-formed ones back out", async () => {
+    const id = await createIdentity();
+    const good = { ["a".repeat(32)]: "k".repeat(43) };
+    const file = JSON.parse(JSON.stringify(await exportIdentity(id, { vmKeys: good })));
+    expect(vmKeysOf(file)).toEqual(good);
+    expect(vmKeysOf({ ...file, vmKeys: { nothex: "k".repeat(43), ["b".repeat(32)]: 5 } })).toEqual({});
+    expect(vmKeysOf(null)).toEqual({});
   });
 
   it("refuses files that are not identities, or whose halves do not match", async () => {
