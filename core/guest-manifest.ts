@@ -1,6 +1,8 @@
 // The guest image's manifest (public/guest/manifest.json): which files make up
 // the image, their hashes, and how the saved state was made. Parsed at the edge.
 
+import { isCount, isMatch, isObject, SHA256_PATTERN } from "./guards.ts";
+
 export interface GuestFile {
   path: string;
   sha256: string;
@@ -47,10 +49,7 @@ function need<T>(ok: boolean, value: T, what: string): T {
   return value;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-const isSha256 = (v: unknown): v is string => typeof v === "string" && /^[0-9a-f]{64}$/.test(v);
-const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isSha256 = (v: unknown): v is string => isMatch(v, SHA256_PATTERN);
 const isText = (v: unknown): v is string => typeof v === "string" && v.length > 0;
 
 function parseFile(v: unknown, name: string): GuestFile {

@@ -3,6 +3,8 @@
 // Everything received is parsed into these unions at the edge; anything else is
 // an error with a code.
 
+import { isMatch } from "./guards.ts";
+
 export const SIGNALING_PATH = "/signal";
 export const SIGNALING_PROTOCOL = "spare-cycles-signal/1";
 
@@ -96,20 +98,18 @@ function parseJsonObject(text: string): Record<string, unknown> | null {
     : null;
 }
 
-const isString = (v: unknown, pattern: RegExp): v is string => typeof v === "string" && pattern.test(v);
-
 /** Parses what a client sent. The caller enforces frame size before this. */
 export function parseClientMessage(text: string): Parsed<ClientMessage> {
   const m = parseJsonObject(text);
   if (!m) return fail("bad-json", "not a JSON object");
   switch (m.type) {
     case "join":
-      if (!isString(m.room, ROOM_PATTERN)) return fail("bad-message", "join.room: 1-64 of A-Z a-z 0-9 . _ -");
-      if (!isString(m.session, SESSION_PATTERN))
+      if (!isMatch(m.room, ROOM_PATTERN)) return fail("bad-message", "join.room: 1-64 of A-Z a-z 0-9 . _ -");
+      if (!isMatch(m.session, SESSION_PATTERN))
         return fail("bad-message", "join.session: 1-32 of A-Z a-z 0-9 _ -");
-      if (!isString(m.publicKey, PUBLIC_KEY_PATTERN))
+      if (!isMatch(m.publicKey, PUBLIC_KEY_PATTERN))
         return fail("bad-message", "join.publicKey: 32 bytes, base64url");
-      if (!isString(m.signature, SIGNATURE_PATTERN))
+      if (!isMatch(m.signature, SIGNATURE_PATTERN))
         return fail("bad-message", "join.signature: 64 bytes, base64url");
       return {
         ok: true,
@@ -122,7 +122,7 @@ export function parseClientMessage(text: string): Parsed<ClientMessage> {
         },
       };
     case "signal":
-      if (!isString(m.to, PEER_ADDRESS_PATTERN)) return fail("bad-message", "signal.to: a peer address");
+      if (!isMatch(m.to, PEER_ADDRESS_PATTERN)) return fail("bad-message", "signal.to: a peer address");
       if (typeof m.data !== "object" || m.data === null) return fail("bad-message", "signal.data: an object");
       return { ok: true, message: { type: "signal", to: m.to, data: m.data } };
     case "ping":
@@ -135,7 +135,7 @@ export function parseClientMessage(text: string): Parsed<ClientMessage> {
 function parsePeerInfo(v: unknown): PeerInfo | null {
   if (typeof v !== "object" || v === null) return null;
   const p = v as Record<string, unknown>;
-  if (!isString(p.peer, PEER_ADDRESS_PATTERN) || !isString(p.publicKey, PUBLIC_KEY_PATTERN)) return null;
+  if (!isMatch(p.peer, PEER_ADDRESS_PATTERN) || !isMatch(p.publicKey, PUBLIC_KEY_PATTERN)) return null;
   return { peer: p.peer, publicKey: p.publicKey };
 }
 
@@ -165,12 +165,12 @@ export function parseServerMessage(text: string): ServerMessage | null {
   if (!m) return null;
   switch (m.type) {
     case "challenge":
-      if (typeof m.protocol !== "string" || !isString(m.nonce, NONCE_PATTERN)) return null;
+      if (typeof m.protocol !== "string" || !isMatch(m.nonce, NONCE_PATTERN)) return null;
       return { type: "challenge", protocol: m.protocol, nonce: m.nonce };
     case "joined": {
       if (
-        !isString(m.room, ROOM_PATTERN) ||
-        !isString(m.self, PEER_ADDRESS_PATTERN) ||
+        !isMatch(m.room, ROOM_PATTERN) ||
+        !isMatch(m.self, PEER_ADDRESS_PATTERN) ||
         !Array.isArray(m.peers)
       ) {
         return null;
@@ -190,9 +190,9 @@ export function parseServerMessage(text: string): ServerMessage | null {
       return peer ? { type: "peer-joined", peer } : null;
     }
     case "peer-left":
-      return isString(m.peer, PEER_ADDRESS_PATTERN) ? { type: "peer-left", peer: m.peer } : null;
+      return isMatch(m.peer, PEER_ADDRESS_PATTERN) ? { type: "peer-left", peer: m.peer } : null;
     case "signal":
-      if (!isString(m.from, PEER_ADDRESS_PATTERN) || typeof m.data !== "object" || m.data === null)
+      if (!isMatch(m.from, PEER_ADDRESS_PATTERN) || typeof m.data !== "object" || m.data === null)
         return null;
       return { type: "signal", from: m.from, data: m.data };
     case "pong":

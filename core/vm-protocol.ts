@@ -1,6 +1,8 @@
 // Messages between a VM's owner and its host (and checkpoint holders), on the
 // mesh's VM channel as JSON, and console bytes on the shell channel. Parsed at
 // the edge into a typed union; signatures inside are checked by the runtimes.
+
+import { isCount, isObject } from "./guards.ts";
 import type { SignedEntry } from "./signed.ts";
 import type { SealedBox } from "./vm-crypto.ts";
 import {
@@ -38,10 +40,7 @@ export type VmMessage =
   | { t: "leaving"; vmIds: string[] };
 
 const STATES = new Set<HostedState>(["restoring", "running", "stopped", "refused", "failed"]);
-const isObj = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 const isVmId = (v: unknown): v is string => typeof v === "string" && VM_ID_PATTERN.test(v);
-const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const text = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : "");
 
 export function encodeVmMessage(message: VmMessage): Uint8Array {
@@ -61,13 +60,13 @@ export function parseVmMessage(data: Uint8Array): VmMessage | null {
   } catch {
     return null;
   }
-  if (!isObj(m)) return null;
+  if (!isObject(m)) return null;
   switch (m.t) {
     case "start":
       if (
-        !isObj(m.vm) ||
-        !isObj(m.lease) ||
-        !isObj(m.key) ||
+        !isObject(m.vm) ||
+        !isObject(m.lease) ||
+        !isObject(m.key) ||
         !Array.isArray(m.restore) ||
         m.restore.length > 4
       ) {
@@ -79,7 +78,7 @@ export function parseVmMessage(data: Uint8Array): VmMessage | null {
         vm: m.vm as unknown as SignedEntry<VmRecord>,
         lease: m.lease as unknown as SignedEntry<Lease>,
         key: { ephemeral: m.key.ephemeral, sealed: m.key.sealed },
-        restore: m.restore.filter(isObj) as unknown as SignedEntry<CheckpointRecord>[],
+        restore: m.restore.filter(isObject) as unknown as SignedEntry<CheckpointRecord>[],
       };
     case "status":
       if (!isVmId(m.vmId) || !isCount(m.epoch) || !STATES.has(m.state as HostedState)) return null;
@@ -91,7 +90,9 @@ export function parseVmMessage(data: Uint8Array): VmMessage | null {
         detail: text(m.detail, 500),
       };
     case "attach":
-      return isObj(m.grant) ? { t: "attach", grant: m.grant as unknown as SignedEntry<AttachGrant> } : null;
+      return isObject(m.grant)
+        ? { t: "attach", grant: m.grant as unknown as SignedEntry<AttachGrant> }
+        : null;
     case "attached":
       return isVmId(m.vmId)
         ? { t: "attached", vmId: m.vmId, transcript: text(m.transcript, 64 * 1024) }

@@ -3,6 +3,7 @@
 // records by the host holding the lease of that epoch. Readers verify all of it.
 import type * as Y from "yjs";
 import { sha256Hex } from "./bytes.ts";
+import { isCount, isMatch, isObject, SHA256_PATTERN } from "./guards.ts";
 import { PEER_ID_PATTERN } from "./identity.ts";
 import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
 import { type SignedEntry, type Verified, verifyEntry } from "./signed.ts";
@@ -65,15 +66,12 @@ export interface AttachGrant {
   at: number;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isTime = isCount;
+const isSha256 = (v: unknown): v is string => isMatch(v, SHA256_PATTERN);
 const isAddress = (v: unknown): v is string => typeof v === "string" && PEER_ADDRESS_PATTERN.test(v);
-const isSha = (v: unknown): v is string => typeof v === "string" && /^[0-9a-f]{64}$/.test(v);
 
 export function parseVmRecord(v: unknown): VmRecord | null {
-  if (!isObj(v)) return null;
+  if (!isObject(v)) return null;
   if (typeof v.vmId !== "string" || !VM_ID_PATTERN.test(v.vmId)) return null;
   if (typeof v.owner !== "string" || !PEER_ID_PATTERN.test(v.owner)) return null;
   if (typeof v.nonce !== "string" || !/^[0-9a-f]{32}$/.test(v.nonce)) return null;
@@ -107,20 +105,21 @@ export function parseVmRecord(v: unknown): VmRecord | null {
 }
 
 export function parseLease(v: unknown): Lease | null {
-  if (!isObj(v) || typeof v.vmId !== "string" || !VM_ID_PATTERN.test(v.vmId)) return null;
+  if (!isObject(v) || typeof v.vmId !== "string" || !VM_ID_PATTERN.test(v.vmId)) return null;
   if (!isCount(v.epoch) || v.epoch < 1 || !isTime(v.issuedAt)) return null;
   if (v.host !== null && !isAddress(v.host)) return null;
   return { vmId: v.vmId, epoch: v.epoch, host: v.host, issuedAt: v.issuedAt };
 }
 
 function parseSummary(v: unknown): CheckpointSummary | null {
-  if (!isObj(v) || !isCount(v.epoch) || !isCount(v.seq) || !isSha(v.sha256) || !isCount(v.bytes)) return null;
+  if (!isObject(v) || !isCount(v.epoch) || !isCount(v.seq) || !isSha256(v.sha256) || !isCount(v.bytes))
+    return null;
   return { epoch: v.epoch, seq: v.seq, sha256: v.sha256, bytes: v.bytes };
 }
 
 export function parseCheckpointRecord(v: unknown): CheckpointRecord | null {
   const summary = parseSummary(v);
-  if (!summary || !isObj(v) || typeof v.vmId !== "string" || !VM_ID_PATTERN.test(v.vmId)) return null;
+  if (!summary || !isObject(v) || typeof v.vmId !== "string" || !VM_ID_PATTERN.test(v.vmId)) return null;
   if (
     !isAddress(v.host) ||
     !Array.isArray(v.holders) ||
@@ -144,7 +143,7 @@ export function parseCheckpointRecord(v: unknown): CheckpointRecord | null {
 }
 
 export function parseAttachGrant(v: unknown): AttachGrant | null {
-  if (!isObj(v) || typeof v.vmId !== "string" || !VM_ID_PATTERN.test(v.vmId)) return null;
+  if (!isObject(v) || typeof v.vmId !== "string" || !VM_ID_PATTERN.test(v.vmId)) return null;
   if (!isAddress(v.host) || !isAddress(v.viewer) || !isTime(v.at)) return null;
   return { vmId: v.vmId, host: v.host, viewer: v.viewer, at: v.at };
 }
@@ -202,7 +201,7 @@ export class VmBook {
     kind: string,
     parse: (v: unknown) => T | null,
   ): Promise<Verified<T> | null> {
-    const signature = isObj(value) && typeof value.signature === "string" ? value.signature : null;
+    const signature = isObject(value) && typeof value.signature === "string" ? value.signature : null;
     if (!signature) return Promise.resolve(null);
     const key = `${kind}:${signature}`;
     let cached = this.cache.get(key);
