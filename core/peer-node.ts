@@ -68,7 +68,7 @@ export class PeerNode {
     this.awareness = new Awareness(this.doc);
     this.awareness.setLocalState(null);
     this.mesh = new Mesh(options.signaling, options.linkFactory, { clock: options.clock, ...options.mesh });
-    this.sync = new DocSync(this.doc, this.awareness, this.mesh);
+    this.sync = new DocSync(this.doc, this.awareness, this.mesh, options.clock);
     this.directory = new Directory(this.doc, options.identity, options.now);
   }
 
