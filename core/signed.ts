@@ -21,8 +21,31 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
 
+function signedText(kind: string, payload: unknown): string {
+  return `spare-cycles/${kind}\n${canonicalJson(payload)}`;
+}
+
 function signedBytes(kind: string, payload: unknown): Uint8Array {
-  return new TextEncoder().encode(`spare-cycles/${kind}\n${canonicalJson(payload)}`);
+  return new TextEncoder().encode(signedText(kind, payload));
+}
+
+/**
+ * Signature checks already done, keyed by everything the answer depends on (the
+ * signed text, the key and the signature), so readers that look at the same
+ * entries again and again (the document, presence) verify each once.
+ */
+const checked = new Map<string, Promise<boolean>>();
+const MAX_CHECKED = 10_000;
+
+function checkSignature(publicKey: string, text: string, signature: string): Promise<boolean> {
+  const key = `${publicKey}\n${signature}\n${text}`;
+  let result = checked.get(key);
+  if (!result) {
+    result = verifySignature(publicKey, new TextEncoder().encode(text), signature);
+    if (checked.size >= MAX_CHECKED) checked.clear();
+    checked.set(key, result);
+  }
+  return result;
 }
 
 export async function signEntry<T>(identity: Identity, kind: string, payload: T): Promise<SignedEntry<T>> {
@@ -55,6 +78,6 @@ export async function verifyEntry<T>(
   if (e.kind !== kind || typeof e.publicKey !== "string" || typeof e.signature !== "string") return null;
   const payload = parse(e.payload);
   if (payload === null) return null;
-  if (!(await verifySignature(e.publicKey, signedBytes(kind, e.payload), e.signature))) return null;
+  if (!(await checkSignature(e.publicKey, signedText(kind, e.payload), e.signature))) return null;
   return { payload, signer: await peerIdFromPublicKey(e.publicKey), publicKey: e.publicKey };
 }

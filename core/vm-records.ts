@@ -6,7 +6,7 @@ import { sha256Hex } from "./bytes.ts";
 import { isCount, isMatch, isObject, SHA256_PATTERN } from "./guards.ts";
 import { PEER_ID_PATTERN } from "./identity.ts";
 import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
-import { type SignedEntry, type Verified, verifyEntry } from "./signed.ts";
+import { type SignedEntry, verifyEntry } from "./signed.ts";
 
 export const VM_KIND = "vm/1";
 export const LEASE_KIND = "lease/1";
@@ -173,14 +173,13 @@ export interface VerifiedVm {
 
 /**
  * Reads VMs, leases and checkpoint records out of the document, keeping only
- * entries signed by whoever may write them. Signature checks are cached by
- * signature, so reading often stays cheap.
+ * entries signed by whoever may write them (verifyEntry remembers the checks it
+ * has done, so reading often stays cheap).
  */
 export class VmBook {
   readonly vms: Y.Map<unknown>;
   readonly leases: Y.Map<unknown>;
   readonly checkpoints: Y.Map<unknown>;
-  private readonly cache = new Map<string, Promise<Verified<unknown> | null>>();
 
   constructor(doc: Y.Doc) {
     this.vms = doc.getMap("vms");
@@ -196,26 +195,9 @@ export class VmBook {
     };
   }
 
-  private verify<T>(
-    value: unknown,
-    kind: string,
-    parse: (v: unknown) => T | null,
-  ): Promise<Verified<T> | null> {
-    const signature = isObject(value) && typeof value.signature === "string" ? value.signature : null;
-    if (!signature) return Promise.resolve(null);
-    const key = `${kind}:${signature}`;
-    let cached = this.cache.get(key);
-    if (!cached) {
-      cached = verifyEntry(value, kind, parse);
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(key, cached);
-    }
-    return cached as Promise<Verified<T> | null>;
-  }
-
   async vm(vmId: string): Promise<VerifiedVm | null> {
     const value = this.vms.get(vmId);
-    const v = await this.verify(value, VM_KIND, parseVmRecord);
+    const v = await verifyEntry(value, VM_KIND, parseVmRecord);
     if (!v || v.payload.vmId !== vmId || v.signer !== v.payload.owner) return null;
     if ((await vmIdFor(v.payload.owner, v.payload.nonce)) !== vmId) return null;
     return { vm: v.payload, entry: value as SignedEntry<VmRecord> };
@@ -228,7 +210,7 @@ export class VmBook {
 
   /** A lease entry is valid when the VM's owner signed it. */
   async checkLease(value: unknown, owner: string): Promise<VerifiedLease | null> {
-    const v = await this.verify(value, LEASE_KIND, parseLease);
+    const v = await verifyEntry(value, LEASE_KIND, parseLease);
     if (!v || v.signer !== owner) return null;
     return { lease: v.payload, entry: value as SignedEntry<Lease> };
   }
@@ -254,7 +236,7 @@ export class VmBook {
 
   /** A checkpoint record is valid when the host of its epoch's lease signed it. */
   async checkCheckpoint(value: unknown, vmId: string, owner: string): Promise<VerifiedCheckpoint | null> {
-    const v = await this.verify(value, CHECKPOINT_KIND, parseCheckpointRecord);
+    const v = await verifyEntry(value, CHECKPOINT_KIND, parseCheckpointRecord);
     if (!v || v.payload.vmId !== vmId) return null;
     const lease = await this.checkLease(this.leases.get(leaseKey(vmId, v.payload.epoch)), owner);
     if (!lease || lease.lease.host === null || peerIdOf(lease.lease.host) !== v.signer) return null;
