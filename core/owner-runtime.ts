@@ -6,7 +6,7 @@
 // read the document and attach shells.
 import type { Clock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
-import { checkpointContext, type RuntimeMesh, vmKeyContext } from "./host-runtime.ts";
+import { type RuntimeMesh, vmKeyContext } from "./host-runtime.ts";
 import type { Identity } from "./identity.ts";
 import type { HostCandidate } from "./placement.ts";
 import { rankHosts } from "./placement.ts";
@@ -688,10 +688,6 @@ export class OwnerRuntime {
   sessionEvents(fn: () => void): () => void {
     return this.events.on("change", fn);
   }
-
-  viewOf(vmId: string): OwnedVm | undefined {
-    return this.views.get(vmId);
-  }
 }
 
 /**
@@ -773,5 +769,3 @@ class SessionState implements ShellSession {
     this.onClose();
   }
 }
-
-export { checkpointContext };

@@ -56,8 +56,4 @@ export class SavedVmStore {
   async setAsideCopy(): Promise<SavedVm | null> {
     return parseSavedVm(await this.store.get(UNRESTORABLE_KEY));
   }
-
-  discardSetAside(): Promise<void> {
-    return this.store.delete(UNRESTORABLE_KEY);
-  }
 }

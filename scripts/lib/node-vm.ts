@@ -6,8 +6,6 @@ import { V86 } from "v86";
 import { withTimeout } from "../../core/async.ts";
 import { ConsoleTail, markCommand } from "../../core/guest-console.ts";
 
-export { withTimeout };
-
 const require = createRequire(import.meta.url);
 export const v86WasmPath = require.resolve("v86/build/v86.wasm");
 export const v86Version: string = JSON.parse(
