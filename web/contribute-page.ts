@@ -97,7 +97,6 @@ export class ContributePage {
     const vms = this.host.vms();
     el.toggle.setAttribute("aria-pressed", String(settings.contributing));
     el.toggle.classList.toggle("primary", !settings.contributing);
-    el.toggle.dataset.on = String(settings.contributing);
     el.status.textContent = settings.contributing
       ? `Contributing: running ${vms.length} of up to ${settings.slots} VMs, each held to ${settings.budgetPct}% of one core, ${settings.memoryMiB} MiB in all.`
       : vms.length > 0

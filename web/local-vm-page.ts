@@ -249,7 +249,6 @@ export class LocalVmPage {
         void navigator.storage?.persist?.();
         this.lastSavedAtMs = record.savedAtMs;
         this.autosave?.noteSaved(startedMs);
-        this.el.saveState.dataset.savedBytes = String(snapshot.state.byteLength);
         this.el.saveState.title = `Saved ${reason}: ${formatBytes(snapshot.state.byteLength)} (state ${formatBytes(snapshot.rawBytes)} before compression)`;
       } catch (err) {
         this.showNotice(`Saving failed: ${err instanceof Error ? err.message : String(err)}`, false);
@@ -292,7 +291,6 @@ export class LocalVmPage {
     this.el.stats.textContent =
       `CPU ${s.usedPct.toFixed(0)}% of one core (budget ${s.budgetPct.toFixed(0)}%) · ` +
       `${formatCount(s.instructions)} guest instructions · up ${formatAge(s.uptimeMs).replace(" ago", "")}`;
-    this.el.stats.dataset.usedPct = s.usedPct.toFixed(1);
     this.renderSaveState();
   }
 

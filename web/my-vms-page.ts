@@ -96,7 +96,6 @@ export class MyVmsPage {
       this.el.shellLatency.textContent = host
         ? `on ${this.hostLabel(host)} · latency ${rtt === null ? "…" : `${Math.round(rtt)} ms`}`
         : "waiting for the host…";
-      this.el.shellLatency.dataset.rttMs = rtt === null ? "" : String(rtt);
     }
   }
 

@@ -9,9 +9,6 @@ export function setUpServiceWorker(banner: HTMLElement, updateButton: HTMLButton
     onNeedRefresh() {
       banner.hidden = false;
     },
-    onOfflineReady() {
-      document.documentElement.dataset.offlineReady = "true";
-    },
     onRegisterError(error: unknown) {
       console.warn("service worker registration failed", error);
     },
