@@ -152,7 +152,7 @@ async function ownerWithRunningVm(name: string) {
   const vmId = await owner.vm.owner.create(name);
   await until("running", () => owner.vm.owner.get(vmId)?.state === "running");
   const [first, second] = hostOf(owner, vmId) === a.node.self ? [a, b] : [b, a];
-  return { hub, network, owner, vmId, first: first, second: second };
+  return { hub, network, owner, vmId, first: first!, second: second! };
 }
 
 /** Takes a peer off the network for good. */
@@ -184,15 +184,7 @@ describe("remote VMs", () => {
   });
 
   it("a host stops a VM at once when a newer lease moves it: never two live copies", async () => {
-    const hub = new MemorySignalingHub();
-    const network = new MemoryNetwork();
-    const owner = await addPeer(hub, network);
-    const a = await addPeer(hub, network, { contributing: true });
-    const b = await addPeer(hub, network, { contributing: true });
-    await settled([owner, a, b]);
-    const vmId = await owner.vm.owner.create("mover");
-    await until("running", () => owner.vm.owner.get(vmId)?.state === "running");
-    const [from, to] = hostOf(owner, vmId) === a.node.self ? [a, b] : [b, a];
+    const { owner, vmId, first: from, second: to } = await ownerWithRunningVm("mover");
     let maxLive = 0;
     const watch = setInterval(() => {
       maxLive = Math.max(maxLive, [from, to].filter((h) => runningOn(h, vmId)).length);
