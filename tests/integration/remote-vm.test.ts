@@ -190,9 +190,9 @@ describe("remote VMs", () => {
       maxLive = Math.max(maxLive, [from, to].filter((h) => runningOn(h, vmId)).length);
     }, 5);
     await owner.vm.owner.move(vmId);
-    await until("moved", () => owner.vm.owner.get(vmId)?.state === "running" && runningOn(to!, vmId));
+    await until("moved", () => owner.vm.owner.get(vmId)?.state === "running" && runningOn(to, vmId));
     clearInterval(watch);
-    expect(runningOn(from!, vmId)).toBe(false);
+    expect(runningOn(from, vmId)).toBe(false);
     expect(maxLive).toBe(1);
     expect(owner.vm.owner.get(vmId)?.epoch).toBe(2);
   });
