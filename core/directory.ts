@@ -33,6 +33,7 @@ export class Directory {
   readonly map: Y.Map<unknown>;
   private own: SignedEntry<Profile> | null = null;
   private readonly observer: () => void;
+  private repairs: Promise<void> = Promise.resolve();
 
   constructor(
     doc: Y.Doc,
@@ -40,7 +41,7 @@ export class Directory {
     private readonly now: () => number = Date.now,
   ) {
     this.map = doc.getMap("profiles");
-    this.observer = () => void this.repair();
+    this.observer = () => this.repair();
     this.map.observe(this.observer);
   }
 
@@ -76,14 +77,24 @@ export class Directory {
     return v && v.signer === peerId && v.payload.peerId === peerId ? v : null;
   }
 
-  /** Puts our entry back if it was removed or replaced by anything but a newer one of ours. */
-  private async repair(): Promise<void> {
+  /**
+   * Puts our entry back if it was removed or replaced by anything but a newer one
+   * of ours. Checks run one at a time, each on the value it read, so a check that
+   * finishes late never adopts a value written while it ran.
+   */
+  private repair(): void {
+    this.repairs = this.repairs.then(() => this.repairOnce());
+  }
+
+  private async repairOnce(): Promise<void> {
     const own = this.own;
     if (!own) return;
-    const current = await this.verified(this.identity.peerId, this.map.get(this.identity.peerId));
+    const value = this.map.get(this.identity.peerId);
+    const current = await this.verified(this.identity.peerId, value);
+    if (this.map.get(this.identity.peerId) !== value) return; // changed meanwhile: a later check follows
     if (current && current.payload.updatedAt >= own.payload.updatedAt) {
       // Ours (maybe from another tab with the same identity): adopt it.
-      this.own = this.map.get(this.identity.peerId) as SignedEntry<Profile>;
+      this.own = value as SignedEntry<Profile>;
       return;
     }
     if (this.own === own) this.map.set(this.identity.peerId, own);
