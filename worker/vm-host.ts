@@ -111,7 +111,15 @@ export class VmHost implements VmHostApi {
       }
       if (!emulator && request.coldBoot === false)
         throw new Error(problems.join("; ") || "no state to start from");
-      if (!emulator) emulator = await this.coldBoot(request.guest, await wasm, events);
+      if (!emulator) {
+        try {
+          emulator = await this.coldBoot(request.guest, await wasm, events);
+        } catch (err) {
+          // Say why every way of starting failed, not just the last one.
+          const why = err instanceof Error ? err.message : String(err);
+          throw new Error([...problems, `booting from scratch failed: ${why}`].join("; "));
+        }
+      }
       this.attach(emulator, events, request.budgetPct);
       if (restoredIndex === null) await this.waitForShell(request.guest, events);
       // Serial input sent in the same tick as the restore is overwritten by it.

@@ -132,6 +132,20 @@ describe("VmHost", () => {
     await host.destroy();
   });
 
+  it("says why every way of starting failed when none works", async () => {
+    const host = new VmHost();
+    const missing: StateSource = { ...imageState(), url: `${base}/guest/missing.bin.gz` };
+    const cold = { ...guest().cold, biosUrl: `${base}/guest/missing-bios.bin` };
+    const failure = host.start(
+      { guest: { ...guest(), cold }, states: [missing], budgetPct: 100 },
+      { output: () => {}, progress: () => {} },
+    );
+    await expect(failure).rejects.toThrow(
+      /The image's state would not load.*404.*booting from scratch failed.*missing-bios/,
+    );
+    expect(host.stats().phase).toBe("failed");
+  });
+
   it("pauses: the guest executes nothing until resumed", async () => {
     const { host, run } = await startHost([imageState()]);
     await run("");
