@@ -50,8 +50,8 @@ export function imageState(): Extract<StateSource, { kind: "url" }> {
  * cache. A VM started before the service worker controlled the page fetched
  * them past it; this fetches them again through it (once).
  */
-export async function keepGuestCached(): Promise<void> {
-  if (!("serviceWorker" in navigator) || !("caches" in window)) return;
+export async function keepGuestCached(): Promise<boolean> {
+  if (!("serviceWorker" in navigator) || !("caches" in window)) return false;
   const sw = navigator.serviceWorker;
   await sw.ready;
   if (!sw.controller) {
@@ -60,6 +60,8 @@ export async function keepGuestCached(): Promise<void> {
   for (const url of [imageState().url, guestSource().wasmUrl]) {
     if (await caches.match(url)) continue;
     const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
     await response.arrayBuffer();
   }
+  return true;
 }

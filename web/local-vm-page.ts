@@ -33,6 +33,8 @@ export interface LocalVmElements {
   terminal: HTMLElement;
   stats: HTMLElement;
   saveState: HTMLElement;
+  /** Whether a new VM can start on this device without the network. */
+  offline: HTMLElement;
 }
 
 export class LocalVmPage {
@@ -195,7 +197,18 @@ export class LocalVmPage {
       this.shell.focus();
       // Off the critical path: the first seconds belong to the user's first commands.
       this.cacheTimer = setTimeout(() => {
-        keepGuestCached().catch((err) => console.warn("could not cache the guest for offline use", err));
+        this.el.offline.textContent = "Making this VM available offline…";
+        keepGuestCached().then(
+          (ready) => {
+            this.el.offline.textContent = ready ? "Available offline" : "";
+            this.el.offline.dataset.ready = String(ready);
+          },
+          (err) => {
+            this.el.offline.textContent = "Not available offline yet";
+            this.el.offline.title = String(err);
+            console.warn("could not cache the guest for offline use", err);
+          },
+        );
       }, CACHE_DELAY_MS);
     } catch (err) {
       if (this.vm !== vm) return;

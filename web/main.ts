@@ -45,6 +45,7 @@ const localVm = new LocalVmPage(
     terminal: $("#vm-terminal"),
     stats: $("#vm-stats"),
     saveState: $("#vm-save-state"),
+    offline: $("#vm-offline"),
   },
   new SavedVmStore(store),
   store,
