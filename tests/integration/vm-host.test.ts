@@ -57,7 +57,7 @@ function guest(): GuestSource {
   };
 }
 
-function imageState(sha256 = manifest.files.state.sha256): StateSource {
+function imageState(sha256 = manifest.files.state.sha256): Extract<StateSource, { kind: "url" }> {
   const f = manifest.files.state;
   return {
     kind: "url",
