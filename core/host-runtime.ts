@@ -5,6 +5,7 @@
 import { sha256Hex } from "./bytes.ts";
 import type { Clock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
+import { errorMessage } from "./errors.ts";
 import type { Identity } from "./identity.ts";
 import { HOST_OVERHEAD_BYTES } from "./placement.ts";
 import { type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
@@ -336,7 +337,7 @@ export class HostRuntime {
       if (this.hosted.get(record.vmId) !== h) return;
       await h.engine?.stop().catch(() => {});
       h.engine = null;
-      this.status(h, "failed", err instanceof Error ? err.message : String(err));
+      this.status(h, "failed", errorMessage(err));
       this.hosted.delete(record.vmId);
       this.changed();
       return;
@@ -384,9 +385,7 @@ export class HostRuntime {
       } catch (err) {
         await engine.stop().catch(() => {});
         h.engine = null;
-        problems.push(
-          `checkpoint ${r.epoch}.${r.seq}: refused (${err instanceof Error ? err.message : String(err)})`,
-        );
+        problems.push(`checkpoint ${r.epoch}.${r.seq}: refused (${errorMessage(err)})`);
       }
     }
     if (restore.length > 0) throw new Error(`no checkpoint could be restored: ${problems.join("; ")}`);

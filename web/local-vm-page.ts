@@ -2,6 +2,7 @@
 // saved to IndexedDB on demand, soon after activity settles, now and then, and
 // when the page is hidden; a reload resumes it with its files.
 import { AutosavePolicy } from "../core/autosave.ts";
+import { errorMessage } from "../core/errors.ts";
 import { formatAge, formatBytes, formatCount } from "../core/format.ts";
 import { clampBudgetPct } from "../core/governor.ts";
 import type { SavedVm, SavedVmStore } from "../core/saved-vm.ts";
@@ -201,6 +202,7 @@ export class LocalVmPage {
         keepGuestCached().then(
           (ready) => {
             this.el.offline.textContent = ready ? "Available offline" : "";
+            this.el.offline.title = "";
             this.el.offline.dataset.ready = String(ready);
           },
           (err) => {
@@ -216,7 +218,7 @@ export class LocalVmPage {
       this.hideProgress();
       this.setUi("failed");
       this.setStatus("The VM could not start.");
-      this.showNotice(`${err instanceof Error ? err.message : String(err)}`, false);
+      this.showNotice(errorMessage(err), false);
     }
   }
 
@@ -264,7 +266,7 @@ export class LocalVmPage {
         this.autosave?.noteSaved(startedMs);
         this.el.saveState.title = `Saved ${reason}: ${formatBytes(snapshot.state.byteLength)} (state ${formatBytes(snapshot.rawBytes)} before compression)`;
       } catch (err) {
-        this.showNotice(`Saving failed: ${err instanceof Error ? err.message : String(err)}`, false);
+        this.showNotice(`Saving failed: ${errorMessage(err)}`, false);
       } finally {
         this.saving = null;
         this.renderSaveState();

@@ -1,5 +1,7 @@
 // "My VMs": the VMs this identity owns, wherever they run: their state, host,
 // newest checkpoint and transfers, with actions, and a shell into any of them.
+
+import { errorMessage } from "../core/errors.ts";
 import { formatAge, formatBytes } from "../core/format.ts";
 import { shortPeerId } from "../core/identity.ts";
 import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/owner-runtime.ts";
@@ -80,7 +82,7 @@ export class MyVmsPage {
     try {
       await this.owner.create(name);
     } catch (err) {
-      this.el.status.textContent = `Could not create the VM: ${err instanceof Error ? err.message : String(err)}`;
+      this.el.status.textContent = `Could not create the VM: ${errorMessage(err)}`;
     }
   }
 

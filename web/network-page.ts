@@ -1,5 +1,7 @@
 // "Network": this peer's identity and name, the signaling server's status, and
 // every peer this tab knows of with its presence and how it is connected.
+
+import { errorMessage } from "../core/errors.ts";
 import { formatAge } from "../core/format.ts";
 import { importIdentity, shortPeerId } from "../core/identity.ts";
 import type { PeerView } from "../core/peer-node.ts";
@@ -179,8 +181,7 @@ export class NetworkPage {
       this.showNotice("That file is not an identity file (not JSON).");
       return;
     }
-    const refuse = (err: unknown) =>
-      this.showNotice(`Could not import: ${err instanceof Error ? err.message : String(err)}`);
+    const refuse = (err: unknown) => this.showNotice(`Could not import: ${errorMessage(err)}`);
     let incoming: string;
     try {
       incoming = (await importIdentity(parsed)).peerId; // check it before asking anything
@@ -216,7 +217,7 @@ export class NetworkPage {
     try {
       iceServers = parseIceServers(this.el.iceInput.value);
     } catch (err) {
-      this.showNotice(`ICE servers: ${err instanceof Error ? err.message : String(err)}`);
+      this.showNotice(`ICE servers: ${errorMessage(err)}`);
       return;
     }
     const room = this.el.roomInput.value.trim() || "main";

@@ -8,6 +8,7 @@ import { delay, withTimeout } from "../core/async.ts";
 import { exactBuffer, gunzip, gzip, isGzip } from "../core/bytes.ts";
 import { packCheckpoint, unpackCheckpoint } from "../core/checkpoint-format.ts";
 import { systemClock } from "../core/clock.ts";
+import { errorMessage } from "../core/errors.ts";
 import { replayableTranscript } from "../core/format.ts";
 import { Governor } from "../core/governor.ts";
 import { ConsoleTail } from "../core/guest-console.ts";
@@ -104,9 +105,7 @@ export class VmHost implements VmHostApi {
           events.output(new TextEncoder().encode(transcript));
           break;
         } catch (err) {
-          problems.push(
-            `${source.label} would not load: ${err instanceof Error ? err.message : String(err)}`,
-          );
+          problems.push(`${source.label} would not load: ${errorMessage(err)}`);
         }
       }
       if (!emulator && request.coldBoot === false)
@@ -116,7 +115,7 @@ export class VmHost implements VmHostApi {
           emulator = await this.coldBoot(request.guest, await wasm, events);
         } catch (err) {
           // Say why every way of starting failed, not just the last one.
-          const why = err instanceof Error ? err.message : String(err);
+          const why = errorMessage(err);
           throw new Error([...problems, `booting from scratch failed: ${why}`].join("; "));
         }
       }
