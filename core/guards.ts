@@ -8,6 +8,10 @@ export const isObject = (v: unknown): v is Record<string, unknown> =>
 export const isCount = (v: unknown): v is number =>
   typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
+/** A string of at most `maxLength` UTF-16 units (names, labels, ids of no fixed form). */
+export const isShortText = (v: unknown, maxLength: number): v is string =>
+  typeof v === "string" && v.length <= maxLength;
+
 /** A string matching `pattern`. */
 export const isMatch = (v: unknown, pattern: RegExp): v is string => typeof v === "string" && pattern.test(v);
 

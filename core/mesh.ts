@@ -7,6 +7,7 @@
 // with pings and dropped when silent.
 import type { Clock } from "./clock.ts";
 import { Emitter } from "./emitter.ts";
+import { isShortText } from "./guards.ts";
 import type { PeerAddress } from "./signaling-protocol.ts";
 import type { SignalingLike } from "./signaling-types.ts";
 import type { Link, LinkFactory } from "./transport.ts";
@@ -50,7 +51,7 @@ type Envelope =
 
 function parseEnvelope(data: object): Envelope | null {
   const e = data as Record<string, unknown>;
-  if (e.mesh !== 1 || typeof e.attempt !== "string" || e.attempt.length > 128) return null;
+  if (e.mesh !== 1 || !isShortText(e.attempt, 128)) return null;
   if (e.kind === "rtc" && typeof e.data === "object" && e.data !== null) {
     return { mesh: 1, kind: "rtc", attempt: e.attempt, data: e.data };
   }

@@ -1,6 +1,7 @@
 // Presence: what each live peer tells the others about itself (yjs awareness,
 // not the document). It is signed like everything else, so nobody can pose as
 // another peer; readers verify it and keep only the peers whose proof holds.
+import { isShortText } from "./guards.ts";
 import type { Identity } from "./identity.ts";
 import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
 import { type SignedEntry, signEntry, verifyEntry } from "./signed.ts";
@@ -39,14 +40,7 @@ export function parsePresence(v: unknown): Presence | null {
   const l = p.load as Record<string, unknown> | undefined;
   if (typeof p.peer !== "string" || !PEER_ADDRESS_PATTERN.test(p.peer)) return null;
   if (typeof p.boxKey !== "string" || !/^[A-Za-z0-9_-]{43}$/.test(p.boxKey)) return null;
-  if (
-    typeof p.name !== "string" ||
-    p.name.length > 40 ||
-    typeof p.appVersion !== "string" ||
-    p.appVersion.length > 40
-  ) {
-    return null;
-  }
+  if (!isShortText(p.name, 40) || !isShortText(p.appVersion, 40)) return null;
   if (!c || typeof c.contributing !== "boolean" || !num(c.cores, 1024) || !num(c.memoryMiB, 1 << 24))
     return null;
   if (!num(c.budgetPct, 100 * 1024) || !num(c.slots, 1024)) return null;

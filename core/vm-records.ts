@@ -3,7 +3,7 @@
 // records by the host holding the lease of that epoch. Readers verify all of it.
 import type * as Y from "yjs";
 import { sha256Hex } from "./bytes.ts";
-import { isCount, isMatch, isObject, SHA256_PATTERN } from "./guards.ts";
+import { isCount, isMatch, isObject, isShortText, SHA256_PATTERN } from "./guards.ts";
 import { PEER_ID_PATTERN } from "./identity.ts";
 import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
 import { type SignedEntry, verifyEntry } from "./signed.ts";
@@ -75,14 +75,7 @@ export function parseVmRecord(v: unknown): VmRecord | null {
   if (typeof v.vmId !== "string" || !VM_ID_PATTERN.test(v.vmId)) return null;
   if (typeof v.owner !== "string" || !PEER_ID_PATTERN.test(v.owner)) return null;
   if (typeof v.nonce !== "string" || !/^[0-9a-f]{32}$/.test(v.nonce)) return null;
-  if (
-    typeof v.name !== "string" ||
-    v.name.length > 60 ||
-    typeof v.imageId !== "string" ||
-    v.imageId.length > 200
-  ) {
-    return null;
-  }
+  if (!isShortText(v.name, 60) || !isShortText(v.imageId, 200)) return null;
   if (
     !isCount(v.memoryBytes) ||
     !isTime(v.createdAt) ||
