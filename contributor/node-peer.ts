@@ -2,10 +2,10 @@
 // mesh, shared document, presence), with `ws` for signaling and node-datachannel
 // (through simple-peer's polyfill) for WebRTC. The headless contributor builds on it.
 import WebSocket from "ws";
-import { systemClock } from "../core/clock.ts";
-import type { Identity } from "../core/identity.ts";
-import { PeerNode, type PresenceFields } from "../core/peer-node.ts";
-import { randomSession, SignalingClient } from "../core/signaling-client.ts";
+import type { Identity } from "../core/crypto/identity.ts";
+import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
+import { PeerNode, type PresenceFields } from "../core/peer/peer-node.ts";
+import { systemClock } from "../core/util/clock.ts";
 import { simplePeerLinks } from "../transports/simple-peer-link.ts";
 import { standardSockets } from "../transports/websocket.ts";
 

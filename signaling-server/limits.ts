@@ -1,6 +1,6 @@
 // Every limit the signaling server enforces, its default, and the environment
 // variable `npm start` reads it from (signaling-server/PROTOCOL.md lists them).
-import type { IceServer } from "../core/signaling-protocol.ts";
+import type { IceServer } from "../core/net/signaling-protocol.ts";
 
 export interface SignalingLimits {
   /** Largest inbound WebSocket message; a bigger one closes the socket with 1009. */

@@ -1,7 +1,7 @@
 // Counters of the signaling server and their Prometheus text exposition
 // (https://prometheus.io/docs/instrumenting/exposition_formats/).
 
-import type { ErrorCode } from "../core/signaling-protocol.ts";
+import type { ErrorCode } from "../core/net/signaling-protocol.ts";
 
 /**
  * Why a socket, message or upgrade was refused: the protocol's error codes and a

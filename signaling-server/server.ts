@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import { SIGNALING_PATH } from "../core/signaling-protocol.ts";
+import { SIGNALING_PATH } from "../core/net/signaling-protocol.ts";
 import { resolveLimits, type SignalingLimits } from "./limits.ts";
 import { Metrics, type RejectReason } from "./metrics.ts";
 import { Connection, type HubStats, ipKey, SignalingHub } from "./signaling.ts";

@@ -15,7 +15,7 @@ import {
   parseClientMessage,
   peerAddress,
   SIGNALING_PROTOCOL,
-} from "../core/signaling-protocol.ts";
+} from "../core/net/signaling-protocol.ts";
 import type { SignalingLimits } from "./limits.ts";
 import type { Metrics, RejectReason } from "./metrics.ts";
 import { fillBucket, type RateVerdict, type TokenBucket, takeToken } from "./rate-limit.ts";

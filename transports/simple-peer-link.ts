@@ -2,8 +2,8 @@
 // simple-peer). The same code runs in the browser (native WebRTC) and in Node,
 // where simple-peer's webrtc-polyfill uses node-datachannel.
 import SimplePeer from "@thaunknown/simple-peer/lite.js";
-import type { IceServer } from "../core/signaling-protocol.ts";
-import type { Link, LinkFactory } from "../core/transport.ts";
+import type { IceServer } from "../core/net/signaling-protocol.ts";
+import type { Link, LinkFactory } from "../core/net/transport.ts";
 
 /** Chromium refuses to queue more than 16 MiB; stay well below it. */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;

@@ -1,5 +1,5 @@
 // Signaling sockets: the browser's WebSocket, or `ws` in Node, behind core's SocketFactory.
-import type { SocketFactory } from "../core/signaling-client.ts";
+import type { SocketFactory } from "../core/net/signaling-client.ts";
 
 /** What both the browser's WebSocket and `ws` offer. */
 interface StandardSocket {

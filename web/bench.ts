@@ -1,11 +1,12 @@
 // A page for `npm run bench`: the same worker, guest and governor as the app,
 // without its UI, so a benchmark can boot from scratch, set budgets and read
 // statistics directly.
-import { systemClock } from "../core/clock.ts";
-import { ConsoleTail, markCommand } from "../core/guest-console.ts";
-import { createIdentity } from "../core/identity.ts";
-import { Mesh } from "../core/mesh.ts";
-import { randomSession, SignalingClient } from "../core/signaling-client.ts";
+
+import { createIdentity } from "../core/crypto/identity.ts";
+import { ConsoleTail, markCommand } from "../core/guest/guest-console.ts";
+import { Mesh } from "../core/net/mesh.ts";
+import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
+import { systemClock } from "../core/util/clock.ts";
 import { simplePeerLinks } from "../transports/simple-peer-link.ts";
 import { standardSockets } from "../transports/websocket.ts";
 import type { StartResult, VmStats } from "../worker/api.ts";

@@ -1,9 +1,10 @@
 // "Contribute": the switch that lends this tab's idle CPU to other people's VMs,
 // its limits (VM slots, memory, CPU budget), and the VMs it runs right now.
-import { formatAge, formatBytes } from "../core/format.ts";
-import type { HostRuntime } from "../core/host-runtime.ts";
-import { shortPeerId } from "../core/identity.ts";
-import type { KeyValueStore } from "../core/storage.ts";
+
+import { shortPeerId } from "../core/crypto/identity.ts";
+import type { KeyValueStore } from "../core/state/storage.ts";
+import { formatAge, formatBytes } from "../core/util/format.ts";
+import type { HostRuntime } from "../core/vm/host-runtime.ts";
 import { type ContributeSettings, saveContributeSettings } from "./contribute-settings.ts";
 
 export interface ContributeElements {

@@ -1,6 +1,7 @@
 // What this tab offers when it contributes, kept with the other settings.
-import type { HostSettings } from "../core/host-runtime.ts";
-import type { KeyValueStore } from "../core/storage.ts";
+
+import type { KeyValueStore } from "../core/state/storage.ts";
+import type { HostSettings } from "../core/vm/host-runtime.ts";
 
 export interface ContributeSettings extends HostSettings {
   contributing: boolean;

@@ -1,7 +1,7 @@
 // Watches what the device says about itself (Compute Pressure, the battery, the
 // page's own long tasks) and turns it, through core's PressurePolicy, into the
 // share of the CPU budget the VMs may use right now.
-import { type DeviceSignals, PressurePolicy, type PressureState } from "../core/pressure.ts";
+import { type DeviceSignals, PressurePolicy, type PressureState } from "../core/cpu/pressure.ts";
 
 const LONG_TASK_WINDOW_MS = 5000;
 const TICK_MS = 1000;

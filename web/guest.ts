@@ -1,6 +1,6 @@
 // The guest image this build ships (public/guest/), as the worker wants it.
 import v86WasmUrl from "v86/build/v86.wasm?url";
-import { type GuestFile, type GuestManifest, parseGuestManifest } from "../core/guest-manifest.ts";
+import { type GuestFile, type GuestManifest, parseGuestManifest } from "../core/guest/guest-manifest.ts";
 import manifestJson from "../public/guest/manifest.json";
 import type { GuestSource, StateSource } from "../worker/api.ts";
 

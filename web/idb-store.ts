@@ -1,6 +1,6 @@
 // The browser's KeyValueStore: IndexedDB through idb-keyval.
 import { createStore, del, get, keys, set, type UseStore } from "idb-keyval";
-import type { KeyValueStore } from "../core/storage.ts";
+import type { KeyValueStore } from "../core/state/storage.ts";
 
 export class IdbStore implements KeyValueStore {
   private readonly db: UseStore;

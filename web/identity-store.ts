@@ -8,8 +8,8 @@ import {
   type IdentityFile,
   importIdentity,
   vmKeysOf,
-} from "../core/identity.ts";
-import type { KeyValueStore } from "../core/storage.ts";
+} from "../core/crypto/identity.ts";
+import type { KeyValueStore } from "../core/state/storage.ts";
 
 const KEY = "identity";
 

@@ -1,12 +1,13 @@
 // "This device": a VM running in a worker of this tab, with its shell. The VM is
 // saved to IndexedDB on demand, soon after activity settles, now and then, and
 // when the page is hidden; a reload resumes it with its files.
-import { AutosavePolicy } from "../core/autosave.ts";
-import { errorMessage } from "../core/errors.ts";
-import { formatAge, formatBytes, formatCount } from "../core/format.ts";
-import { clampBudgetPct } from "../core/governor.ts";
-import type { SavedVm, SavedVmStore } from "../core/saved-vm.ts";
-import type { KeyValueStore } from "../core/storage.ts";
+
+import { clampBudgetPct } from "../core/cpu/governor.ts";
+import { AutosavePolicy } from "../core/guest/autosave.ts";
+import type { SavedVm, SavedVmStore } from "../core/guest/saved-vm.ts";
+import type { KeyValueStore } from "../core/state/storage.ts";
+import { errorMessage } from "../core/util/errors.ts";
+import { formatAge, formatBytes, formatCount } from "../core/util/format.ts";
 import type { LoadProgress, StateSource, VmStats } from "../worker/api.ts";
 import { guestManifest, guestSource, imageState, keepGuestCached } from "./guest.ts";
 import { createShell, type Shell } from "./terminal.ts";

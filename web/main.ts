@@ -1,9 +1,10 @@
 // The app's entry point: wires the pages to storage, the network and the service worker.
-import { systemClock } from "../core/clock.ts";
-import { clampBudgetPct } from "../core/governor.ts";
-import { effectiveBudgetPct } from "../core/pressure.ts";
-import { SavedVmStore } from "../core/saved-vm.ts";
-import { startVmServices, type VmServices } from "../core/vm-services.ts";
+
+import { clampBudgetPct } from "../core/cpu/governor.ts";
+import { effectiveBudgetPct } from "../core/cpu/pressure.ts";
+import { SavedVmStore } from "../core/guest/saved-vm.ts";
+import { systemClock } from "../core/util/clock.ts";
+import { startVmServices, type VmServices } from "../core/vm/vm-services.ts";
 import { ContributePage } from "./contribute-page.ts";
 import { loadContributeSettings } from "./contribute-settings.ts";
 import { DeviceMonitor, describeBackoff } from "./device-monitor.ts";

@@ -1,11 +1,11 @@
 // "My VMs": the VMs this identity owns, wherever they run: their state, host,
 // newest checkpoint and transfers, with actions, and a shell into any of them.
 
-import { errorMessage } from "../core/errors.ts";
-import { formatAge, formatBytes } from "../core/format.ts";
-import { shortPeerId } from "../core/identity.ts";
-import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/owner-runtime.ts";
-import type { PeerView } from "../core/peer-node.ts";
+import { shortPeerId } from "../core/crypto/identity.ts";
+import type { PeerView } from "../core/peer/peer-node.ts";
+import { errorMessage } from "../core/util/errors.ts";
+import { formatAge, formatBytes } from "../core/util/format.ts";
+import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/vm/owner-runtime.ts";
 import { createShell, type Shell } from "./terminal.ts";
 
 export interface MyVmsElements {

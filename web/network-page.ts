@@ -1,13 +1,13 @@
 // "Network": this peer's identity and name, the signaling server's status, and
 // every peer this tab knows of with its presence and how it is connected.
 
-import { errorMessage } from "../core/errors.ts";
-import { formatAge } from "../core/format.ts";
-import { importIdentity, shortPeerId } from "../core/identity.ts";
-import type { PeerView } from "../core/peer-node.ts";
-import type { SignalingStatus } from "../core/signaling-client.ts";
-import type { IceServer } from "../core/signaling-protocol.ts";
-import type { KeyValueStore } from "../core/storage.ts";
+import { importIdentity, shortPeerId } from "../core/crypto/identity.ts";
+import type { SignalingStatus } from "../core/net/signaling-client.ts";
+import type { IceServer } from "../core/net/signaling-protocol.ts";
+import type { PeerView } from "../core/peer/peer-node.ts";
+import type { KeyValueStore } from "../core/state/storage.ts";
+import { errorMessage } from "../core/util/errors.ts";
+import { formatAge } from "../core/util/format.ts";
 import { identityFile, replaceIdentity } from "./identity-store.ts";
 import { type Network, type NetworkSettings, saveNetworkSettings, signalingUrl } from "./network.ts";
 

@@ -2,13 +2,13 @@
 // links, the shared document (kept in IndexedDB) and its presence.
 import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
-import { systemClock } from "../core/clock.ts";
-import type { Identity } from "../core/identity.ts";
-import { PeerNode, type PresenceFields } from "../core/peer-node.ts";
-import { randomSession, SignalingClient } from "../core/signaling-client.ts";
-import { type IceServer, SIGNALING_PATH } from "../core/signaling-protocol.ts";
-import type { KeyValueStore } from "../core/storage.ts";
-import type { LinkFactory } from "../core/transport.ts";
+import type { Identity } from "../core/crypto/identity.ts";
+import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
+import { type IceServer, SIGNALING_PATH } from "../core/net/signaling-protocol.ts";
+import type { LinkFactory } from "../core/net/transport.ts";
+import { PeerNode, type PresenceFields } from "../core/peer/peer-node.ts";
+import type { KeyValueStore } from "../core/state/storage.ts";
+import { systemClock } from "../core/util/clock.ts";
 import { simplePeerLinks } from "../transports/simple-peer-link.ts";
 import { standardSockets } from "../transports/websocket.ts";
 

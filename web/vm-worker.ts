@@ -1,6 +1,6 @@
 // The page's handle on one VM host worker.
 import * as Comlink from "comlink";
-import { withTimeout } from "../core/async.ts";
+import { withTimeout } from "../core/util/async.ts";
 import type { StartRequest, StartResult, VmHostApi, VmHostEvents } from "../worker/api.ts";
 import vmHostWorkerUrl from "../worker/vm-host.worker.ts?worker&url";
 

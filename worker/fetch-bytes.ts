@@ -1,5 +1,5 @@
 // Downloads a file completely, reporting progress, and checks its SHA-256.
-import { sha256Hex } from "../core/bytes.ts";
+import { sha256Hex } from "../core/util/bytes.ts";
 
 export class DownloadError extends Error {}
 

@@ -4,16 +4,16 @@
 // CPU budget through the governor.
 import * as Comlink from "comlink";
 import { V86 } from "v86";
-import { delay, withTimeout } from "../core/async.ts";
-import { exactBuffer, gunzip, gzip, isGzip } from "../core/bytes.ts";
-import { packCheckpoint, unpackCheckpoint } from "../core/checkpoint-format.ts";
-import { systemClock } from "../core/clock.ts";
-import { errorMessage } from "../core/errors.ts";
-import { replayableTranscript } from "../core/format.ts";
-import { Governor } from "../core/governor.ts";
-import { ConsoleTail } from "../core/guest-console.ts";
-import { applyDelta, type BaseIndex, encodeDelta, indexBase } from "../core/state-delta.ts";
-import { seal, unseal } from "../core/vm-crypto.ts";
+import { Governor } from "../core/cpu/governor.ts";
+import { seal, unseal } from "../core/crypto/vm-crypto.ts";
+import { packCheckpoint, unpackCheckpoint } from "../core/guest/checkpoint-format.ts";
+import { ConsoleTail } from "../core/guest/guest-console.ts";
+import { applyDelta, type BaseIndex, encodeDelta, indexBase } from "../core/guest/state-delta.ts";
+import { delay, withTimeout } from "../core/util/async.ts";
+import { exactBuffer, gunzip, gzip, isGzip } from "../core/util/bytes.ts";
+import { systemClock } from "../core/util/clock.ts";
+import { errorMessage } from "../core/util/errors.ts";
+import { replayableTranscript } from "../core/util/format.ts";
 import type {
   BaseSource,
   GuestSource,

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import type { Page } from "playwright-core";
-import { parseGuestManifest } from "../../core/guest-manifest.ts";
+import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
 import { NodeVm } from "../lib/node-vm.ts";
 import { type BenchContext, callPage, log, median, root, round } from "./context.ts";
 import { processTree, sampleCpu } from "./proc-cpu.ts";

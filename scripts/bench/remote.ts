@@ -3,7 +3,7 @@
 // remote shell, the size and cost of a checkpoint of an idle guest, and how long
 // the shell is gone when the host's page closes.
 import type { Page } from "playwright-core";
-import { markCommand } from "../../core/guest-console.ts";
+import { markCommand } from "../../core/guest/guest-console.ts";
 import { type BenchContext, log, percentile, round } from "./context.ts";
 
 const ROOM = `bench-remote-${Date.now()}`;

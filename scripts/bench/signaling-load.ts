@@ -7,7 +7,7 @@
 // The same script drives both servers: one small adapter per protocol.
 import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import WebSocket from "ws";
-import { joinChallengeBytes } from "../../core/signaling-protocol.ts";
+import { joinChallengeBytes } from "../../core/net/signaling-protocol.ts";
 
 export type Protocol = "ours" | "y-webrtc";
 

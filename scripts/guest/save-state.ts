@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { withTimeout } from "../../core/async.ts";
-import type { GuestFile, GuestManifest, GuestPackage } from "../../core/guest-manifest.ts";
+import type { GuestFile, GuestManifest, GuestPackage } from "../../core/guest/guest-manifest.ts";
+import { withTimeout } from "../../core/util/async.ts";
 import { NodeVm, v86Version } from "../lib/node-vm.ts";
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");

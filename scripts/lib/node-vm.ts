@@ -3,8 +3,8 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { V86 } from "v86";
-import { withTimeout } from "../../core/async.ts";
-import { ConsoleTail, markCommand } from "../../core/guest-console.ts";
+import { ConsoleTail, markCommand } from "../../core/guest/guest-console.ts";
+import { withTimeout } from "../../core/util/async.ts";
 
 const require = createRequire(import.meta.url);
 export const v86WasmPath = require.resolve("v86/build/v86.wasm");

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { markCommand } from "../../core/guest-console.ts";
+import { markCommand } from "../../core/guest/guest-console.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { chromiumLaunchOptions } from "./browser.ts";
 

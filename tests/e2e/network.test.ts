@@ -4,7 +4,7 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NodePeer, startNodePeer } from "../../contributor/node-peer.ts";
-import { createIdentity } from "../../core/identity.ts";
+import { createIdentity } from "../../core/crypto/identity.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { type App, distDir, startApp } from "./harness.ts";
 

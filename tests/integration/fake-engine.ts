@@ -1,8 +1,9 @@
 // A stand-in for the VM engine in runtime tests: a tiny key-value "machine" whose
 // state is sealed with the real VM key and context, so tampering and wrong keys
 // fail exactly as they would with v86.
-import type { VmEngine } from "../../core/host-runtime.ts";
-import { seal, unseal } from "../../core/vm-crypto.ts";
+
+import { seal, unseal } from "../../core/crypto/vm-crypto.ts";
+import type { VmEngine } from "../../core/vm/host-runtime.ts";
 
 export interface FakeMachine {
   files: Record<string, string>;

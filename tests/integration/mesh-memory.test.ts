@@ -3,11 +3,11 @@
 // directly connected, including for a peer that joins late.
 import { afterEach, describe, expect, it } from "vitest";
 import * as Y from "yjs";
-import { systemClock } from "../../core/clock.ts";
-import { createIdentity } from "../../core/identity.ts";
-import { MemoryNetwork, MemorySignalingHub } from "../../core/memory-transport.ts";
-import { PeerNode } from "../../core/peer-node.ts";
-import { peerAddress } from "../../core/signaling-protocol.ts";
+import { createIdentity } from "../../core/crypto/identity.ts";
+import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
+import { peerAddress } from "../../core/net/signaling-protocol.ts";
+import { PeerNode } from "../../core/peer/peer-node.ts";
+import { systemClock } from "../../core/util/clock.ts";
 
 const nodes: PeerNode[] = [];
 

@@ -2,14 +2,14 @@
 // signature and hands out the server's messages in order, so tests can also
 // send what an honest client never would. (Peers use core/signaling-client.ts.)
 import WebSocket from "ws";
-import { type Identity, sign } from "../../core/identity.ts";
+import { type Identity, sign } from "../../core/crypto/identity.ts";
 import {
   type ClientMessage,
   encodeMessage,
   joinChallengeBytes,
   parseServerMessage,
   type ServerMessage,
-} from "../../core/signaling-protocol.ts";
+} from "../../core/net/signaling-protocol.ts";
 
 export type ServerMessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
 

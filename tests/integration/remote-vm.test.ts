@@ -4,17 +4,17 @@
 // checkpoint is refused in favour of the previous one, and a VM survives its
 // host going away.
 import { afterEach, describe, expect, it } from "vitest";
-import { systemClock } from "../../core/clock.ts";
-import { createIdentity, type Identity } from "../../core/identity.ts";
-import { MemoryNetwork, MemorySignalingHub } from "../../core/memory-transport.ts";
-import { PeerNode } from "../../core/peer-node.ts";
-import { peerAddress } from "../../core/signaling-protocol.ts";
-import { signEntry } from "../../core/signed.ts";
-import { MemoryStore } from "../../core/storage.ts";
-import { createVmKey, exportVmKey, sealTo } from "../../core/vm-crypto.ts";
-import { encodeVmMessage } from "../../core/vm-protocol.ts";
-import { LEASE_KIND, leaseKey, VM_KIND, type VmRecord } from "../../core/vm-records.ts";
-import { startVmServices, type VmServices } from "../../core/vm-services.ts";
+import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
+import { signEntry } from "../../core/crypto/signed.ts";
+import { createVmKey, exportVmKey, sealTo } from "../../core/crypto/vm-crypto.ts";
+import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
+import { peerAddress } from "../../core/net/signaling-protocol.ts";
+import { PeerNode } from "../../core/peer/peer-node.ts";
+import { MemoryStore } from "../../core/state/storage.ts";
+import { LEASE_KIND, leaseKey, VM_KIND, type VmRecord } from "../../core/state/vm-records.ts";
+import { systemClock } from "../../core/util/clock.ts";
+import { encodeVmMessage } from "../../core/vm/vm-protocol.ts";
+import { startVmServices, type VmServices } from "../../core/vm/vm-services.ts";
 import { fakeEngine, running } from "./fake-engine.ts";
 
 const IMAGE = "test-image";

@@ -6,7 +6,7 @@ import { connect as tcpConnect } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { createIdentity, type Identity } from "../../core/identity.ts";
+import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
 import {
   createSignalingServer,
   type SignalingServer,

@@ -2,15 +2,15 @@
 // identities against createSignalingServer on a free port.
 import { request } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { toBase64Url } from "../../core/base64url.ts";
 import {
   createIdentity,
   type Identity,
   peerIdFromPublicKey,
   sign,
   verifySignature,
-} from "../../core/identity.ts";
-import { PEER_ADDRESS_PATTERN, peerAddress, SIGNALING_PROTOCOL } from "../../core/signaling-protocol.ts";
+} from "../../core/crypto/identity.ts";
+import { PEER_ADDRESS_PATTERN, peerAddress, SIGNALING_PROTOCOL } from "../../core/net/signaling-protocol.ts";
+import { toBase64Url } from "../../core/util/base64url.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { peerIdOfKey, verifyEd25519 } from "../../signaling-server/verify.ts";
 import { SignalingClient } from "./raw-signaling-client.ts";

@@ -41,7 +41,37 @@ function target(i: Import): string | null {
 // Libraries that run anywhere (no DOM, Node, socket or storage of their own).
 const CORE_PACKAGES = new Set(["yjs", "y-protocols", "lib0"]);
 
+/** Inside core: which folder may import which (each folder may import itself). */
+const CORE_FOLDERS: Record<string, string[]> = {
+  util: [],
+  crypto: ["util"],
+  cpu: ["util"],
+  net: ["util", "crypto"],
+  state: ["util", "crypto", "net"],
+  guest: ["util", "state"],
+  peer: ["util", "crypto", "net", "state"],
+  vm: ["util", "crypto", "net", "state", "peer"],
+};
+
+/** The folder inside core/ a core file, or a relative import of it, lands in. */
+function coreFolder(file: string, spec = "."): string {
+  return relative(join(root, "core"), join(root, file, "..", spec)).split("/")[0] ?? "";
+}
+
 describe("architecture", () => {
+  it("core's folders import one way: util, crypto, net, state, peer, vm", () => {
+    for (const file of sources("core")) {
+      const own = coreFolder(file);
+      expect(Object.keys(CORE_FOLDERS), `${file} lies in a folder with no rule`).toContain(own);
+      for (const i of imports(file)) {
+        if (!i.spec.startsWith(".")) continue;
+        const to = coreFolder(file, i.spec);
+        expect(to === own || CORE_FOLDERS[own]!.includes(to), `${file} imports ${i.spec}`).toBe(true);
+      }
+    }
+  });
+
+
   it("core imports only core and environment-neutral libraries", () => {
     for (const i of sources("core").flatMap(imports)) {
       if (i.spec.startsWith(".")) expect(target(i), `${i.file} imports ${i.spec}`).toBe("core");
@@ -60,7 +90,7 @@ describe("architecture", () => {
 
   it("only core's clock and async helpers create timers, and they hand back their cancel", () => {
     for (const file of sources("core")) {
-      if (file === "core/clock.ts" || file === "core/async.ts") continue;
+      if (file === "core/util/clock.ts" || file === "core/util/async.ts") continue;
       const code = readFileSync(join(root, file), "utf8");
       expect(/\bset(Timeout|Interval|Immediate)\s*\(/.test(code), file).toBe(false);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AutosavePolicy } from "../../core/autosave.ts";
+import { AutosavePolicy } from "../../core/guest/autosave.ts";
 
 describe("AutosavePolicy", () => {
   const options = { idleMs: 2000, maxDelayMs: 15_000, periodicMs: 120_000 };

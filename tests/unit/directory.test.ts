@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
-import { Directory } from "../../core/directory.ts";
-import { createIdentity } from "../../core/identity.ts";
+import { createIdentity } from "../../core/crypto/identity.ts";
+import { Directory } from "../../core/state/directory.ts";
 
 const settle = () => new Promise((r) => setTimeout(r, 50));
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
-import { ManualClock } from "../../core/clock.ts";
-import { DocSync, type MeshLike } from "../../core/doc-sync.ts";
-import { Emitter } from "../../core/emitter.ts";
+import { DocSync, type MeshLike } from "../../core/state/doc-sync.ts";
+import { ManualClock } from "../../core/util/clock.ts";
+import { Emitter } from "../../core/util/emitter.ts";
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 

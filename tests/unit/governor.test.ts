@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type Clock, ManualClock } from "../../core/clock.ts";
-import { type GovernedEmulator, Governor } from "../../core/governor.ts";
+import { type GovernedEmulator, Governor } from "../../core/cpu/governor.ts";
+import { type Clock, ManualClock } from "../../core/util/clock.ts";
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 

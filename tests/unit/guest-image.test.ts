@@ -5,7 +5,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { parseGuestManifest } from "../../core/guest-manifest.ts";
+import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const guestDir = join(root, "public/guest");

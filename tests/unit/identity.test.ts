@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { toBase64Url } from "../../core/base64url.ts";
 import {
   createIdentity,
   exportIdentity,
@@ -10,7 +9,8 @@ import {
   sign,
   verifySignature,
   vmKeysOf,
-} from "../../core/identity.ts";
+} from "../../core/crypto/identity.ts";
+import { toBase64Url } from "../../core/util/base64url.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

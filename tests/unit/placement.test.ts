@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { chooseHost, type HostCandidate, rankHosts } from "../../core/placement.ts";
-import type { Presence } from "../../core/presence.ts";
+import type { Presence } from "../../core/state/presence.ts";
+import { chooseHost, type HostCandidate, rankHosts } from "../../core/vm/placement.ts";
 
 const MIB = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type DeviceSignals, effectiveBudgetPct, PressurePolicy } from "../../core/pressure.ts";
+import { type DeviceSignals, effectiveBudgetPct, PressurePolicy } from "../../core/cpu/pressure.ts";
 
 const calm: DeviceSignals = { pressure: "nominal", battery: { charging: true, level: 1 }, longTasks: 0 };
 

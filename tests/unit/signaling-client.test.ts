@@ -1,8 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../core/clock.ts";
-import { createIdentity, verifySignature } from "../../core/identity.ts";
-import { SignalingClient, type SignalingStatus, type SocketHandlers } from "../../core/signaling-client.ts";
-import { joinChallengeBytes, peerAddress } from "../../core/signaling-protocol.ts";
+import { createIdentity, verifySignature } from "../../core/crypto/identity.ts";
+import {
+  SignalingClient,
+  type SignalingStatus,
+  type SocketHandlers,
+} from "../../core/net/signaling-client.ts";
+import { joinChallengeBytes, peerAddress } from "../../core/net/signaling-protocol.ts";
+import { ManualClock } from "../../core/util/clock.ts";
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 

@@ -12,7 +12,7 @@ import {
   deltaBaseFingerprint,
   encodeDelta,
   indexBase,
-} from "../../core/state-delta.ts";
+} from "../../core/guest/state-delta.ts";
 
 const PAGE = 4096;
 const HEADER = 36; // bytes before the first op

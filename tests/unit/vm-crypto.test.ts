@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createIdentity, exportIdentity, importIdentity } from "../../core/identity.ts";
+import { createIdentity, exportIdentity, importIdentity } from "../../core/crypto/identity.ts";
 import {
   CryptoError,
   createBoxKeyPair,
@@ -10,7 +10,7 @@ import {
   seal,
   sealTo,
   unseal,
-} from "../../core/vm-crypto.ts";
+} from "../../core/crypto/vm-crypto.ts";
 
 /** Random bytes (getRandomValues fills at most 64 KiB at a time). */
 function bytes(n: number): Uint8Array {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
-import { createIdentity } from "../../core/identity.ts";
-import { signEntry } from "../../core/signed.ts";
-import { LEASE_KIND, leaseKey, VmBook } from "../../core/vm-records.ts";
+import { createIdentity } from "../../core/crypto/identity.ts";
+import { signEntry } from "../../core/crypto/signed.ts";
+import { LEASE_KIND, leaseKey, VmBook } from "../../core/state/vm-records.ts";
 
 describe("VmBook", () => {
   it("does not take a valid signature for a payload it was not made for, even after checking the real one", async () => {

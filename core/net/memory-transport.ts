@@ -2,8 +2,8 @@
 // signaling hub (rooms, members, relayed signals) and links that pass bytes
 // directly. Deliveries are asynchronous (a microtask or a clock delay), like the
 // real thing, so ordering bugs show up here too.
-import type { Clock } from "./clock.ts";
-import { Emitter } from "./emitter.ts";
+import type { Clock } from "../util/clock.ts";
+import { Emitter } from "../util/emitter.ts";
 import type { PeerInfo } from "./signaling-protocol.ts";
 import type { SignalingEvents, SignalingLike } from "./signaling-types.ts";
 import type { Link, LinkEvents, LinkFactory } from "./transport.ts";

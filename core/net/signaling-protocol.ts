@@ -3,7 +3,7 @@
 // Everything received is parsed into these unions at the edge; anything else is
 // an error with a code.
 
-import { isMatch } from "./guards.ts";
+import { isMatch } from "../util/guards.ts";
 
 export const SIGNALING_PATH = "/signal";
 export const SIGNALING_PROTOCOL = "spare-cycles-signal/1";

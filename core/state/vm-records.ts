@@ -2,11 +2,11 @@
 // allowed to write it: the VM record and its leases by the owner, checkpoint
 // records by the host holding the lease of that epoch. Readers verify all of it.
 import type * as Y from "yjs";
-import { sha256Hex } from "./bytes.ts";
-import { isCount, isMatch, isObject, isShortText, SHA256_PATTERN } from "./guards.ts";
-import { PEER_ID_PATTERN } from "./identity.ts";
-import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
-import { type SignedEntry, verifyEntry } from "./signed.ts";
+import { PEER_ID_PATTERN } from "../crypto/identity.ts";
+import { type SignedEntry, verifyEntry } from "../crypto/signed.ts";
+import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import { sha256Hex } from "../util/bytes.ts";
+import { isCount, isMatch, isObject, isShortText, SHA256_PATTERN } from "../util/guards.ts";
 
 export const VM_KIND = "vm/1";
 export const LEASE_KIND = "lease/1";

@@ -1,5 +1,5 @@
 // A VM saved on this device: its compressed state and what its console showed.
-import type { KeyValueStore } from "./storage.ts";
+import type { KeyValueStore } from "../state/storage.ts";
 
 export interface SavedVm {
   schema: 1;

@@ -2,7 +2,7 @@
 // checkpoints (unreadable and tamper-evident for everyone without the key), and
 // sealed boxes (X25519 + HKDF + AES-GCM) to hand that key to a host so that only
 // that host can open it, whatever relays the message.
-import { fromBase64Url, toBase64Url } from "./base64url.ts";
+import { fromBase64Url, toBase64Url } from "../util/base64url.ts";
 
 export class CryptoError extends Error {}
 

@@ -1,10 +1,11 @@
 // Presence: what each live peer tells the others about itself (yjs awareness,
 // not the document). It is signed like everything else, so nobody can pose as
 // another peer; readers verify it and keep only the peers whose proof holds.
-import { isShortText } from "./guards.ts";
-import type { Identity } from "./identity.ts";
-import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
-import { type SignedEntry, signEntry, verifyEntry } from "./signed.ts";
+
+import type { Identity } from "../crypto/identity.ts";
+import { type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
+import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import { isShortText } from "../util/guards.ts";
 
 export const PRESENCE_KIND = "presence/1";
 

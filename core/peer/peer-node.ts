@@ -4,16 +4,16 @@
 // signaling and transport.
 import { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
-import type { Clock } from "./clock.ts";
-import { Directory, type Profile } from "./directory.ts";
-import { DocSync } from "./doc-sync.ts";
-import { Emitter } from "./emitter.ts";
-import type { Identity } from "./identity.ts";
-import { Mesh, type MeshOptions } from "./mesh.ts";
-import { type Presence, signPresence, verifyPresence } from "./presence.ts";
-import { type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
-import type { SignalingLike } from "./signaling-types.ts";
-import type { LinkFactory } from "./transport.ts";
+import type { Identity } from "../crypto/identity.ts";
+import { Mesh, type MeshOptions } from "../net/mesh.ts";
+import { type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import type { SignalingLike } from "../net/signaling-types.ts";
+import type { LinkFactory } from "../net/transport.ts";
+import { Directory, type Profile } from "../state/directory.ts";
+import { DocSync } from "../state/doc-sync.ts";
+import { type Presence, signPresence, verifyPresence } from "../state/presence.ts";
+import type { Clock } from "../util/clock.ts";
+import { Emitter } from "../util/emitter.ts";
 
 export type PresenceFields = Omit<Presence, "peer" | "at" | "boxKey">;
 

@@ -1,8 +1,9 @@
 // Placement: which contributor should run a VM. Pure: it sees what the peers say
 // about themselves (verified presence), the leases already handed out, and the
 // hosts to avoid, and picks the one with the most room.
-import type { Presence } from "./presence.ts";
-import type { PeerAddress } from "./signaling-protocol.ts";
+
+import type { PeerAddress } from "../net/signaling-protocol.ts";
+import type { Presence } from "../state/presence.ts";
 
 export interface HostCandidate {
   presence: Presence;

@@ -1,7 +1,7 @@
 // The guest image's manifest (public/guest/manifest.json): which files make up
 // the image, their hashes, and how the saved state was made. Parsed at the edge.
 
-import { isCount, isMatch, isObject, SHA256_PATTERN } from "./guards.ts";
+import { isCount, isMatch, isObject, SHA256_PATTERN } from "../util/guards.ts";
 
 export interface GuestFile {
   path: string;

@@ -1,15 +1,16 @@
 // Remote VMs on top of a peer: the document's VM book, chunked transfers, the
 // host side (when contributing) and the owner side, wired to the peer's mesh
 // and presence. The page, the tests and a Node contributor all use this.
-import type { Clock } from "./clock.ts";
+
+import type { PeerAddress } from "../net/signaling-protocol.ts";
+import { Transfers } from "../net/transfer.ts";
+import type { PeerNode, PeerView } from "../peer/peer-node.ts";
+import type { KeyValueStore } from "../state/storage.ts";
+import { VmBook } from "../state/vm-records.ts";
+import type { Clock } from "../util/clock.ts";
 import { HostRuntime, type HostSettings, type VmEngine } from "./host-runtime.ts";
 import { OwnerRuntime } from "./owner-runtime.ts";
-import type { PeerNode, PeerView } from "./peer-node.ts";
 import type { HostCandidate } from "./placement.ts";
-import type { PeerAddress } from "./signaling-protocol.ts";
-import type { KeyValueStore } from "./storage.ts";
-import { Transfers } from "./transfer.ts";
-import { VmBook } from "./vm-records.ts";
 
 export interface VmServicesOptions {
   clock: Clock;

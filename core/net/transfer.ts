@@ -3,10 +3,10 @@
 // acknowledged once the receiver has every byte and the SHA-256 matches. Memory
 // on the receiving side is bounded: a cap per transfer, a cap on concurrent
 // ones, and an idle timeout.
-import { toHex } from "./base64url.ts";
-import { sha256Hex } from "./bytes.ts";
-import type { Clock } from "./clock.ts";
-import { Emitter } from "./emitter.ts";
+import { toHex } from "../util/base64url.ts";
+import { sha256Hex } from "../util/bytes.ts";
+import type { Clock } from "../util/clock.ts";
+import { Emitter } from "../util/emitter.ts";
 import type { PeerAddress } from "./signaling-protocol.ts";
 import { Channel } from "./wire.ts";
 

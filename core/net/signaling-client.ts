@@ -2,9 +2,10 @@
 // member list, relays connection set-up data, and reconnects with backoff when
 // the server or the network drops. The WebSocket is injected (the browser's, or
 // `ws` in Node), as is time.
-import type { Clock } from "./clock.ts";
-import { Emitter } from "./emitter.ts";
-import { type Identity, sign } from "./identity.ts";
+
+import { type Identity, sign } from "../crypto/identity.ts";
+import type { Clock } from "../util/clock.ts";
+import { Emitter } from "../util/emitter.ts";
 import {
   type ClientMessage,
   encodeMessage,

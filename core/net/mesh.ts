@@ -5,9 +5,9 @@
 // per-peer backoff. Glare (two peers opening links to each other at once) is
 // settled by address: the lower address's attempt wins. Links are kept alive
 // with pings and dropped when silent.
-import type { Clock } from "./clock.ts";
-import { Emitter } from "./emitter.ts";
-import { isShortText } from "./guards.ts";
+import type { Clock } from "../util/clock.ts";
+import { Emitter } from "../util/emitter.ts";
+import { isShortText } from "../util/guards.ts";
 import type { PeerAddress } from "./signaling-protocol.ts";
 import type { SignalingLike } from "./signaling-types.ts";
 import type { Link, LinkFactory } from "./transport.ts";

@@ -9,9 +9,9 @@ import * as encoding from "lib0/encoding";
 import * as awarenessProtocol from "y-protocols/awareness";
 import * as syncProtocol from "y-protocols/sync";
 import type * as Y from "yjs";
-import type { Clock } from "./clock.ts";
-import type { PeerAddress } from "./signaling-protocol.ts";
-import { Channel, frame } from "./wire.ts";
+import type { PeerAddress } from "../net/signaling-protocol.ts";
+import { Channel, frame } from "../net/wire.ts";
+import type { Clock } from "../util/clock.ts";
 
 /** What DocSync needs from the mesh. */
 export interface MeshLike {

@@ -2,17 +2,17 @@
 // mesh's VM channel as JSON, and console bytes on the shell channel. Parsed at
 // the edge into a typed union; signatures inside are checked by the runtimes.
 
-import { isCount, isObject } from "./guards.ts";
-import type { SignedEntry } from "./signed.ts";
-import type { SealedBox } from "./vm-crypto.ts";
+import type { SignedEntry } from "../crypto/signed.ts";
+import type { SealedBox } from "../crypto/vm-crypto.ts";
+import { Channel } from "../net/wire.ts";
 import {
   type AttachGrant,
   type CheckpointRecord,
   type Lease,
   VM_ID_PATTERN,
   type VmRecord,
-} from "./vm-records.ts";
-import { Channel } from "./wire.ts";
+} from "../state/vm-records.ts";
+import { isCount, isObject } from "../util/guards.ts";
 
 export type HostedState = "restoring" | "running" | "stopped" | "refused" | "failed";
 

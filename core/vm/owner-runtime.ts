@@ -4,18 +4,14 @@
 // VM (epoch + 1) when the host goes away, and attaches shells from any tab.
 // Only one tab of an owner manages placement at a time (the leader); the others
 // read the document and attach shells.
-import type { Clock } from "./clock.ts";
-import { Emitter } from "./emitter.ts";
-import { type RuntimeMesh, vmKeyContext } from "./host-runtime.ts";
-import type { Identity } from "./identity.ts";
-import type { HostCandidate } from "./placement.ts";
-import { rankHosts } from "./placement.ts";
-import { type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
-import { type SignedEntry, signEntry } from "./signed.ts";
-import type { KeyValueStore } from "./storage.ts";
-import type { TransferOffer, TransferProgress, Transfers } from "./transfer.ts";
-import { createVmKey, exportVmKey, importVmKey, sealTo } from "./vm-crypto.ts";
-import { encodeShell, encodeVmMessage, type HostedState, parseShell, parseVmMessage } from "./vm-protocol.ts";
+
+import type { Identity } from "../crypto/identity.ts";
+import { type SignedEntry, signEntry } from "../crypto/signed.ts";
+import { createVmKey, exportVmKey, importVmKey, sealTo } from "../crypto/vm-crypto.ts";
+import { type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import type { TransferOffer, TransferProgress, Transfers } from "../net/transfer.ts";
+import { Channel } from "../net/wire.ts";
+import type { KeyValueStore } from "../state/storage.ts";
 import {
   ATTACH_KIND,
   type CheckpointRecord,
@@ -26,8 +22,13 @@ import {
   type VmBook,
   type VmRecord,
   vmIdFor,
-} from "./vm-records.ts";
-import { Channel } from "./wire.ts";
+} from "../state/vm-records.ts";
+import type { Clock } from "../util/clock.ts";
+import { Emitter } from "../util/emitter.ts";
+import { type RuntimeMesh, vmKeyContext } from "./host-runtime.ts";
+import type { HostCandidate } from "./placement.ts";
+import { rankHosts } from "./placement.ts";
+import { encodeShell, encodeVmMessage, type HostedState, parseShell, parseVmMessage } from "./vm-protocol.ts";
 
 export type OwnedState = "placing" | "starting" | "running" | "moving" | "stopped" | "waiting" | "failed";
 

@@ -9,7 +9,7 @@
 // Credit saved while idle is capped at one period, so a guest waking up cannot
 // burst at full speed for long.
 
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../util/clock.ts";
 
 export interface GovernedEmulator {
   run(): void;

@@ -3,8 +3,8 @@
 // holds and whose key is the key of the id they sit under. Each peer repairs its
 // own entry when someone deletes or overwrites it.
 import type * as Y from "yjs";
-import type { Identity } from "./identity.ts";
-import { type SignedEntry, signEntry, type Verified, verifyEntry } from "./signed.ts";
+import type { Identity } from "../crypto/identity.ts";
+import { type SignedEntry, signEntry, type Verified, verifyEntry } from "../crypto/signed.ts";
 
 export const PROFILE_KIND = "profile/1";
 export const MAX_NAME_LENGTH = 40;

@@ -2,25 +2,14 @@
 // VM (restoring the newest checkpoint that checks out), serves its console to
 // the owner's tabs, checkpoints it on an interval to the owner and a replica,
 // keeps replicas for others, and stops a VM the moment a newer lease exists.
-import { sha256Hex } from "./bytes.ts";
-import type { Clock } from "./clock.ts";
-import { Emitter } from "./emitter.ts";
-import { errorMessage } from "./errors.ts";
-import type { Identity } from "./identity.ts";
-import { HOST_OVERHEAD_BYTES } from "./placement.ts";
-import { type PeerAddress, peerIdOf } from "./signaling-protocol.ts";
-import { type SignedEntry, signEntry, verifyEntry } from "./signed.ts";
-import type { KeyValueStore } from "./storage.ts";
-import type { TransferOffer, Transfers } from "./transfer.ts";
-import { importVmKey, openBox } from "./vm-crypto.ts";
-import {
-  encodeShell,
-  encodeVmMessage,
-  type HostedState,
-  parseShell,
-  parseVmMessage,
-  type VmMessage,
-} from "./vm-protocol.ts";
+
+import type { Identity } from "../crypto/identity.ts";
+import { type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
+import { importVmKey, openBox } from "../crypto/vm-crypto.ts";
+import { type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import type { TransferOffer, Transfers } from "../net/transfer.ts";
+import { Channel } from "../net/wire.ts";
+import type { KeyValueStore } from "../state/storage.ts";
 import {
   ATTACH_KIND,
   CHECKPOINT_KIND,
@@ -35,8 +24,20 @@ import {
   type VmBook,
   type VmRecord,
   vmIdFor,
-} from "./vm-records.ts";
-import { Channel } from "./wire.ts";
+} from "../state/vm-records.ts";
+import { sha256Hex } from "../util/bytes.ts";
+import type { Clock } from "../util/clock.ts";
+import { Emitter } from "../util/emitter.ts";
+import { errorMessage } from "../util/errors.ts";
+import { HOST_OVERHEAD_BYTES } from "./placement.ts";
+import {
+  encodeShell,
+  encodeVmMessage,
+  type HostedState,
+  parseShell,
+  parseVmMessage,
+  type VmMessage,
+} from "./vm-protocol.ts";
 
 /** What runs one VM (a Web Worker in the browser, v86 directly in Node tests). */
 export interface VmEngine {
