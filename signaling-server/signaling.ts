@@ -6,6 +6,7 @@
 import { randomFillSync } from "node:crypto";
 import type { Duplex } from "node:stream";
 import WebSocket, { type RawData } from "ws";
+import { peerAddress } from "../core/net/peer-address.ts";
 import {
   type ClientMessage,
   type ErrorCode,
@@ -13,7 +14,6 @@ import {
   joinChallengeBytes,
   type PeerInfo,
   parseClientMessage,
-  peerAddress,
   SIGNALING_PROTOCOL,
 } from "../core/net/signaling-protocol.ts";
 import type { SignalingLimits } from "./limits.ts";

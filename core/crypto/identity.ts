@@ -2,7 +2,8 @@
 // with WebCrypto. The peer id is derived from the public key, so nobody can use
 // an id without holding its private key. The key can be exported to a file and
 // imported on another device.
-import { fromBase64Url, toBase64Url, toHex } from "../util/base64url.ts";
+import { fromBase64Url, toBase64Url } from "../util/base64url.ts";
+import { toHex } from "../util/hex.ts";
 import { type BoxKeyPair, boxKeyPairFromJwk, createBoxKeyPair } from "./vm-crypto.ts";
 
 export const PUBLIC_KEY_BYTES = 32;

@@ -21,6 +21,7 @@
 //         2 COPY     base offset, len          (len bytes of the base from offset)
 //         3 ZERO     len
 // The ops cover the output exactly once, in order; every len is > 0.
+import { toHex } from "../util/hex.ts";
 
 export class DeltaError extends Error {
   override name = "DeltaError";
@@ -282,12 +283,6 @@ export function indexBase(base: Uint8Array): BaseIndex {
 /** Hex identity of the base (its length and a hash of all its bytes). */
 export function baseFingerprint(base: BaseIndex): string {
   return toHex(asIndex(base).fingerprint);
-}
-
-function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
 }
 
 // ---------------------------------------------------------------- encode

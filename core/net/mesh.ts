@@ -8,7 +8,7 @@
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isShortText } from "../util/guards.ts";
-import type { PeerAddress } from "./signaling-protocol.ts";
+import type { PeerAddress } from "./peer-address.ts";
 import type { SignalingLike } from "./signaling-types.ts";
 import type { Link, LinkFactory } from "./transport.ts";
 import { Channel } from "./wire.ts";

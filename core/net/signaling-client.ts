@@ -6,15 +6,14 @@
 import { type Identity, sign } from "../crypto/identity.ts";
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
+import { type PeerAddress, peerAddress } from "./peer-address.ts";
 import {
   type ClientMessage,
   encodeMessage,
   type IceServer,
   joinChallengeBytes,
-  type PeerAddress,
   type PeerInfo,
   parseServerMessage,
-  peerAddress,
 } from "./signaling-protocol.ts";
 import type { SignalingEvents, SignalingLike } from "./signaling-types.ts";
 

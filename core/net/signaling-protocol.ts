@@ -4,26 +4,16 @@
 // an error with a code.
 
 import { isMatch } from "../util/guards.ts";
+import { PEER_ADDRESS_PATTERN, type PeerAddress } from "./peer-address.ts";
 
 export const SIGNALING_PATH = "/signal";
 export const SIGNALING_PROTOCOL = "spare-cycles-signal/1";
 
-/** A peer's address: its identity (peer id) and the session of one tab or process. */
-export type PeerAddress = string;
-export const PEER_ADDRESS_PATTERN = /^[0-9a-f]{32}\.[A-Za-z0-9_-]{1,32}$/;
 export const ROOM_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const SESSION_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 const PUBLIC_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{86}$/;
 const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
-
-export function peerAddress(peerId: string, session: string): PeerAddress {
-  return `${peerId}.${session}`;
-}
-
-export function peerIdOf(address: PeerAddress): string {
-  return address.slice(0, address.indexOf("."));
-}
 
 export interface PeerInfo {
   peer: PeerAddress;

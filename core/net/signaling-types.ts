@@ -1,7 +1,9 @@
 // What the mesh needs from signaling: who is in the room, and a way to pass
 // connection set-up data to one of them. The WebSocket client and the in-memory
 // hub implement it.
-import type { IceServer, PeerAddress, PeerInfo } from "./signaling-protocol.ts";
+
+import type { PeerAddress } from "./peer-address.ts";
+import type { IceServer, PeerInfo } from "./signaling-protocol.ts";
 
 export interface SignalingEvents {
   /** Joined (or re-joined after a reconnect) with these other members. */

@@ -3,11 +3,12 @@
 // acknowledged once the receiver has every byte and the SHA-256 matches. Memory
 // on the receiving side is bounded: a cap per transfer, a cap on concurrent
 // ones, and an idle timeout.
-import { toHex } from "../util/base64url.ts";
+
 import { sha256Hex } from "../util/bytes.ts";
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
-import type { PeerAddress } from "./signaling-protocol.ts";
+import { fromHex, randomHex, toHex } from "../util/hex.ts";
+import type { PeerAddress } from "./peer-address.ts";
 import { Channel } from "./wire.ts";
 
 export interface TransferMesh {
@@ -85,10 +86,6 @@ function control(kind: number, body: object): Uint8Array {
   return out;
 }
 
-function idBytes(id: string): Uint8Array {
-  return Uint8Array.from({ length: ID_BYTES }, (_, i) => Number.parseInt(id.slice(i * 2, i * 2 + 2), 16));
-}
-
 const ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export class Transfers {
@@ -136,7 +133,7 @@ export class Transfers {
 
   /** Sends `bytes` to `remote`; resolves once the receiver has verified them. */
   async send(remote: PeerAddress, meta: unknown, bytes: Uint8Array): Promise<void> {
-    const id = toHex(crypto.getRandomValues(new Uint8Array(ID_BYTES)));
+    const id = randomHex(ID_BYTES);
     const offer: TransferOffer = { id, meta, bytes: bytes.length, sha256: await sha256Hex(bytes) };
     let accepted!: (ok: boolean, reason: string) => void;
     let finished!: (ok: boolean, reason: string) => void;
@@ -155,7 +152,7 @@ export class Transfers {
       const header = new Uint8Array(CHUNK_HEADER);
       header[0] = Channel.Transfer;
       header[1] = CHUNK;
-      header.set(idBytes(id), 2);
+      header.set(fromHex(id, ID_BYTES), 2);
       for (let offset = 0; offset < bytes.length; ) {
         if (!this.outbound.has(id)) throw new TransferError("cancelled");
         if (!this.mesh.isOpen(remote)) throw new TransferError("the link closed");

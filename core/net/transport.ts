@@ -1,7 +1,9 @@
 // The peer-to-peer transport behind a small interface: a link to one remote peer
 // that sends bytes and emits messages. WebRTC data channels (simple-peer, in the
 // browser and in Node with node-datachannel) and an in-memory twin implement it.
-import type { IceServer, PeerAddress } from "./signaling-protocol.ts";
+
+import type { PeerAddress } from "./peer-address.ts";
+import type { IceServer } from "./signaling-protocol.ts";
 
 export interface LinkEvents {
   /** The link is up; `send` works from now on. */

@@ -6,7 +6,7 @@ import { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
 import type { Identity } from "../crypto/identity.ts";
 import { Mesh, type MeshOptions } from "../net/mesh.ts";
-import { type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { SignalingLike } from "../net/signaling-types.ts";
 import type { LinkFactory } from "../net/transport.ts";
 import { Directory, type Profile } from "../state/directory.ts";

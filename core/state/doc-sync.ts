@@ -9,7 +9,7 @@ import * as encoding from "lib0/encoding";
 import * as awarenessProtocol from "y-protocols/awareness";
 import * as syncProtocol from "y-protocols/sync";
 import type * as Y from "yjs";
-import type { PeerAddress } from "../net/signaling-protocol.ts";
+import type { PeerAddress } from "../net/peer-address.ts";
 import { Channel, frame } from "../net/wire.ts";
 import type { Clock } from "../util/clock.ts";
 

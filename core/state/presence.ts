@@ -4,7 +4,7 @@
 
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
-import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import { isShortText } from "../util/guards.ts";
 
 export const PRESENCE_KIND = "presence/1";

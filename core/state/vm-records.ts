@@ -4,7 +4,7 @@
 import type * as Y from "yjs";
 import { PEER_ID_PATTERN } from "../crypto/identity.ts";
 import { type SignedEntry, verifyEntry } from "../crypto/signed.ts";
-import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import { sha256Hex } from "../util/bytes.ts";
 import { isCount, isMatch, isObject, isShortText, SHA256_PATTERN } from "../util/guards.ts";
 

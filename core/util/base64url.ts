@@ -20,7 +20,3 @@ export function fromBase64Url(text: string): Uint8Array | null {
     return null;
   }
 }
-
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}

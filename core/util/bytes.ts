@@ -1,9 +1,10 @@
 // Byte helpers that work the same in browsers, workers and Node: hashing with
 // WebCrypto and gzip with the Compression Streams API.
+import { toHex } from "./hex.ts";
 
 export async function sha256Hex(data: Uint8Array | ArrayBuffer): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", data as BufferSource);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(new Uint8Array(digest));
 }
 
 async function pipeThrough(data: Uint8Array, transform: TransformStream<Uint8Array, Uint8Array>) {

@@ -6,7 +6,7 @@
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
 import { importVmKey, openBox } from "../crypto/vm-crypto.ts";
-import { type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { TransferOffer, Transfers } from "../net/transfer.ts";
 import { Channel } from "../net/wire.ts";
 import type { KeyValueStore } from "../state/storage.ts";

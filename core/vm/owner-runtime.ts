@@ -8,7 +8,7 @@
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry } from "../crypto/signed.ts";
 import { createVmKey, exportVmKey, importVmKey, sealTo } from "../crypto/vm-crypto.ts";
-import { type PeerAddress, peerIdOf } from "../net/signaling-protocol.ts";
+import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { TransferOffer, TransferProgress, Transfers } from "../net/transfer.ts";
 import { Channel } from "../net/wire.ts";
 import type { KeyValueStore } from "../state/storage.ts";
@@ -25,6 +25,7 @@ import {
 } from "../state/vm-records.ts";
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
+import { randomHex } from "../util/hex.ts";
 import { type RuntimeMesh, vmKeyContext } from "./host-runtime.ts";
 import type { HostCandidate } from "./placement.ts";
 import { rankHosts } from "./placement.ts";
@@ -172,9 +173,7 @@ export class OwnerRuntime {
 
   async create(name: string): Promise<string> {
     const { identity } = this.o;
-    const nonce = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
-      b.toString(16).padStart(2, "0"),
-    ).join("");
+    const nonce = randomHex(16);
     const vmId = await vmIdFor(identity.peerId, nonce);
     const key = await createVmKey();
     // The key is stored before anything else exists: no VM without its key.

@@ -2,7 +2,7 @@
 // about themselves (verified presence), the leases already handed out, and the
 // hosts to avoid, and picks the one with the most room.
 
-import type { PeerAddress } from "../net/signaling-protocol.ts";
+import type { PeerAddress } from "../net/peer-address.ts";
 import type { Presence } from "../state/presence.ts";
 
 export interface HostCandidate {

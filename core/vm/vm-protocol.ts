@@ -13,6 +13,7 @@ import {
   type VmRecord,
 } from "../state/vm-records.ts";
 import { isCount, isObject } from "../util/guards.ts";
+import { fromHex, toHex } from "../util/hex.ts";
 
 export type HostedState = "restoring" | "running" | "stopped" | "refused" | "failed";
 
@@ -121,13 +122,13 @@ const VM_ID_BYTES = 16;
 export function encodeShell(vmId: string, bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(1 + VM_ID_BYTES + bytes.length);
   out[0] = Channel.Shell;
-  for (let i = 0; i < VM_ID_BYTES; i++) out[1 + i] = Number.parseInt(vmId.slice(i * 2, i * 2 + 2), 16);
+  out.set(fromHex(vmId, VM_ID_BYTES), 1);
   out.set(bytes, 1 + VM_ID_BYTES);
   return out;
 }
 
 export function parseShell(data: Uint8Array): { vmId: string; bytes: Uint8Array } | null {
   if (data[0] !== Channel.Shell || data.length < 1 + VM_ID_BYTES) return null;
-  const vmId = Array.from(data.subarray(1, 1 + VM_ID_BYTES), (b) => b.toString(16).padStart(2, "0")).join("");
+  const vmId = toHex(data.subarray(1, 1 + VM_ID_BYTES));
   return { vmId, bytes: data.subarray(1 + VM_ID_BYTES) };
 }

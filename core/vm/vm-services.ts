@@ -2,7 +2,7 @@
 // host side (when contributing) and the owner side, wired to the peer's mesh
 // and presence. The page, the tests and a Node contributor all use this.
 
-import type { PeerAddress } from "../net/signaling-protocol.ts";
+import type { PeerAddress } from "../net/peer-address.ts";
 import { Transfers } from "../net/transfer.ts";
 import type { PeerNode, PeerView } from "../peer/peer-node.ts";
 import type { KeyValueStore } from "../state/storage.ts";

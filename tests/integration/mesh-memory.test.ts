@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { createIdentity } from "../../core/crypto/identity.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
-import { peerAddress } from "../../core/net/signaling-protocol.ts";
+import { peerAddress } from "../../core/net/peer-address.ts";
 import { PeerNode } from "../../core/peer/peer-node.ts";
 import { systemClock } from "../../core/util/clock.ts";
 

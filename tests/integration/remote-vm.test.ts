@@ -8,7 +8,7 @@ import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
 import { signEntry } from "../../core/crypto/signed.ts";
 import { createVmKey, exportVmKey, sealTo } from "../../core/crypto/vm-crypto.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
-import { peerAddress } from "../../core/net/signaling-protocol.ts";
+import { peerAddress } from "../../core/net/peer-address.ts";
 import { PeerNode } from "../../core/peer/peer-node.ts";
 import { MemoryStore } from "../../core/state/storage.ts";
 import { LEASE_KIND, leaseKey, VM_KIND, type VmRecord } from "../../core/state/vm-records.ts";

@@ -9,7 +9,8 @@ import {
   sign,
   verifySignature,
 } from "../../core/crypto/identity.ts";
-import { PEER_ADDRESS_PATTERN, peerAddress, SIGNALING_PROTOCOL } from "../../core/net/signaling-protocol.ts";
+import { PEER_ADDRESS_PATTERN, peerAddress } from "../../core/net/peer-address.ts";
+import { SIGNALING_PROTOCOL } from "../../core/net/signaling-protocol.ts";
 import { toBase64Url } from "../../core/util/base64url.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { peerIdOfKey, verifyEd25519 } from "../../signaling-server/verify.ts";

@@ -71,7 +71,6 @@ describe("architecture", () => {
     }
   });
 
-
   it("core imports only core and environment-neutral libraries", () => {
     for (const i of sources("core").flatMap(imports)) {
       if (i.spec.startsWith(".")) expect(target(i), `${i.file} imports ${i.spec}`).toBe("core");

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { createIdentity, verifySignature } from "../../core/crypto/identity.ts";
+import { peerAddress } from "../../core/net/peer-address.ts";
 import {
   SignalingClient,
   type SignalingStatus,
   type SocketHandlers,
 } from "../../core/net/signaling-client.ts";
-import { joinChallengeBytes, peerAddress } from "../../core/net/signaling-protocol.ts";
+import { joinChallengeBytes } from "../../core/net/signaling-protocol.ts";
 import { ManualClock } from "../../core/util/clock.ts";
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
