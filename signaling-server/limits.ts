@@ -1,6 +1,11 @@
 // Every limit the signaling server enforces, its default, and the environment
 // variable `npm start` reads it from (signaling-server/PROTOCOL.md lists them).
-import type { IceServer } from "../core/net/signaling-protocol.ts";
+import {
+  type IceParse,
+  type IceServer,
+  parseIceServers,
+  parseIceServersJson,
+} from "../core/net/ice-servers.ts";
 
 export interface SignalingLimits {
   /** Largest inbound WebSocket message; a bigger one closes the socket with 1009. */
@@ -74,20 +79,9 @@ const NUMERIC = (Object.keys(DEFAULT_LIMITS) as (keyof SignalingLimits)[]).filte
 
 export class LimitError extends Error {}
 
-function checkIceServers(value: unknown, where: string): IceServer[] {
-  const ok =
-    Array.isArray(value) &&
-    value.every(
-      (s) =>
-        typeof s === "object" &&
-        s !== null &&
-        (typeof s.urls === "string" ||
-          (Array.isArray(s.urls) && s.urls.every((u: unknown) => typeof u === "string"))) &&
-        (s.username === undefined || typeof s.username === "string") &&
-        (s.credential === undefined || typeof s.credential === "string"),
-    );
-  if (!ok) throw new LimitError(`${where}: a JSON list of {urls, username?, credential?}`);
-  return (value as IceServer[]).map((s) => ({ ...s }));
+function checkIceServers(parsed: IceParse, where: string): IceServer[] {
+  if (!parsed.ok) throw new LimitError(`${where}: ${parsed.error}`);
+  return parsed.servers;
 }
 
 /** The defaults with `given` on top; throws LimitError for a value that is not a positive integer. */
@@ -100,7 +94,8 @@ export function resolveLimits(given: Partial<SignalingLimits> = {}): SignalingLi
       throw new LimitError(`${key}: a positive integer, not ${String(v)}`);
     limits[key] = v;
   }
-  if (given.iceServers !== undefined) limits.iceServers = checkIceServers(given.iceServers, "iceServers");
+  if (given.iceServers !== undefined)
+    limits.iceServers = checkIceServers(parseIceServers(given.iceServers), "iceServers");
   return limits;
 }
 
@@ -117,14 +112,6 @@ export function limitsFromEnv(env: Record<string, string | undefined>): Partial<
     given[key] = v;
   }
   const ice = env[LIMIT_ENV.iceServers]?.trim();
-  if (ice) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(ice);
-    } catch {
-      throw new LimitError(`${LIMIT_ENV.iceServers}: not JSON`);
-    }
-    given.iceServers = checkIceServers(parsed, LIMIT_ENV.iceServers);
-  }
+  if (ice) given.iceServers = checkIceServers(parseIceServersJson(ice), LIMIT_ENV.iceServers);
   return given;
 }

@@ -2,8 +2,8 @@
 // every peer this tab knows of with its presence and how it is connected.
 
 import { importIdentity, shortPeerId } from "../core/crypto/identity.ts";
+import { parseIceServersText } from "../core/net/ice-servers.ts";
 import type { SignalingStatus } from "../core/net/signaling-client.ts";
-import type { IceServer } from "../core/net/signaling-protocol.ts";
 import type { PeerView } from "../core/peer/peer-node.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
 import { errorMessage } from "../core/util/errors.ts";
@@ -36,21 +36,6 @@ const CONNECTION_LABEL: Record<PeerView["connection"], string> = {
   relayed: "via the mesh",
   offline: "no link yet",
 };
-
-/** ICE servers from the settings box: one URL per line, or a JSON array. Empty means the server's. */
-export function parseIceServers(text: string): IceServer[] | null {
-  const trimmed = text.trim();
-  if (!trimmed) return null;
-  if (trimmed.startsWith("[")) {
-    const parsed = JSON.parse(trimmed);
-    if (!Array.isArray(parsed)) throw new Error("expected a JSON array");
-    return parsed as IceServer[];
-  }
-  const urls = trimmed.split(/\s+/);
-  for (const u of urls)
-    if (!/^(stun|stuns|turn|turns):/.test(u)) throw new Error(`not a STUN/TURN URL: ${u}`);
-  return urls.map((urls) => ({ urls }));
-}
 
 export class NetworkPage {
   private readonly timer: ReturnType<typeof setInterval>;
@@ -213,13 +198,12 @@ export class NetworkPage {
   }
 
   private async saveSettings(): Promise<void> {
-    let iceServers: IceServer[] | null;
-    try {
-      iceServers = parseIceServers(this.el.iceInput.value);
-    } catch (err) {
-      this.showNotice(`ICE servers: ${errorMessage(err)}`);
+    const ice = parseIceServersText(this.el.iceInput.value);
+    if (!ice.ok) {
+      this.showNotice(`ICE servers: ${ice.error}`);
       return;
     }
+    const iceServers = ice.servers;
     const room = this.el.roomInput.value.trim() || "main";
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(room)) {
       this.showNotice("The network name may use letters, digits, '.', '_' and '-' (up to 64).");

@@ -3,8 +3,9 @@
 import { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
 import type { Identity } from "../core/crypto/identity.ts";
+import { type IceServer, parseIceServers } from "../core/net/ice-servers.ts";
 import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
-import { type IceServer, SIGNALING_PATH } from "../core/net/signaling-protocol.ts";
+import { SIGNALING_PATH } from "../core/net/signaling-protocol.ts";
 import type { LinkFactory } from "../core/net/transport.ts";
 import { PeerNode, type PresenceFields } from "../core/peer/peer-node.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
@@ -27,10 +28,12 @@ export const DEFAULT_SETTINGS: NetworkSettings = { room: "main", serverUrl: "", 
 export async function loadNetworkSettings(store: KeyValueStore): Promise<NetworkSettings> {
   const saved = (await store.get(SETTINGS_KEY)) as Partial<NetworkSettings> | undefined;
   const fromUrl = new URLSearchParams(location.search).get("network");
+  // A saved list that no longer parses falls back to the server's ICE servers.
+  const ice = parseIceServers(saved?.iceServers);
   return {
     room: fromUrl || (typeof saved?.room === "string" && saved.room) || DEFAULT_SETTINGS.room,
     serverUrl: typeof saved?.serverUrl === "string" ? saved.serverUrl : "",
-    iceServers: Array.isArray(saved?.iceServers) ? saved.iceServers : null,
+    iceServers: ice.ok ? ice.servers : null,
   };
 }
 

@@ -4,7 +4,10 @@
 // an error with a code.
 
 import { isMatch } from "../util/guards.ts";
+import { type IceServer, parseIceServers } from "./ice-servers.ts";
 import { PEER_ADDRESS_PATTERN, type PeerAddress } from "./peer-address.ts";
+
+export type { IceServer };
 
 export const SIGNALING_PATH = "/signal";
 export const SIGNALING_PROTOCOL = "spare-cycles-signal/1";
@@ -18,12 +21,6 @@ const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 export interface PeerInfo {
   peer: PeerAddress;
   publicKey: string;
-}
-
-export interface IceServer {
-  urls: string | string[];
-  username?: string;
-  credential?: string;
 }
 
 export type ClientMessage =
@@ -129,22 +126,11 @@ function parsePeerInfo(v: unknown): PeerInfo | null {
   return { peer: p.peer, publicKey: p.publicKey };
 }
 
-function parseIceServers(v: unknown): IceServer[] {
-  if (!Array.isArray(v)) return [];
-  return v.flatMap((s): IceServer[] => {
-    if (typeof s !== "object" || s === null) return [];
-    const o = s as Record<string, unknown>;
-    const urls =
-      typeof o.urls === "string" || (Array.isArray(o.urls) && o.urls.every((u) => typeof u === "string"));
-    if (!urls) return [];
-    return [
-      {
-        urls: o.urls as string | string[],
-        ...(typeof o.username === "string" && { username: o.username }),
-        ...(typeof o.credential === "string" && { credential: o.credential }),
-      },
-    ];
-  });
+/** The server's ICE servers; a list that does not parse is ignored as a whole (links get none). */
+function joinedIceServers(v: unknown): IceServer[] {
+  if (v === undefined) return [];
+  const parsed = parseIceServers(v);
+  return parsed.ok ? parsed.servers : [];
 }
 
 const KNOWN_ERROR_CODES = new Set<string>(ERROR_CODES);
@@ -172,7 +158,7 @@ export function parseServerMessage(text: string): ServerMessage | null {
         room: m.room,
         self: m.self,
         peers: peers as PeerInfo[],
-        iceServers: parseIceServers(m.iceServers),
+        iceServers: joinedIceServers(m.iceServers),
       };
     }
     case "peer-joined": {
