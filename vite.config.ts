@@ -1,10 +1,36 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vite";
+import { defineConfig, type Plugin } from "vite";
 import { VitePWA } from "vite-plugin-pwa";
 
 export const appName = "Spare Cycles";
 const { version } = JSON.parse(readFileSync(new URL("package.json", import.meta.url), "utf8"));
+
+/**
+ * v86's libv86.mjs names Node built-ins (crypto, fs, fs/promises, perf_hooks) for
+ * when it runs in Node, and reaches them only behind checks for Node (`typeof
+ * require`, `process.versions.node`); in a browser or worker it uses WebCrypto,
+ * fetch and `performance`. Vite would stub them out with a warning each; this says
+ * so on purpose: for libv86.mjs alone they resolve to an empty module (what Vite's
+ * stub holds in a build). A Node built-in wanted anywhere else still gets Vite's
+ * warning.
+ */
+function v86NodeBuiltins(): Plugin {
+  const builtins = /^(node:)?(crypto|fs|fs\/promises|perf_hooks)$/;
+  const empty = "\0v86-unused-node-builtin";
+  return {
+    name: "spare-cycles:v86-node-builtins",
+    enforce: "pre",
+    resolveId(source, importer) {
+      if (builtins.test(source) && importer?.replaceAll("\\", "/").includes("/node_modules/v86/"))
+        return empty;
+      return null;
+    },
+    load(id) {
+      return id === empty ? "export default {};" : null;
+    },
+  };
+}
 
 export default defineConfig({
   root: "web",
@@ -23,10 +49,14 @@ export default defineConfig({
       },
     },
   },
-  worker: { format: "es" },
+  // v86 runs in the VM host worker. A build bundles workers with these plugins only;
+  // the dev server pre-bundles v86 with optimizeDeps' and serves workers with the main ones.
+  worker: { format: "es", plugins: () => [v86NodeBuiltins()] },
+  optimizeDeps: { rolldownOptions: { plugins: [v86NodeBuiltins()] } },
   define: { __APP_VERSION__: JSON.stringify(version) },
   server: { port: 5173 },
   plugins: [
+    v86NodeBuiltins(),
     VitePWA({
       registerType: "prompt",
       injectRegister: false,
