@@ -4,6 +4,7 @@
 
 import { createIdentity } from "../core/crypto/identity.ts";
 import { ConsoleTail, markCommand } from "../core/guest/guest-console.ts";
+import { FRAME_HEADER_BYTES, type PeerChannel, type Protocol } from "../core/net/channels.ts";
 import { Mesh } from "../core/net/mesh.ts";
 import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
 import { systemClock } from "../core/util/clock.ts";
@@ -59,31 +60,35 @@ document.documentElement.dataset.benchReady = "true";
 
 // ---- Data channel measurements between two bench pages (scripts/bench/datachannel.ts)
 
-const PING_CHANNEL = 99;
-const BULK_CHANNEL = 98;
+// Two protocols of the bench's own, on channels the app does not use.
+const PING_PROTOCOL: Protocol = { name: "bench-ping", id: 99, version: 1 };
+const BULK_PROTOCOL: Protocol = { name: "bench-bulk", id: 98, version: 1 };
+const PING = 0;
+const PONG = 1;
+const BULK_DONE = 2;
+const BULK_ANNOUNCE = 3;
 let mesh: Mesh | null = null;
+let ping: PeerChannel | null = null;
 let bulkExpected = 0;
 let bulkReceived = 0;
 const pongWaiters = new Map<number, () => void>();
 let bulkDone: (() => void) | null = null;
 
-function onBenchMessage(remote: string, data: Uint8Array): void {
-  if (!mesh) return;
-  if (data[0] === BULK_CHANNEL) {
-    bulkReceived += data.length;
-    if (bulkExpected > 0 && bulkReceived >= bulkExpected) {
-      bulkExpected = 0;
-      mesh.send(remote, new Uint8Array([PING_CHANNEL, 2]));
-    }
-    return;
+function onBulk(remote: string, payload: Uint8Array): void {
+  bulkReceived += payload.length + FRAME_HEADER_BYTES;
+  if (bulkExpected > 0 && bulkReceived >= bulkExpected) {
+    bulkExpected = 0;
+    ping?.send(remote, Uint8Array.of(BULK_DONE));
   }
-  if (data[0] !== PING_CHANNEL) return;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  if (data[1] === 0) mesh.send(remote, Uint8Array.from([PING_CHANNEL, 1, ...data.subarray(2)]));
-  else if (data[1] === 1) pongWaiters.get(view.getUint32(2))?.();
-  else if (data[1] === 2) bulkDone?.();
-  else if (data[1] === 3) {
-    bulkExpected = view.getUint32(2);
+}
+
+function onPing(remote: string, payload: Uint8Array): void {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  if (payload[0] === PING) ping?.send(remote, Uint8Array.from([PONG, ...payload.subarray(1)]));
+  else if (payload[0] === PONG) pongWaiters.get(view.getUint32(1))?.();
+  else if (payload[0] === BULK_DONE) bulkDone?.();
+  else if (payload[0] === BULK_ANNOUNCE) {
+    bulkExpected = view.getUint32(1);
     bulkReceived = 0;
   }
 }
@@ -102,7 +107,9 @@ const net = {
       clock: systemClock,
     });
     mesh = new Mesh(signaling, simplePeerLinks(), { clock: systemClock });
-    mesh.on("message", onBenchMessage);
+    ping = mesh.channel(PING_PROTOCOL);
+    ping.on("message", onPing);
+    mesh.channel(BULK_PROTOCOL).on("message", onBulk);
     mesh.start();
     signaling.start();
     return signaling.self;
@@ -118,13 +125,13 @@ const net = {
   async ping(remote: string, count: number): Promise<number[]> {
     const rtts: number[] = [];
     for (let seq = 0; seq < count; seq++) {
-      const message = new Uint8Array(6);
-      message[0] = PING_CHANNEL;
-      new DataView(message.buffer).setUint32(2, seq);
+      const message = new Uint8Array(5);
+      message[0] = PING;
+      new DataView(message.buffer).setUint32(1, seq);
       const t0 = performance.now();
       await new Promise<void>((resolve) => {
         pongWaiters.set(seq, resolve);
-        mesh?.send(remote, message);
+        ping?.send(remote, message);
       });
       pongWaiters.delete(seq);
       rtts.push(performance.now() - t0);
@@ -138,20 +145,20 @@ const net = {
     chunkBytes: number,
     highWaterBytes: number,
   ): Promise<number> {
-    if (!mesh) throw new Error("not joined");
-    const announce = new Uint8Array(6);
-    announce[0] = PING_CHANNEL;
-    announce[1] = 3;
-    new DataView(announce.buffer).setUint32(2, totalBytes);
-    mesh.send(remote, announce);
-    const chunk = new Uint8Array(chunkBytes);
-    chunk[0] = BULK_CHANNEL;
+    if (!mesh || !ping) throw new Error("not joined");
+    const bulk = mesh.channel(BULK_PROTOCOL);
+    const announce = new Uint8Array(5);
+    announce[0] = BULK_ANNOUNCE;
+    new DataView(announce.buffer).setUint32(1, totalBytes);
+    ping.send(remote, announce);
+    // Each frame on the wire is `chunkBytes` long, header included.
+    const chunk = new Uint8Array(chunkBytes - FRAME_HEADER_BYTES);
     const done = new Promise<void>((resolve) => {
       bulkDone = resolve;
     });
     const t0 = performance.now();
     for (let sent = 0; sent < totalBytes; ) {
-      if (mesh.bufferedBytes(remote) > highWaterBytes || !mesh.send(remote, chunk)) {
+      if (mesh.bufferedBytes(remote) > highWaterBytes || !bulk.send(remote, chunk)) {
         await new Promise((r) => setTimeout(r, 1));
         continue;
       }

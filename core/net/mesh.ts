@@ -8,10 +8,10 @@
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isShortText } from "../util/guards.ts";
+import { CHANNEL_IDS, ChannelRouter, type MeshPort, type PeerChannel, type Protocol } from "./channels.ts";
 import type { PeerAddress } from "./peer-address.ts";
 import type { SignalingLike } from "./signaling-types.ts";
 import type { Link, LinkFactory } from "./transport.ts";
-import { Channel } from "./wire.ts";
 
 export interface MeshOptions {
   clock: Clock;
@@ -30,7 +30,6 @@ export interface MeshOptions {
 export interface MeshEvents {
   open: (remote: PeerAddress) => void;
   close: (remote: PeerAddress) => void;
-  message: (remote: PeerAddress, data: Uint8Array) => void;
   /** Something about the links changed (for the UI). */
   change: () => void;
 }
@@ -74,10 +73,12 @@ interface Entry {
   cancelTimeout: (() => void) | null;
 }
 
-const PING = 0;
-const PONG = 1;
+/** The mesh's own keepalive: one byte, ping or pong. */
+const MESH_PROTOCOL: Protocol = { name: "mesh", id: CHANNEL_IDS.mesh, version: 1 };
+const PING = Uint8Array.of(0);
+const PONG = Uint8Array.of(1);
 
-export class Mesh {
+export class Mesh implements MeshPort {
   private readonly events = new Emitter<MeshEvents>();
   private readonly entries = new Map<PeerAddress, Entry>();
   private readonly backoff = new Map<PeerAddress, { untilMs: number; failures: number }>();
@@ -90,6 +91,11 @@ export class Mesh {
   private readonly targetDegree: number;
   private readonly maxDegree: number;
   private readonly random: () => number;
+  private readonly router = new ChannelRouter(
+    (remote, frame) => this.sendFrame(remote, frame),
+    (frame, except) => this.broadcastFrame(frame, except),
+  );
+  private readonly keepalive = this.router.channel(MESH_PROTOCOL);
 
   constructor(
     private readonly signaling: SignalingLike,
@@ -99,6 +105,7 @@ export class Mesh {
     this.targetDegree = options.targetDegree ?? 4;
     this.maxDegree = Math.max(this.targetDegree, options.maxDegree ?? 8);
     this.random = options.random ?? Math.random;
+    this.keepalive.on("message", (remote, payload) => this.onKeepalive(remote, payload));
   }
 
   get self(): PeerAddress {
@@ -130,6 +137,7 @@ export class Mesh {
     this.cancelMaintain = this.cancelKeepalive = null;
     for (const entry of [...this.entries.values()]) this.drop(entry, "mesh stopped", false);
     this.events.clear();
+    this.router.clear();
   }
 
   links(): LinkInfo[] {
@@ -153,21 +161,29 @@ export class Mesh {
     return this.entries.get(remote)?.state === "open";
   }
 
-  /** Sends on channel bytes already framed (see wire.ts). */
-  send(remote: PeerAddress, data: Uint8Array): boolean {
+  /** A channel of its own for one protocol (see channels.ts). */
+  channel(protocol: Protocol): PeerChannel {
+    return this.router.channel(protocol);
+  }
+
+  /** Frames that arrived and were dropped (no such channel, or another version). */
+  droppedFrames(): number {
+    return this.router.dropped;
+  }
+
+  private sendFrame(remote: PeerAddress, frame: Uint8Array): boolean {
     const entry = this.entries.get(remote);
-    return entry?.state === "open" ? entry.link.send(data) : false;
+    return entry?.state === "open" ? entry.link.send(frame) : false;
   }
 
   bufferedBytes(remote: PeerAddress): number {
     return this.entries.get(remote)?.link.bufferedBytes() ?? 0;
   }
 
-  /** Sends to every open link but `except`; returns how many took it. */
-  broadcast(data: Uint8Array, except?: PeerAddress): number {
+  private broadcastFrame(frame: Uint8Array, except?: PeerAddress): number {
     let sent = 0;
     for (const entry of this.entries.values()) {
-      if (entry.state === "open" && entry.remote !== except && entry.link.send(data)) sent++;
+      if (entry.state === "open" && entry.remote !== except && entry.link.send(frame)) sent++;
     }
     return sent;
   }
@@ -267,8 +283,7 @@ export class Mesh {
         message: (data) => {
           if (!current()) return;
           entry.lastHeardMs = clock.nowMs();
-          if (data[0] === Channel.Mesh) this.onMeshMessage(entry, data);
-          else this.events.emit("message", remote, data);
+          this.router.deliver(remote, data);
         },
         close: (reason) => {
           if (current()) this.drop(entry, reason, entry.state === "connecting");
@@ -354,9 +369,11 @@ export class Mesh {
     return true;
   }
 
-  private onMeshMessage(entry: Entry, data: Uint8Array): void {
-    if (data[1] === PING) entry.link.send(new Uint8Array([Channel.Mesh, PONG]));
-    else if (data[1] === PONG && entry.pingSentMs !== null) {
+  private onKeepalive(remote: PeerAddress, payload: Uint8Array): void {
+    const entry = this.entries.get(remote);
+    if (!entry) return;
+    if (payload[0] === PING[0]) this.keepalive.send(remote, PONG);
+    else if (payload[0] === PONG[0] && entry.pingSentMs !== null) {
       entry.rttMs = this.options.clock.nowMs() - entry.pingSentMs;
       entry.pingSentMs = null;
     }
@@ -385,7 +402,7 @@ export class Mesh {
         if (now - entry.lastPingMs >= interval) {
           entry.lastPingMs = now;
           entry.pingSentMs = now;
-          entry.link.send(new Uint8Array([Channel.Mesh, PING]));
+          this.keepalive.send(entry.remote, PING);
         }
       }
       if (this.running) this.scheduleKeepalive();

@@ -4,20 +4,21 @@
 // on the receiving side is bounded: a cap per transfer, a cap on concurrent
 // ones, and an idle timeout.
 
+import { withTimeout } from "../util/async.ts";
 import { sha256Hex } from "../util/bytes.ts";
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
-import { fromHex, randomHex, toHex } from "../util/hex.ts";
+import { errorMessage } from "../util/errors.ts";
+import { randomHex } from "../util/hex.ts";
+import type { MeshPort, PeerChannel } from "./channels.ts";
 import type { PeerAddress } from "./peer-address.ts";
-import { Channel } from "./wire.ts";
-
-export interface TransferMesh {
-  on(event: "message", handler: (remote: PeerAddress, data: Uint8Array) => void): () => void;
-  on(event: "close", handler: (remote: PeerAddress) => void): () => void;
-  send(remote: PeerAddress, data: Uint8Array): boolean;
-  bufferedBytes(remote: PeerAddress): number;
-  isOpen(remote: PeerAddress): boolean;
-}
+import {
+  encodeTransfer,
+  parseTransfer,
+  TRANSFER_ID_BYTES,
+  TRANSFER_PROTOCOL,
+  type TransferMessage,
+} from "./transfer-protocol.ts";
 
 export interface TransferOffer {
   id: string;
@@ -54,15 +55,6 @@ export interface TransferOptions {
   timeoutMs?: number;
 }
 
-const OFFER = 0;
-const ACCEPT = 1;
-const REFUSE = 2;
-const CHUNK = 3;
-const DONE = 4;
-const CANCEL = 5;
-const ID_BYTES = 16;
-const CHUNK_HEADER = 2 + ID_BYTES + 4;
-
 interface Outbound {
   remote: PeerAddress;
   accepted: (ok: boolean, reason: string) => void;
@@ -77,21 +69,11 @@ interface Inbound {
   cancelIdle: () => void;
 }
 
-function control(kind: number, body: object): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(body));
-  const out = new Uint8Array(json.length + 2);
-  out[0] = Channel.Transfer;
-  out[1] = kind;
-  out.set(json, 2);
-  return out;
-}
-
-const ID_PATTERN = /^[0-9a-f]{32}$/;
-
 export class Transfers {
   private readonly events = new Emitter<TransferEvents>();
   private readonly outbound = new Map<string, Outbound>();
   private readonly inbound = new Map<string, Inbound>();
+  private readonly channel: PeerChannel;
   private readonly off: (() => void)[];
   private readonly maxBytes: number;
   private readonly maxInbound: number;
@@ -100,7 +82,7 @@ export class Transfers {
   private readonly timeoutMs: number;
 
   constructor(
-    private readonly mesh: TransferMesh,
+    private readonly mesh: MeshPort,
     private readonly options: TransferOptions,
   ) {
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
@@ -108,9 +90,11 @@ export class Transfers {
     this.chunkBytes = options.chunkBytes ?? 60 * 1024;
     this.highWaterBytes = options.highWaterBytes ?? 4 * 1024 * 1024;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.channel = mesh.channel(TRANSFER_PROTOCOL);
     this.off = [
-      mesh.on("message", (remote, data) => {
-        if (data[0] === Channel.Transfer) this.receive(remote, data);
+      this.channel.on("message", (remote, payload) => {
+        const m = parseTransfer(payload);
+        if (m) this.receive(remote, m);
       }),
       mesh.on("close", (remote) => this.linkClosed(remote)),
     ];
@@ -131,9 +115,13 @@ export class Transfers {
     this.events.clear();
   }
 
+  private post(remote: PeerAddress, m: Parameters<typeof encodeTransfer>[0]): boolean {
+    return this.channel.send(remote, encodeTransfer(m));
+  }
+
   /** Sends `bytes` to `remote`; resolves once the receiver has verified them. */
   async send(remote: PeerAddress, meta: unknown, bytes: Uint8Array): Promise<void> {
-    const id = randomHex(ID_BYTES);
+    const id = randomHex(TRANSFER_ID_BYTES);
     const offer: TransferOffer = { id, meta, bytes: bytes.length, sha256: await sha256Hex(bytes) };
     let accepted!: (ok: boolean, reason: string) => void;
     let finished!: (ok: boolean, reason: string) => void;
@@ -146,26 +134,17 @@ export class Transfers {
     whenFinished.catch(() => {});
     this.outbound.set(id, { remote, accepted, finished });
     try {
-      if (!this.mesh.send(remote, control(OFFER, offer)))
+      if (!this.post(remote, { t: "offer", ...offer }))
         throw new TransferError("no open link to the receiver");
-      await this.withTimeout(whenAccepted, "the receiver did not answer the offer");
-      const header = new Uint8Array(CHUNK_HEADER);
-      header[0] = Channel.Transfer;
-      header[1] = CHUNK;
-      header.set(fromHex(id, ID_BYTES), 2);
+      await this.deadline(whenAccepted, "the receiver's answer to the offer");
       for (let offset = 0; offset < bytes.length; ) {
         if (!this.outbound.has(id)) throw new TransferError("cancelled");
         if (!this.mesh.isOpen(remote)) throw new TransferError("the link closed");
-        if (this.mesh.bufferedBytes(remote) > this.highWaterBytes) {
-          await new Promise<void>((r) => this.options.clock.after(2, r));
-          continue;
-        }
         const end = Math.min(bytes.length, offset + this.chunkBytes);
-        const chunk = new Uint8Array(CHUNK_HEADER + end - offset);
-        chunk.set(header);
-        new DataView(chunk.buffer).setUint32(2 + ID_BYTES, offset);
-        chunk.set(bytes.subarray(offset, end), CHUNK_HEADER);
-        if (!this.mesh.send(remote, chunk)) {
+        if (
+          this.mesh.bufferedBytes(remote) > this.highWaterBytes ||
+          !this.post(remote, { t: "chunk", id, offset, data: bytes.subarray(offset, end) })
+        ) {
           await new Promise<void>((r) => this.options.clock.after(2, r));
           continue;
         }
@@ -179,84 +158,68 @@ export class Transfers {
           total: bytes.length,
         });
       }
-      await this.withTimeout(whenFinished, "the receiver did not confirm");
+      await this.deadline(whenFinished, "the receiver's confirmation");
     } catch (err) {
-      if (this.outbound.has(id)) this.mesh.send(remote, control(CANCEL, { id, reason: String(err) }));
-      throw err instanceof TransferError ? err : new TransferError(String(err));
+      if (this.outbound.has(id)) this.post(remote, { t: "cancel", id, reason: errorMessage(err) });
+      throw err instanceof TransferError ? err : new TransferError(errorMessage(err));
     } finally {
       this.outbound.delete(id);
     }
   }
 
-  private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-    let cancel: () => void = () => {};
-    const timeout = new Promise<never>((_, reject) => {
-      cancel = this.options.clock.after(this.timeoutMs, () => reject(new TransferError(what)));
-    });
-    return Promise.race([promise, timeout]).finally(cancel);
+  private deadline<T>(promise: Promise<T>, what: string): Promise<T> {
+    return withTimeout(promise, this.timeoutMs, what, this.options.clock);
   }
 
-  private receive(remote: PeerAddress, data: Uint8Array): void {
-    const kind = data[1];
-    if (kind === CHUNK) {
-      this.receiveChunk(remote, data);
-      return;
-    }
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(new TextDecoder().decode(data.subarray(2)));
-    } catch {
-      return;
-    }
-    if (typeof body !== "object" || body === null || typeof body.id !== "string" || !ID_PATTERN.test(body.id))
-      return;
-    const id = body.id;
-    const reason = typeof body.reason === "string" ? body.reason.slice(0, 200) : "";
-    const out = this.outbound.get(id);
-    switch (kind) {
-      case OFFER:
-        void this.receiveOffer(remote, body);
+  private receive(remote: PeerAddress, m: TransferMessage): void {
+    const out = this.outbound.get(m.id);
+    switch (m.t) {
+      case "chunk":
+        this.receiveChunk(remote, m);
         return;
-      case ACCEPT:
+      case "offer":
+        void this.receiveOffer(remote, m);
+        return;
+      case "bad-offer":
+        this.post(remote, { t: "refuse", id: m.id, reason: m.reason });
+        return;
+      case "accept":
         if (out?.remote === remote) out.accepted(true, "");
         return;
-      case REFUSE:
-        if (out?.remote === remote) out.accepted(false, `refused: ${reason}`);
+      case "refuse":
+        if (out?.remote === remote) out.accepted(false, `refused: ${m.reason}`);
         return;
-      case DONE:
-        if (out?.remote === remote)
-          out.finished(body.ok === true, `the receiver rejected the data: ${reason}`);
+      case "done":
+        if (out?.remote === remote) out.finished(m.ok, `the receiver rejected the data: ${m.reason}`);
         return;
-      case CANCEL: {
+      case "cancel": {
         if (out?.remote === remote) {
-          this.outbound.delete(id);
-          out.accepted(false, `cancelled: ${reason}`);
-          out.finished(false, `cancelled: ${reason}`);
+          this.outbound.delete(m.id);
+          out.accepted(false, `cancelled: ${m.reason}`);
+          out.finished(false, `cancelled: ${m.reason}`);
         }
-        const inb = this.inbound.get(id);
-        if (inb?.remote === remote) this.dropInbound(id, inb);
+        const inb = this.inbound.get(m.id);
+        if (inb?.remote === remote) this.dropInbound(m.id, inb);
         return;
       }
     }
   }
 
-  private async receiveOffer(remote: PeerAddress, body: Record<string, unknown>): Promise<void> {
-    const id = body.id as string;
-    const bytes = body.bytes;
-    const refuse = (reason: string) => this.mesh.send(remote, control(REFUSE, { id, reason }));
-    if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.maxBytes) {
+  private async receiveOffer(
+    remote: PeerAddress,
+    m: Extract<TransferMessage, { t: "offer" }>,
+  ): Promise<void> {
+    const { id, bytes } = m;
+    const refuse = (reason: string) => this.post(remote, { t: "refuse", id, reason });
+    if (bytes > this.maxBytes) {
       refuse("too large");
-      return;
-    }
-    if (typeof body.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(body.sha256)) {
-      refuse("bad offer");
       return;
     }
     if (this.inbound.size >= this.maxInbound || this.inbound.has(id)) {
       refuse("busy");
       return;
     }
-    const offer: TransferOffer = { id, meta: body.meta, bytes, sha256: body.sha256 };
+    const offer: TransferOffer = { id, meta: m.meta, bytes, sha256: m.sha256 };
     let ok = false;
     try {
       ok = await this.options.accept(remote, offer);
@@ -276,7 +239,7 @@ export class Transfers {
     };
     this.inbound.set(id, entry);
     this.touch(id, entry);
-    this.mesh.send(remote, control(ACCEPT, { id }));
+    this.post(remote, { t: "accept", id });
     if (bytes === 0) void this.complete(id, entry);
   }
 
@@ -285,40 +248,36 @@ export class Transfers {
     entry.cancelIdle = this.options.clock.after(this.timeoutMs, () => {
       if (this.inbound.get(id) !== entry) return;
       this.dropInbound(id, entry);
-      this.mesh.send(entry.remote, control(CANCEL, { id, reason: "timed out" }));
+      this.post(entry.remote, { t: "cancel", id, reason: "timed out" });
     });
   }
 
-  private receiveChunk(remote: PeerAddress, data: Uint8Array): void {
-    if (data.length < CHUNK_HEADER) return;
-    const id = toHex(data.subarray(2, 2 + ID_BYTES));
-    const entry = this.inbound.get(id);
+  private receiveChunk(remote: PeerAddress, m: Extract<TransferMessage, { t: "chunk" }>): void {
+    const entry = this.inbound.get(m.id);
     if (!entry || entry.remote !== remote) return;
-    const offset = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(2 + ID_BYTES);
-    const payload = data.subarray(CHUNK_HEADER);
-    if (offset !== entry.received || offset + payload.length > entry.offer.bytes) {
-      this.dropInbound(id, entry);
-      this.mesh.send(remote, control(CANCEL, { id, reason: "chunk out of order or out of range" }));
+    if (m.offset !== entry.received || m.offset + m.data.length > entry.offer.bytes) {
+      this.dropInbound(m.id, entry);
+      this.post(remote, { t: "cancel", id: m.id, reason: "chunk out of order or out of range" });
       return;
     }
-    entry.buffer.set(payload, offset);
-    entry.received += payload.length;
-    this.touch(id, entry);
+    entry.buffer.set(m.data, m.offset);
+    entry.received += m.data.length;
+    this.touch(m.id, entry);
     this.events.emit("progress", {
-      id,
+      id: m.id,
       remote,
       direction: "in",
       meta: entry.offer.meta,
       done: entry.received,
       total: entry.offer.bytes,
     });
-    if (entry.received === entry.offer.bytes) void this.complete(id, entry);
+    if (entry.received === entry.offer.bytes) void this.complete(m.id, entry);
   }
 
   private async complete(id: string, entry: Inbound): Promise<void> {
     this.dropInbound(id, entry);
     const ok = (await sha256Hex(entry.buffer)) === entry.offer.sha256;
-    this.mesh.send(entry.remote, control(DONE, { id, ok, reason: ok ? "" : "SHA-256 mismatch" }));
+    this.post(entry.remote, { t: "done", id, ok, reason: ok ? "" : "SHA-256 mismatch" });
     if (ok) this.events.emit("received", entry.remote, entry.offer, entry.buffer);
   }
 

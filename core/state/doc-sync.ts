@@ -9,47 +9,39 @@ import * as encoding from "lib0/encoding";
 import * as awarenessProtocol from "y-protocols/awareness";
 import * as syncProtocol from "y-protocols/sync";
 import type * as Y from "yjs";
+import { CHANNEL_IDS, type MeshPort, type PeerChannel, type Protocol } from "../net/channels.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
-import { Channel, frame } from "../net/wire.ts";
 import type { Clock } from "../util/clock.ts";
 
-/** What DocSync needs from the mesh. */
-export interface MeshLike {
-  on(event: "open" | "close", handler: (remote: PeerAddress) => void): () => void;
-  on(event: "message", handler: (remote: PeerAddress, data: Uint8Array) => void): () => void;
-  send(remote: PeerAddress, data: Uint8Array): boolean;
-  broadcast(data: Uint8Array, except?: PeerAddress): number;
-  openLinks(): PeerAddress[];
-}
-
-export interface DocSyncStats {
-  received: number;
-  rejected: number;
-}
+/** y-protocols/sync messages for the shared document. */
+export const SYNC_PROTOCOL: Protocol = { name: "yjs-sync", id: CHANNEL_IDS.sync, version: 1 };
+/** y-protocols/awareness updates: presence. */
+export const AWARENESS_PROTOCOL: Protocol = { name: "yjs-awareness", id: CHANNEL_IDS.awareness, version: 1 };
 
 export class DocSync {
   private readonly off: (() => void)[] = [];
   private cancelResync: (() => void) | null = null;
   /** The one extra offer made shortly after a link opens, by link. */
   private readonly followUps = new Map<PeerAddress, () => void>();
-  readonly stats: DocSyncStats = { received: 0, rejected: 0 };
+  private readonly sync: PeerChannel;
+  private readonly presence: PeerChannel;
 
   constructor(
     private readonly doc: Y.Doc,
     private readonly awareness: awarenessProtocol.Awareness,
-    private readonly mesh: MeshLike,
+    private readonly mesh: MeshPort,
     private readonly clock: Clock,
     private readonly resyncIntervalMs = 10_000,
-  ) {}
+  ) {
+    this.sync = mesh.channel(SYNC_PROTOCOL);
+    this.presence = mesh.channel(AWARENESS_PROTOCOL);
+  }
 
   start(): void {
     const onUpdate = (update: Uint8Array, origin: unknown) => {
       const encoder = encoding.createEncoder();
       syncProtocol.writeUpdate(encoder, update);
-      this.mesh.broadcast(
-        frame(Channel.Sync, encoding.toUint8Array(encoder)),
-        origin as PeerAddress | undefined,
-      );
+      this.sync.broadcast(encoding.toUint8Array(encoder), origin as PeerAddress | undefined);
     };
     this.doc.on("update", onUpdate);
     this.off.push(() => this.doc.off("update", onUpdate));
@@ -60,7 +52,7 @@ export class DocSync {
     ) => {
       const clients = [...changes.added, ...changes.updated, ...changes.removed];
       const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients);
-      this.mesh.broadcast(frame(Channel.Awareness, update), origin as PeerAddress | undefined);
+      this.presence.broadcast(update, origin as PeerAddress | undefined);
     };
     this.awareness.on("update", onAwareness);
     this.off.push(() => this.awareness.off("update", onAwareness));
@@ -82,7 +74,8 @@ export class DocSync {
         this.followUps.get(remote)?.();
         this.followUps.delete(remote);
       }),
-      this.mesh.on("message", (remote, data) => this.receive(remote, data)),
+      this.sync.on("message", (remote, payload) => this.receiveSync(remote, payload)),
+      this.presence.on("message", (remote, payload) => this.receiveAwareness(remote, payload)),
     );
     this.scheduleResync();
   }
@@ -98,7 +91,7 @@ export class DocSync {
   private offerState(remote: PeerAddress): void {
     const encoder = encoding.createEncoder();
     syncProtocol.writeSyncStep1(encoder, this.doc);
-    this.mesh.send(remote, frame(Channel.Sync, encoding.toUint8Array(encoder)));
+    this.sync.send(remote, encoding.toUint8Array(encoder));
   }
 
   /** Leaves: tells the others this peer's presence is gone, then stops listening. */
@@ -117,26 +110,26 @@ export class DocSync {
     const clients = [...this.awareness.getStates().keys()];
     if (clients.length > 0) {
       const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients);
-      this.mesh.send(remote, frame(Channel.Awareness, update));
+      this.presence.send(remote, update);
     }
   }
 
-  private receive(remote: PeerAddress, data: Uint8Array): void {
-    if (data[0] !== Channel.Sync && data[0] !== Channel.Awareness) return;
-    this.stats.received++;
+  private receiveSync(remote: PeerAddress, payload: Uint8Array): void {
     try {
-      if (data[0] === Channel.Sync) {
-        const decoder = decoding.createDecoder(data.subarray(1));
-        const reply = encoding.createEncoder();
-        syncProtocol.readSyncMessage(decoder, reply, this.doc, remote);
-        if (encoding.length(reply) > 0)
-          this.mesh.send(remote, frame(Channel.Sync, encoding.toUint8Array(reply)));
-      } else {
-        awarenessProtocol.applyAwarenessUpdate(this.awareness, data.subarray(1), remote);
-      }
+      const decoder = decoding.createDecoder(payload);
+      const reply = encoding.createEncoder();
+      syncProtocol.readSyncMessage(decoder, reply, this.doc, remote);
+      if (encoding.length(reply) > 0) this.sync.send(remote, encoding.toUint8Array(reply));
     } catch {
-      // Malformed input from a peer: ignored, and counted.
-      this.stats.rejected++;
+      // Malformed input from a peer costs only itself.
+    }
+  }
+
+  private receiveAwareness(remote: PeerAddress, payload: Uint8Array): void {
+    try {
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, payload, remote);
+    } catch {
+      // Malformed input from a peer costs only itself.
     }
   }
 }

@@ -1,13 +1,20 @@
 // Promise helpers. Each timer made here is cleared as soon as the race is decided.
+import { type Clock, systemClock } from "./clock.ts";
 
 export class TimeoutError extends Error {}
 
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+/** Rejects with a TimeoutError if `promise` has not settled after `ms` on `clock`. */
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  clock: Clock = systemClock,
+): Promise<T> {
+  let cancel = () => {};
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} took longer than ${ms / 1000} s`)), ms);
+    cancel = clock.after(ms, () => reject(new TimeoutError(`${what} took longer than ${ms / 1000} s`)));
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timeout]).finally(cancel);
 }
 
 export function delay(ms: number): Promise<void> {

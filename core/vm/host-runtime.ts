@@ -6,9 +6,9 @@
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
 import { importVmKey, openBox } from "../crypto/vm-crypto.ts";
+import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { TransferOffer, Transfers } from "../net/transfer.ts";
-import { Channel } from "../net/wire.ts";
 import type { KeyValueStore } from "../state/storage.ts";
 import {
   ATTACH_KIND,
@@ -36,6 +36,8 @@ import {
   type HostedState,
   parseShell,
   parseVmMessage,
+  SHELL_PROTOCOL,
+  VM_PROTOCOL,
   type VmMessage,
 } from "./vm-protocol.ts";
 
@@ -58,18 +60,6 @@ export interface VmEngine {
   setBudget(pct: number): void;
   stats(): Promise<{ usedPct: number; instructions: number }>;
   stop(): Promise<void>;
-}
-
-/** What the runtimes need from the peer: its mesh and who is around. */
-export interface RuntimeMesh {
-  readonly self: PeerAddress;
-  on(event: "message", handler: (remote: PeerAddress, data: Uint8Array) => void): () => void;
-  on(event: "open" | "close", handler: (remote: PeerAddress) => void): () => void;
-  send(remote: PeerAddress, data: Uint8Array): boolean;
-  isOpen(remote: PeerAddress): boolean;
-  openLinks(): PeerAddress[];
-  pin(remote: PeerAddress): void;
-  unpin(remote: PeerAddress): void;
 }
 
 export interface HostSettings {
@@ -110,7 +100,7 @@ interface HostEvents {
 
 export interface HostRuntimeOptions {
   identity: Identity;
-  mesh: RuntimeMesh;
+  mesh: MeshPort;
   book: VmBook;
   transfers: Transfers;
   clock: Clock;
@@ -141,11 +131,16 @@ export class HostRuntime {
   >();
   private accepting = false;
   private readonly now: () => number;
+  private readonly vmChannel: PeerChannel;
+  private readonly shell: PeerChannel;
 
   constructor(private readonly o: HostRuntimeOptions) {
     this.now = o.now ?? Date.now;
+    this.vmChannel = o.mesh.channel(VM_PROTOCOL);
+    this.shell = o.mesh.channel(SHELL_PROTOCOL);
     this.off.push(
-      o.mesh.on("message", (remote, data) => this.onMessage(remote, data)),
+      this.vmChannel.on("message", (remote, payload) => this.onMessage(remote, payload)),
+      this.shell.on("message", (remote, payload) => this.onShell(remote, payload)),
       o.mesh.on("close", (remote) => this.onClose(remote)),
       o.book.observe(() => void this.checkLeases()),
       o.transfers.on("received", (remote, offer, bytes) => void this.onReceived(remote, offer, bytes)),
@@ -189,7 +184,7 @@ export class HostRuntime {
       for (const to of new Set([h.requester, ...h.viewers]))
         byOwner.set(to, [...(byOwner.get(to) ?? []), h.vm.vmId]);
     }
-    for (const [to, vmIds] of byOwner) this.o.mesh.send(to, encodeVmMessage({ t: "leaving", vmIds }));
+    for (const [to, vmIds] of byOwner) this.send(to, { t: "leaving", vmIds });
   }
 
   /** Releases every hosted VM (Contribute switched off): a last checkpoint, then the owners move them. */
@@ -206,24 +201,27 @@ export class HostRuntime {
     h.view.state = state;
     h.view.detail = detail;
     const message = encodeVmMessage({ t: "status", vmId: h.vm.vmId, epoch: h.lease.epoch, state, detail });
-    for (const to of new Set([h.requester, ...h.viewers])) this.o.mesh.send(to, message);
+    for (const to of new Set([h.requester, ...h.viewers])) this.vmChannel.send(to, message);
     this.changed();
   }
 
   private reply(remote: PeerAddress, vmId: string, epoch: number, state: HostedState, detail: string): void {
-    this.o.mesh.send(remote, encodeVmMessage({ t: "status", vmId, epoch, state, detail }));
+    this.send(remote, { t: "status", vmId, epoch, state, detail });
   }
 
-  private onMessage(remote: PeerAddress, data: Uint8Array): void {
-    if (data[0] === Channel.Shell) {
-      const shell = parseShell(data);
-      const h = shell && this.hosted.get(shell.vmId);
-      // Only tabs the owner granted the console may type into it.
-      if (h?.engine && h.viewers.has(remote) && h.view.state === "running") h.engine.input(shell!.bytes);
-      return;
-    }
-    if (data[0] !== Channel.Vm) return;
-    const message = parseVmMessage(data);
+  private send(remote: PeerAddress, message: VmMessage): boolean {
+    return this.vmChannel.send(remote, encodeVmMessage(message));
+  }
+
+  private onShell(remote: PeerAddress, payload: Uint8Array): void {
+    const shell = parseShell(payload);
+    const h = shell && this.hosted.get(shell.vmId);
+    // Only tabs the owner granted the console may type into it.
+    if (h?.engine && h.viewers.has(remote) && h.view.state === "running") h.engine.input(shell!.bytes);
+  }
+
+  private onMessage(remote: PeerAddress, payload: Uint8Array): void {
+    const message = parseVmMessage(payload);
     if (!message) return;
     switch (message.t) {
       case "start":
@@ -357,7 +355,7 @@ export class HostRuntime {
     const problems: string[] = [];
     const onOutput = (bytes: Uint8Array) => {
       const frame = encodeShell(h.vm.vmId, bytes);
-      for (const v of h.viewers) this.o.mesh.send(v, frame);
+      for (const v of h.viewers) this.shell.send(v, frame);
     };
     const settings = this.o.settings();
     for (const entry of restore) {
@@ -427,7 +425,7 @@ export class HostRuntime {
           resolve(bytes);
         };
         this.fetchWaiters.set(key, { from, done: finish });
-        mesh.send(from, encodeVmMessage({ t: "fetch", vmId: r.vmId, epoch: r.epoch, seq: r.seq }));
+        this.send(from, { t: "fetch", vmId: r.vmId, epoch: r.epoch, seq: r.seq });
       });
     } finally {
       if (![...this.hosted.values()].some((h) => h.requester === from)) mesh.unpin(from);
@@ -445,17 +443,14 @@ export class HostRuntime {
     if (Math.abs(this.now() - g.at) > 5 * 60_000) return; // stale grant
     h.viewers.add(remote);
     const transcript = h.engine ? await h.engine.transcript() : "";
-    this.o.mesh.send(remote, encodeVmMessage({ t: "attached", vmId: g.vmId, transcript }));
-    this.o.mesh.send(
-      remote,
-      encodeVmMessage({
-        t: "status",
-        vmId: g.vmId,
-        epoch: h.lease.epoch,
-        state: h.view.state,
-        detail: h.view.detail,
-      }),
-    );
+    this.send(remote, { t: "attached", vmId: g.vmId, transcript });
+    this.send(remote, {
+      t: "status",
+      vmId: g.vmId,
+      epoch: h.lease.epoch,
+      state: h.view.state,
+      detail: h.view.detail,
+    });
   }
 
   // ---- Checkpoints
@@ -595,10 +590,7 @@ export class HostRuntime {
   private async serveFetch(remote: PeerAddress, vmId: string, epoch: number, seq: number): Promise<void> {
     const bytes = await this.loadReplica(vmId, epoch, seq);
     if (!bytes) {
-      this.o.mesh.send(
-        remote,
-        encodeVmMessage({ t: "fetch-failed", vmId, epoch, seq, reason: "not held here" }),
-      );
+      this.send(remote, { t: "fetch-failed", vmId, epoch, seq, reason: "not held here" });
       return;
     }
     const sha256 = await sha256Hex(bytes);

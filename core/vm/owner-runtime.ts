@@ -8,9 +8,9 @@
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry } from "../crypto/signed.ts";
 import { createVmKey, exportVmKey, importVmKey, sealTo } from "../crypto/vm-crypto.ts";
+import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { TransferOffer, TransferProgress, Transfers } from "../net/transfer.ts";
-import { Channel } from "../net/wire.ts";
 import type { KeyValueStore } from "../state/storage.ts";
 import {
   ATTACH_KIND,
@@ -26,10 +26,19 @@ import {
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { randomHex } from "../util/hex.ts";
-import { type RuntimeMesh, vmKeyContext } from "./host-runtime.ts";
+import { vmKeyContext } from "./host-runtime.ts";
 import type { HostCandidate } from "./placement.ts";
 import { rankHosts } from "./placement.ts";
-import { encodeShell, encodeVmMessage, type HostedState, parseShell, parseVmMessage } from "./vm-protocol.ts";
+import {
+  encodeShell,
+  encodeVmMessage,
+  type HostedState,
+  parseShell,
+  parseVmMessage,
+  SHELL_PROTOCOL,
+  VM_PROTOCOL,
+  type VmMessage,
+} from "./vm-protocol.ts";
 
 export type OwnedState = "placing" | "starting" | "running" | "moving" | "stopped" | "waiting" | "failed";
 
@@ -69,7 +78,7 @@ export interface ShellSession {
 
 export interface OwnerRuntimeOptions {
   identity: Identity;
-  mesh: RuntimeMesh & { rttMs(remote: PeerAddress): number | null };
+  mesh: MeshPort;
   book: VmBook;
   transfers: Transfers;
   clock: Clock;
@@ -118,12 +127,17 @@ export class OwnerRuntime {
   private readonly startedAtMs: number;
   private readonly now: () => number;
   private running = true;
+  private readonly vmChannel: PeerChannel;
+  private readonly shell: PeerChannel;
 
   constructor(private readonly o: OwnerRuntimeOptions) {
     this.now = o.now ?? Date.now;
     this.startedAtMs = this.now();
+    this.vmChannel = o.mesh.channel(VM_PROTOCOL);
+    this.shell = o.mesh.channel(SHELL_PROTOCOL);
     this.off.push(
-      o.mesh.on("message", (remote, data) => this.onMessage(remote, data)),
+      this.vmChannel.on("message", (remote, payload) => this.onMessage(remote, payload)),
+      this.shell.on("message", (remote, payload) => this.onShell(remote, payload)),
       o.book.observe(() => void this.refresh()),
       o.transfers.on("received", (remote, offer, bytes) => void this.onReceived(remote, offer, bytes)),
       o.transfers.on("progress", (p) => this.onProgress(p)),
@@ -257,7 +271,7 @@ export class OwnerRuntime {
   private async flush(vmId: string, host: PeerAddress): Promise<void> {
     if (!this.o.mesh.isOpen(host)) return;
     const before = (await this.stored(vmId))[0];
-    this.o.mesh.send(host, encodeVmMessage({ t: "flush", vmId }));
+    this.send(host, { t: "flush", vmId });
     for (let waited = 0; waited < 20_000; waited += 200) {
       const newest = (await this.stored(vmId))[0];
       if (newest && (!before || newest.seq !== before.seq || newest.epoch !== before.epoch)) return;
@@ -383,7 +397,7 @@ export class OwnerRuntime {
       };
       this.statusWaiters.set(waitKey, { host, done: finish });
     });
-    mesh.send(host, encodeVmMessage({ t: "start", vm: vmEntry, lease: leaseEntry, key: sealedKey, restore }));
+    this.send(host, { t: "start", vm: vmEntry, lease: leaseEntry, key: sealedKey, restore });
     return result;
   }
 
@@ -462,21 +476,24 @@ export class OwnerRuntime {
       viewer: this.o.mesh.self,
       at: this.now(),
     });
-    this.o.mesh.send(host, encodeVmMessage({ t: "attach", grant }));
+    this.send(host, { t: "attach", grant });
   }
 
   // ---- Messages
 
-  private onMessage(remote: PeerAddress, data: Uint8Array): void {
-    if (data[0] === Channel.Shell) {
-      const shell = parseShell(data);
-      if (!shell) return;
-      for (const s of this.sessions)
-        if (s.vmId === shell.vmId && s.currentHost === remote) s.handlers.output(shell.bytes);
-      return;
-    }
-    if (data[0] !== Channel.Vm) return;
-    const m = parseVmMessage(data);
+  private send(remote: PeerAddress, message: VmMessage): boolean {
+    return this.vmChannel.send(remote, encodeVmMessage(message));
+  }
+
+  private onShell(remote: PeerAddress, payload: Uint8Array): void {
+    const shell = parseShell(payload);
+    if (!shell) return;
+    for (const s of this.sessions)
+      if (s.vmId === shell.vmId && s.currentHost === remote) s.handlers.output(shell.bytes);
+  }
+
+  private onMessage(remote: PeerAddress, payload: Uint8Array): void {
+    const m = parseVmMessage(payload);
     if (!m) return;
     switch (m.t) {
       case "status": {
@@ -558,10 +575,7 @@ export class OwnerRuntime {
   private async serveFetch(remote: PeerAddress, vmId: string, epoch: number, seq: number): Promise<void> {
     const item = (await this.stored(vmId)).find((c) => c.epoch === epoch && c.seq === seq);
     if (!item) {
-      this.o.mesh.send(
-        remote,
-        encodeVmMessage({ t: "fetch-failed", vmId, epoch, seq, reason: "not held by the owner" }),
-      );
+      this.send(remote, { t: "fetch-failed", vmId, epoch, seq, reason: "not held by the owner" });
       return;
     }
     const meta = { purpose: "checkpoint", vmId, epoch, seq, sha256: item.sha256 };
@@ -670,11 +684,11 @@ export class OwnerRuntime {
   }
 
   sendDetach(host: PeerAddress, vmId: string): void {
-    this.o.mesh.send(host, encodeVmMessage({ t: "detach", vmId }));
+    this.send(host, { t: "detach", vmId });
   }
 
   sendInput(host: PeerAddress, vmId: string, bytes: Uint8Array): void {
-    this.o.mesh.send(host, encodeShell(vmId, bytes));
+    this.shell.send(host, encodeShell(vmId, bytes));
   }
 
   later(ms: number, fn: () => void): () => void {

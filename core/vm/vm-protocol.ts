@@ -4,7 +4,7 @@
 
 import type { SignedEntry } from "../crypto/signed.ts";
 import type { SealedBox } from "../crypto/vm-crypto.ts";
-import { Channel } from "../net/wire.ts";
+import { CHANNEL_IDS, type Protocol } from "../net/channels.ts";
 import {
   type AttachGrant,
   type CheckpointRecord,
@@ -14,6 +14,11 @@ import {
 } from "../state/vm-records.ts";
 import { isCount, isObject } from "../util/guards.ts";
 import { fromHex, toHex } from "../util/hex.ts";
+
+/** VM control between owners and hosts: JSON messages, one per payload. */
+export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 1 };
+/** A VM's console bytes, each payload prefixed with the VM id. */
+export const SHELL_PROTOCOL: Protocol = { name: "shell", id: CHANNEL_IDS.shell, version: 1 };
 
 export type HostedState = "restoring" | "running" | "stopped" | "refused" | "failed";
 
@@ -45,19 +50,15 @@ const isVmId = (v: unknown): v is string => typeof v === "string" && VM_ID_PATTE
 const text = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : "");
 
 export function encodeVmMessage(message: VmMessage): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(message));
-  const out = new Uint8Array(json.length + 1);
-  out[0] = Channel.Vm;
-  out.set(json, 1);
-  return out;
+  return new TextEncoder().encode(JSON.stringify(message));
 }
 
-/** Parses a VM-channel frame; null for anything malformed. */
-export function parseVmMessage(data: Uint8Array): VmMessage | null {
-  if (data[0] !== Channel.Vm || data.length > 1024 * 1024) return null;
+/** Parses a VM-channel payload; null for anything malformed. */
+export function parseVmMessage(payload: Uint8Array): VmMessage | null {
+  if (payload.length > 1024 * 1024) return null;
   let m: unknown;
   try {
-    m = JSON.parse(new TextDecoder().decode(data.subarray(1)));
+    m = JSON.parse(new TextDecoder().decode(payload));
   } catch {
     return null;
   }
@@ -120,15 +121,13 @@ const VM_ID_BYTES = 16;
 
 /** Console bytes for (or from) one VM. */
 export function encodeShell(vmId: string, bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + VM_ID_BYTES + bytes.length);
-  out[0] = Channel.Shell;
-  out.set(fromHex(vmId, VM_ID_BYTES), 1);
-  out.set(bytes, 1 + VM_ID_BYTES);
+  const out = new Uint8Array(VM_ID_BYTES + bytes.length);
+  out.set(fromHex(vmId, VM_ID_BYTES), 0);
+  out.set(bytes, VM_ID_BYTES);
   return out;
 }
 
-export function parseShell(data: Uint8Array): { vmId: string; bytes: Uint8Array } | null {
-  if (data[0] !== Channel.Shell || data.length < 1 + VM_ID_BYTES) return null;
-  const vmId = toHex(data.subarray(1, 1 + VM_ID_BYTES));
-  return { vmId, bytes: data.subarray(1 + VM_ID_BYTES) };
+export function parseShell(payload: Uint8Array): { vmId: string; bytes: Uint8Array } | null {
+  if (payload.length < VM_ID_BYTES) return null;
+  return { vmId: toHex(payload.subarray(0, VM_ID_BYTES)), bytes: payload.subarray(VM_ID_BYTES) };
 }

@@ -13,7 +13,7 @@ import { PeerNode } from "../../core/peer/peer-node.ts";
 import { MemoryStore } from "../../core/state/storage.ts";
 import { LEASE_KIND, leaseKey, VM_KIND, type VmRecord } from "../../core/state/vm-records.ts";
 import { systemClock } from "../../core/util/clock.ts";
-import { encodeVmMessage } from "../../core/vm/vm-protocol.ts";
+import { encodeVmMessage, VM_PROTOCOL } from "../../core/vm/vm-protocol.ts";
 import { startVmServices, type VmServices } from "../../core/vm/vm-services.ts";
 import { fakeEngine, running } from "./fake-engine.ts";
 
@@ -260,10 +260,9 @@ describe("remote VMs", () => {
     const fakeRecord = await signEntry(mallory.identity, VM_KIND, { ...record, updatedAt: Date.now() + 20 });
     mallory.node.mesh.pin(victim.node.self);
     await until("mallory linked to the victim", () => mallory.node.mesh.isOpen(victim.node.self));
-    mallory.node.mesh.send(
-      victim.node.self,
-      encodeVmMessage({ t: "start", vm: fakeRecord, lease, key: sealed, restore: [] }),
-    );
+    mallory.node.mesh
+      .channel(VM_PROTOCOL)
+      .send(victim.node.self, encodeVmMessage({ t: "start", vm: fakeRecord, lease, key: sealed, restore: [] }));
     await new Promise((r) => setTimeout(r, 500));
     expect(victim.vm.host.vms()).toEqual([]);
 
@@ -337,11 +336,13 @@ describe("remote VMs", () => {
       sealed: Uint8Array;
     }[];
     for (const c of list) if (c.seq === latest.seq) c.sealed[c.sealed.length - 1]! ^= 1;
+    await owner.stores.checkpoints.set(vmId, list);
     for (const p of peers) {
-      const replica = (await p.stores.replicas.get(`replica/${vmId}/${latest.epoch}/${latest.seq}`)) as
-        | Uint8Array
-        | undefined;
-      if (replica) replica[replica.length - 1]! ^= 1;
+      const key = `replica/${vmId}/${latest.epoch}/${latest.seq}`;
+      const replica = (await p.stores.replicas.get(key)) as Uint8Array | undefined;
+      if (!replica) continue;
+      replica[replica.length - 1]! ^= 1;
+      await p.stores.replicas.set(key, replica);
     }
     await until("running again", () => runningOn(second, vmId), 15_000);
     const hosted = machineOf(second, vmId)!;

@@ -1,40 +1,52 @@
 import { describe, expect, it } from "vitest";
 import { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
-import { DocSync, type MeshLike } from "../../core/state/doc-sync.ts";
+import { ChannelRouter, type MeshPort, type PeerChannel, type Protocol } from "../../core/net/channels.ts";
+import { DocSync } from "../../core/state/doc-sync.ts";
 import { ManualClock } from "../../core/util/clock.ts";
 import { Emitter } from "../../core/util/emitter.ts";
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
 /** Two ends of one link that can lose messages. */
-class LossyMesh implements MeshLike {
-  readonly events = new Emitter<{
-    open: (remote: string) => void;
-    close: (remote: string) => void;
-    message: (remote: string, data: Uint8Array) => void;
-  }>();
+class LossyMesh implements MeshPort {
+  readonly events = new Emitter<{ open: (remote: string) => void; close: (remote: string) => void }>();
   other!: LossyMesh;
   dropNext = 0;
+  private readonly router = new ChannelRouter(
+    (remote, frame) => this.sendFrame(remote, frame),
+    (frame, except) => (except === this.other.self ? 0 : Number(this.sendFrame(this.other.self, frame))),
+  );
   constructor(readonly self: string) {}
-  on(event: "open" | "close" | "message", handler: never): () => void {
+  channel(protocol: Protocol): PeerChannel {
+    return this.router.channel(protocol);
+  }
+  on(event: "open" | "close", handler: (remote: string) => void): () => void {
     return this.events.on(event, handler);
   }
-  send(_remote: string, data: Uint8Array): boolean {
+  private sendFrame(_remote: string, frame: Uint8Array): boolean {
     if (this.dropNext > 0) {
       this.dropNext--;
       return true; // the link said yes, and the bytes never arrived
     }
     const to = this.other;
-    queueMicrotask(() => to.events.emit("message", this.self, data.slice()));
+    queueMicrotask(() => to.router.deliver(this.self, frame.slice()));
     return true;
-  }
-  broadcast(data: Uint8Array, except?: string): number {
-    return except === this.other.self ? 0 : Number(this.send(this.other.self, data));
   }
   openLinks(): string[] {
     return [this.other.self];
   }
+  isOpen(remote: string): boolean {
+    return remote === this.other.self;
+  }
+  bufferedBytes(): number {
+    return 0;
+  }
+  rttMs(): number | null {
+    return null;
+  }
+  pin(): void {}
+  unpin(): void {}
 }
 
 function peer(name: string, clock: ManualClock, before: (doc: Y.Doc) => void = () => {}) {
