@@ -145,7 +145,10 @@ export class MemoryNetwork {
         if (initiator) {
           const token = `${self}>${remote}#${Math.random().toString(36).slice(2)}`;
           this.pending.set(token, { link, events });
-          this.deliver(() => events.signal({ memory: token }));
+          // A link closed in the meantime reports nothing more, like a real one.
+          this.deliver(() => {
+            if (link.isNew()) events.signal({ memory: token });
+          });
         }
         return link;
       },
@@ -182,6 +185,10 @@ export class MemoryLink implements Link {
     private readonly events: LinkEvents,
   ) {}
 
+  isNew(): boolean {
+    return this.state === "new";
+  }
+
   markOpen(): void {
     if (this.state !== "new") return;
     this.state = "open";
@@ -205,8 +212,11 @@ export class MemoryLink implements Link {
   }
 
   signal(data: object): void {
+    if (this.state === "closed") return;
     const token = (data as { memory?: unknown }).memory;
-    if (typeof token === "string" && this.state === "new") this.network.pair(this, token);
+    // A WebRTC link fed something that is not set-up data fails (simple-peer: ERR_SIGNALING).
+    if (typeof token !== "string") this.shut("error: ERR_SIGNALING");
+    else if (this.state === "new") this.network.pair(this, token);
   }
 
   close(): void {
