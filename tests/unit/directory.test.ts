@@ -1,9 +1,23 @@
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { createIdentity } from "../../core/crypto/identity.ts";
-import { Directory } from "../../core/state/directory.ts";
+import { signEntry } from "../../core/crypto/signed.ts";
+import { Directory, PROFILE_KIND } from "../../core/state/directory.ts";
 
-const settle = () => new Promise((r) => setTimeout(r, 50));
+/**
+ * Waits until every check the directories have queued has run, including checks
+ * queued by the writes those checks made (the repairs run one at a time on one
+ * promise chain, so when the chain stops growing nothing is left to happen).
+ */
+async function drained(...directories: Directory[]): Promise<void> {
+  const chainOf = (d: Directory) => (d as unknown as { repairs: Promise<void> }).repairs;
+  for (;;) {
+    const chains = directories.map(chainOf);
+    await Promise.all(chains);
+    await new Promise((r) => setImmediate(r));
+    if (directories.every((d, i) => chainOf(d) === chains[i])) return;
+  }
+}
 
 /** Two documents that exchange every update at once, as a mesh link would. */
 function linkedDocs(): [Y.Doc, Y.Doc] {
@@ -24,16 +38,18 @@ describe("directory", () => {
       const mallory = await createIdentity();
       const directory = new Directory(aliceDoc, alice);
       const malloryView = new Directory(malloryDoc, mallory);
+      // A genuine signature, by Mallory's key, over a newer profile claiming Alice's id:
+      // only the check that the signer is the id's owner keeps it out.
+      const forged = await signEntry(mallory, PROFILE_KIND, {
+        peerId: alice.peerId,
+        name: "mallory-as-alice",
+        updatedAt: Date.now() + 1000,
+      });
       await directory.setName("alice");
       for (let i = 0; i < delayTicks; i++) await new Promise((r) => setImmediate(r));
-      malloryDoc.getMap("profiles").set(alice.peerId, {
-        kind: "profile/1",
-        payload: { peerId: alice.peerId, name: "mallory-as-alice", updatedAt: Date.now() + 1000 },
-        publicKey: mallory.publicKey,
-        signature: "A".repeat(86),
-      });
+      malloryDoc.getMap("profiles").set(alice.peerId, forged);
       const nameAtMallory = async () => (await malloryView.profiles()).get(alice.peerId)?.payload.name;
-      for (let i = 0; i < 20 && (await nameAtMallory()) !== "alice"; i++) await settle();
+      await drained(directory, malloryView);
       expect(await nameAtMallory(), `overwrite after ${delayTicks} ticks`).toBe("alice");
       expect((await directory.ownProfile())?.name).toBe("alice");
       directory.stop();
@@ -47,9 +63,9 @@ describe("directory", () => {
     const a = new Directory(tabA, alice);
     const b = new Directory(tabB, alice);
     await a.setName("first");
-    await settle();
+    await drained(a, b);
     await b.setName("second");
-    await settle();
+    await drained(a, b);
     expect((await a.ownProfile())?.name).toBe("second");
     expect((await b.ownProfile())?.name).toBe("second");
     a.stop();
@@ -61,9 +77,9 @@ describe("directory", () => {
     const alice = await createIdentity();
     const directory = new Directory(aliceDoc, alice);
     await directory.setName("alice");
-    await settle();
+    await drained(directory);
     otherDoc.getMap("profiles").delete(alice.peerId);
-    await settle();
+    await drained(directory);
     expect((await directory.ownProfile())?.name).toBe("alice");
     expect(otherDoc.getMap("profiles").has(alice.peerId)).toBe(true);
     directory.stop();
