@@ -11,10 +11,11 @@ import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transpo
 import { peerAddress } from "../../core/net/peer-address.ts";
 import { PeerNode } from "../../core/peer/peer-node.ts";
 import { MemoryStore } from "../../core/state/storage.ts";
-import { LEASE_KIND, leaseKey, VM_KIND, type VmRecord } from "../../core/state/vm-records.ts";
+import { LEASE_KIND, leaseKey, VM_KIND, type VmBook, type VmRecord } from "../../core/state/vm-records.ts";
 import { systemClock } from "../../core/util/clock.ts";
-import { encodeVmMessage, VM_PROTOCOL } from "../../core/vm/vm-protocol.ts";
-import { startVmServices, type VmServices } from "../../core/vm/vm-services.ts";
+import { encodeVmMessage, parseVmMessage, VM_PROTOCOL, type VmMessage } from "../../core/vm/vm-protocol.ts";
+import { startVmServices, type VmServices, type VmServicesOptions } from "../../core/vm/vm-services.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { fakeEngine, running } from "./fake-engine.ts";
 
 const IMAGE = "test-image";
@@ -30,9 +31,49 @@ interface Peer {
 
 const peers: Peer[] = [];
 
+/**
+ * Every engine the hosts start, counted at each start and stop: `maxLive` is the
+ * most that were ever running at once (between a finished start and a stop), so
+ * an overlap of any length shows, however short.
+ */
+const engines = {
+  live: 0,
+  maxLive: 0,
+  created: new Map<string, number>(),
+  reset() {
+    this.live = this.maxLive = 0;
+    this.created.clear();
+  },
+  /** The engine factory for the host on `peer`. */
+  factory(peer: () => string): VmServicesOptions["createEngine"] {
+    return () => {
+      const inner = fakeEngine();
+      this.created.set(peer(), (this.created.get(peer()) ?? 0) + 1);
+      let live = false;
+      return {
+        ...inner,
+        start: async (options) => {
+          await inner.start(options);
+          live = true;
+          this.live++;
+          this.maxLive = Math.max(this.maxLive, this.live);
+        },
+        stop: async () => {
+          if (live) {
+            live = false;
+            this.live--;
+          }
+          await inner.stop();
+        },
+      };
+    };
+  },
+};
+
 afterEach(async () => {
   for (const p of peers.splice(0)) await p.stop();
   running.clear();
+  engines.reset();
 });
 
 async function addPeer(
@@ -83,7 +124,7 @@ async function addPeer(
   node.start();
   vm = startVmServices(node, {
     clock: systemClock,
-    createEngine: fakeEngine,
+    createEngine: engines.factory(() => node.self),
     ...stores,
     hostSettings: () => ({
       slots: options.slots ?? 2,
@@ -104,21 +145,9 @@ async function addPeer(
   return peer;
 }
 
-async function until(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const start = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Everyone sees everyone's presence (so placement has candidates). */
 async function settled(all: Peer[]): Promise<void> {
-  await until("presence everywhere", async () => {
+  await eventually("presence everywhere", async () => {
     for (const p of all) {
       const views = await p.node.peers();
       if (views.filter((v) => v.presence).length < all.length) return false;
@@ -132,12 +161,50 @@ const runningOn = (host: Peer, vmId: string) =>
   host.vm.host.vms().some((v) => v.vmId === vmId && v.state === "running");
 const machineOf = (host: Peer, vmId: string) => host.vm.host.vms().find((v) => v.vmId === vmId);
 
-function typeInto(owner: Peer, host: Peer, vmId: string, line: string): void {
-  // The owner's console input, as a shell session sends it.
-  const session = owner.vm.owner.attach(vmId, { output: () => {}, transcript: () => {}, status: () => {} });
-  void until("attached", () => session.host() === host.node.self).then(async () => {
-    await new Promise((r) => setTimeout(r, 100));
-    session.input(new TextEncoder().encode(`${line}\r`));
+/** Types `set NAME VALUE` into the VM's console, as the owner's shell session sends it; resolves once the VM holds the file. */
+async function setFile(owner: Peer, host: Peer, vmId: string, name: string, value: string): Promise<void> {
+  let attached = false;
+  const session = owner.vm.owner.attach(vmId, {
+    output: () => {},
+    transcript: () => {
+      attached = true; // the host answered the attach: it takes our input now
+    },
+    status: () => {},
+  });
+  await eventually("attached", () => attached && session.host() === host.node.self);
+  session.input(new TextEncoder().encode(`set ${name} ${value}\r`));
+  await eventually("the VM holds the file", () =>
+    [...running].some((m) => m.running && m.files[name] === value),
+  );
+}
+
+/** The newest checkpoint the owner holds a sealed copy of. */
+async function ownerHolds(owner: Peer, vmId: string): Promise<number> {
+  const list = (await owner.stores.checkpoints.get(vmId)) as { seq: number }[] | undefined;
+  return list?.[0]?.seq ?? 0;
+}
+
+/**
+ * Waits until the owner holds a checkpoint taken after now: two more than it holds
+ * now (the next one may have been under way already).
+ */
+async function checkpointedFromNow(owner: Peer, vmId: string): Promise<void> {
+  const now = await ownerHolds(owner, vmId);
+  await eventually(
+    "a checkpoint taken after the write",
+    async () => (await ownerHolds(owner, vmId)) >= now + 2,
+  );
+}
+
+/** The next VM message `to` receives from `from`. */
+function nextVmMessage(to: Peer, from: Peer, match: (m: VmMessage) => boolean): Promise<VmMessage> {
+  return new Promise((resolve) => {
+    const off = to.node.mesh.channel(VM_PROTOCOL).on("message", (remote, payload) => {
+      const m = parseVmMessage(payload);
+      if (remote !== from.node.self || !m || !match(m)) return;
+      off();
+      resolve(m);
+    });
   });
 }
 
@@ -150,7 +217,7 @@ async function ownerWithRunningVm(name: string) {
   const b = await addPeer(hub, network, { contributing: true });
   await settled([owner, a, b]);
   const vmId = await owner.vm.owner.create(name);
-  await until("running", () => owner.vm.owner.get(vmId)?.state === "running");
+  await eventually("running", () => owner.vm.owner.get(vmId)?.state === "running");
   const [first, second] = hostOf(owner, vmId) === a.node.self ? [a, b] : [b, a];
   return { hub, network, owner, vmId, first: first!, second: second! };
 }
@@ -170,14 +237,14 @@ describe("remote VMs", () => {
     const b = await addPeer(hub, network, { contributing: true, slots: 1 });
     await settled([owner, a, b]);
     const first = await owner.vm.owner.create("one");
-    await until("first runs", () => owner.vm.owner.get(first)?.state === "running");
+    await eventually("first runs", () => owner.vm.owner.get(first)?.state === "running");
     const second = await owner.vm.owner.create("two");
-    await until("second runs", () => owner.vm.owner.get(second)?.state === "running");
+    await eventually("second runs", () => owner.vm.owner.get(second)?.state === "running");
     expect(new Set([hostOf(owner, first), hostOf(owner, second)])).toEqual(
       new Set([a.node.self, b.node.self]),
     );
     const third = await owner.vm.owner.create("three");
-    await until("third waits", () => owner.vm.owner.get(third)?.state === "waiting");
+    await eventually("third waits", () => owner.vm.owner.get(third)?.state === "waiting");
     expect(a.vm.host.count()).toBe(1);
     expect(b.vm.host.count()).toBe(1);
     expect(owner.vm.owner.get(third)?.detail).toMatch(/waiting for a contributor/);
@@ -185,15 +252,13 @@ describe("remote VMs", () => {
 
   it("a host stops a VM at once when a newer lease moves it: never two live copies", async () => {
     const { owner, vmId, first: from, second: to } = await ownerWithRunningVm("mover");
-    let maxLive = 0;
-    const watch = setInterval(() => {
-      maxLive = Math.max(maxLive, [from, to].filter((h) => runningOn(h, vmId)).length);
-    }, 5);
+    expect(engines.live).toBe(1);
     await owner.vm.owner.move(vmId);
-    await until("moved", () => owner.vm.owner.get(vmId)?.state === "running" && runningOn(to, vmId));
-    clearInterval(watch);
+    await eventually("moved", () => owner.vm.owner.get(vmId)?.state === "running" && runningOn(to, vmId));
+    // Counted at every engine start and stop (one VM here): never two running at once.
+    expect(engines.maxLive).toBe(1);
+    expect(engines.created.get(to.node.self)).toBe(1);
     expect(runningOn(from, vmId)).toBe(false);
-    expect(maxLive).toBe(1);
     expect(owner.vm.owner.get(vmId)?.epoch).toBe(2);
   });
 
@@ -209,12 +274,12 @@ describe("remote VMs", () => {
     await mallory.node.publishPresence();
     victim.contributing = false;
     await victim.node.publishPresence();
-    await until("presence updated", async () => {
+    await eventually("presence updated", async () => {
       const views = await owner.node.peers();
       return views.filter((v) => v.presence?.capacity.contributing).length === 1;
     });
     const vmId = await owner.vm.owner.create("target");
-    await until("running on a", () => runningOn(a, vmId));
+    await eventually("running on a", () => runningOn(a, vmId));
     const record = (await owner.vm.book.vm(vmId))!.vm;
 
     // 1. A lease that moves the VM to Mallory, signed by Mallory: the host keeps running.
@@ -233,11 +298,20 @@ describe("remote VMs", () => {
       updatedAt: Date.now() + 10,
     };
     mallory.vm.book.vms.set(vmId, await signEntry(mallory.identity, VM_KIND, forgedVm));
-    await new Promise((r) => setTimeout(r, 500));
+    // The host has both (each change makes it check its leases), and has checkpointed twice since, so
+    // it went on hosting well after it looked at them.
+    await eventually("the forged lease reached the host", () => a.vm.book.leases.has(leaseKey(vmId, 99)));
+    const seqWhenForged = (await a.vm.book.latestCheckpoint(vmId, owner.identity.peerId))?.record.seq ?? 0;
+    await eventually(
+      "two checkpoints since",
+      async () =>
+        ((await a.vm.book.latestCheckpoint(vmId, owner.identity.peerId))?.record.seq ?? 0) >=
+        seqWhenForged + 2,
+    );
     expect(runningOn(a, vmId)).toBe(true);
     expect((await a.vm.book.currentLease(vmId, owner.identity.peerId))?.lease.epoch).toBe(1);
     // The forged record does not verify (the VM id is bound to its owner); the owner puts its own back.
-    await until(
+    await eventually(
       "the owner's record is back",
       async () => (await a.vm.book.vm(vmId))?.vm.owner === owner.identity.peerId,
     );
@@ -259,12 +333,26 @@ describe("remote VMs", () => {
     );
     const fakeRecord = await signEntry(mallory.identity, VM_KIND, { ...record, updatedAt: Date.now() + 20 });
     mallory.node.mesh.pin(victim.node.self);
-    await until("mallory linked to the victim", () => mallory.node.mesh.isOpen(victim.node.self));
+    await eventually("mallory linked to the victim", () => mallory.node.mesh.isOpen(victim.node.self));
+    const refused = nextVmMessage(mallory, victim, (m) => m.t === "status" && m.vmId === vmId);
     mallory.node.mesh
       .channel(VM_PROTOCOL)
-      .send(victim.node.self, encodeVmMessage({ t: "start", vm: fakeRecord, lease, key: sealed, restore: [] }));
-    await new Promise((r) => setTimeout(r, 500));
+      .send(
+        victim.node.self,
+        encodeVmMessage({ t: "start", vm: fakeRecord, lease, key: sealed, restore: [] }),
+      );
+    // The same with the owner's genuine record: the lease alone is refused, and the answer comes after
+    // the victim went through the first message (same link, same checks and more).
+    const genuine = (await owner.vm.book.vm(vmId))!.entry;
+    mallory.node.mesh
+      .channel(VM_PROTOCOL)
+      .send(victim.node.self, encodeVmMessage({ t: "start", vm: genuine, lease, key: sealed, restore: [] }));
+    expect(await refused).toMatchObject({
+      state: "refused",
+      detail: "the lease is not signed by the VM's owner",
+    });
     expect(victim.vm.host.vms()).toEqual([]);
+    expect(engines.created.has(victim.node.self)).toBe(false);
 
     // 4. A checkpoint record signed by someone other than the host of its epoch is not a checkpoint.
     const forgedCheckpoint = await signEntry(mallory.identity, "checkpoint/1", {
@@ -279,21 +367,44 @@ describe("remote VMs", () => {
       createdAt: Date.now(),
       previous: null,
     });
-    mallory.vm.book.checkpoints.set(`${vmId}/1`, forgedCheckpoint);
-    await new Promise((r) => setTimeout(r, 200));
-    expect((await owner.vm.book.latestCheckpoint(vmId, owner.identity.peerId))?.record.seq ?? 0).not.toBe(50);
+    // The host rewrites this key at every checkpoint, so Mallory writes it again whenever it loses; the
+    // owner's book is read at the moment its document holds the forgery (the read takes the entries
+    // synchronously), so an honest rewrite landing first cannot make this pass.
+    const key1 = `${vmId}/1`;
+    const isForged = (v: unknown) =>
+      (v as { signature?: string } | undefined)?.signature === forgedCheckpoint.signature;
+    const offMallory = (() => {
+      const rewrite = () => {
+        if (!isForged(mallory.vm.book.checkpoints.get(key1)))
+          mallory.vm.book.checkpoints.set(key1, forgedCheckpoint);
+      };
+      mallory.vm.book.checkpoints.observe(rewrite);
+      rewrite();
+      return () => mallory.vm.book.checkpoints.unobserve(rewrite);
+    })();
+    const readWhileForged = await new Promise<ReturnType<VmBook["latestCheckpoint"]>>((resolve) => {
+      const look = () => {
+        if (!isForged(owner.vm.book.checkpoints.get(key1))) return;
+        owner.vm.book.checkpoints.unobserve(look);
+        resolve(owner.vm.book.latestCheckpoint(vmId, owner.identity.peerId));
+      };
+      owner.vm.book.checkpoints.observe(look);
+      look();
+    });
+    offMallory();
+    expect((await readWhileForged)?.record.seq ?? 0).not.toBe(50);
   });
 
   it("moves a VM whose host goes away, restoring its newest checkpoint", async () => {
     const { owner, vmId, first, second } = await ownerWithRunningVm("survivor");
-    typeInto(owner, first, vmId, "set note kept-42");
-    await until("a checkpoint after the write", async () => {
+    await setFile(owner, first, vmId, "note", "kept-42");
+    await checkpointedFromNow(owner, vmId);
+    await eventually("a checkpoint after the write", async () => {
       const latest = await owner.vm.book.latestCheckpoint(vmId, owner.identity.peerId);
       return !!latest && latest.record.seq >= 2 && (await owner.vm.owner.sealedSnapshot(vmId)) !== null;
     });
-    await new Promise((r) => setTimeout(r, 400)); // one more checkpoint, so the write is surely in it
     await remove(first);
-    await until("running on the other host", () => runningOn(second, vmId), 15_000);
+    await eventually("running on the other host", () => runningOn(second, vmId), { timeoutMs: 15_000 });
     expect(owner.vm.owner.get(vmId)?.host).toBe(second.node.self);
     expect(owner.vm.owner.get(vmId)?.epoch).toBe(2);
     const engine = [...running].find((m) => m.running && m.files.note === "kept-42");
@@ -302,11 +413,9 @@ describe("remote VMs", () => {
 
   it("resumes a VM whose host went away while its owner was offline, once the owner returns", async () => {
     const { hub, network, owner, vmId, first, second } = await ownerWithRunningVm("patient");
-    typeInto(owner, first, vmId, "set note from-before");
-    await until("a checkpoint with the note", async () => {
-      const list = (await owner.stores.checkpoints.get(vmId)) as { seq: number }[] | undefined;
-      return (list?.[0]?.seq ?? 0) >= 3;
-    });
+    await setFile(owner, first, vmId, "note", "from-before");
+    await checkpointedFromNow(owner, vmId);
+    await eventually("a checkpoint with the note", async () => (await ownerHolds(owner, vmId)) >= 3);
     // The owner closes its tab; then the host goes away too. Nobody moves the VM meanwhile.
     await remove(owner);
     await remove(first);
@@ -314,14 +423,14 @@ describe("remote VMs", () => {
     expect(second.vm.host.vms()).toEqual([]);
     // The owner comes back (same identity, same device storage).
     const back = await addPeer(hub, network, { identity: owner.identity, stores: owner.stores });
-    await until("running again on the other host", () => runningOn(second, vmId), 15_000);
+    await eventually("running again on the other host", () => runningOn(second, vmId), { timeoutMs: 15_000 });
     expect(back.vm.owner.get(vmId)?.detail ?? "").toMatch(/while you were offline/);
     expect([...running].some((m) => m.running && m.files.note === "from-before")).toBe(true);
   });
 
   it("refuses a tampered checkpoint and restores the one before it", async () => {
     const { owner, vmId, first, second } = await ownerWithRunningVm("tampered");
-    await until("two checkpoints held by the owner", async () => {
+    await eventually("two checkpoints held by the owner", async () => {
       const list = (await owner.stores.checkpoints.get(vmId)) as
         | { seq: number; entry: unknown }[]
         | undefined;
@@ -344,7 +453,7 @@ describe("remote VMs", () => {
       replica[replica.length - 1]! ^= 1;
       await p.stores.replicas.set(key, replica);
     }
-    await until("running again", () => runningOn(second, vmId), 15_000);
+    await eventually("running again", () => runningOn(second, vmId), { timeoutMs: 15_000 });
     const hosted = machineOf(second, vmId)!;
     expect(hosted.detail).toMatch(new RegExp(`checkpoint 1\\.${latest.seq}: refused`));
   });
