@@ -6,6 +6,7 @@ import type { PeerView } from "../core/peer/peer-node.ts";
 import { errorMessage } from "../core/util/errors.ts";
 import { formatAge, formatBytes } from "../core/util/format.ts";
 import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/vm/owner-runtime.ts";
+import { downloadFile } from "./download.ts";
 import { createShell, type Shell } from "./terminal.ts";
 
 export interface MyVmsElements {
@@ -188,14 +189,11 @@ export class MyVmsPage {
       this.el.status.textContent = "This tab holds no checkpoint of that VM yet.";
       return;
     }
-    const url = URL.createObjectURL(
-      new Blob([snapshot.bytes as BlobPart], { type: "application/octet-stream" }),
+    downloadFile(
+      `${v.name}-${v.vmId.slice(0, 8)}-${snapshot.epoch}.${snapshot.seq}.sealed`,
+      snapshot.bytes as BlobPart,
+      "application/octet-stream",
     );
-    const a = document.createElement("a");
-    a.href = url;
-    a.download = `${v.name}-${v.vmId.slice(0, 8)}-${snapshot.epoch}.${snapshot.seq}.sealed`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
 
   private async remove(v: OwnedVm): Promise<void> {

@@ -8,6 +8,7 @@ import type { PeerView } from "../core/peer/peer-node.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
 import { errorMessage } from "../core/util/errors.ts";
 import { formatAge } from "../core/util/format.ts";
+import { downloadFile } from "./download.ts";
 import { identityFile, replaceIdentity } from "./identity-store.ts";
 import { type Network, type NetworkSettings, saveNetworkSettings, signalingUrl } from "./network.ts";
 
@@ -147,12 +148,11 @@ export class NetworkPage {
 
   private async exportIdentity(): Promise<void> {
     const file = await identityFile(this.network.node.identity, this.vmKeys);
-    const url = URL.createObjectURL(new Blob([JSON.stringify(file, null, 2)], { type: "application/json" }));
-    const a = document.createElement("a");
-    a.href = url;
-    a.download = `spare-cycles-identity-${shortPeerId(file.peerId)}.json`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    downloadFile(
+      `spare-cycles-identity-${shortPeerId(file.peerId)}.json`,
+      JSON.stringify(file, null, 2),
+      "application/json",
+    );
   }
 
   private async importIdentity(): Promise<void> {
