@@ -12,7 +12,7 @@ import { guestManifest, guestSource, imageState } from "./guest.ts";
 import { IdbStore } from "./idb-store.ts";
 import { loadOrCreateIdentity } from "./identity-store.ts";
 import { claimLeadership } from "./leader.ts";
-import { LocalVmPage } from "./local-vm-page.ts";
+import { LocalVmPage } from "./local-vm/page.ts";
 import { MyVmsPage } from "./my-vms-page.ts";
 import { loadNetworkSettings, startNetwork } from "./network.ts";
 import { NetworkPage } from "./network-page.ts";

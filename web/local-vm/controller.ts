@@ -1,0 +1,397 @@
+// "This device" without the DOM: the VM in this tab's worker, its lifecycle, and
+// when it is saved. The VM is saved on demand, soon after activity settles, now
+// and then, and when the page is hidden; a reload resumes it with its files. A
+// saved state that will not restore is set aside for download, never dropped.
+// The worker factory and the clock are injected, so tests drive all of it.
+
+import { clampBudgetPct } from "../../core/cpu/governor.ts";
+import { AutosavePolicy } from "../../core/guest/autosave.ts";
+import type { SavedVm, SavedVmStore } from "../../core/guest/saved-vm.ts";
+import type { KeyValueStore } from "../../core/state/storage.ts";
+import type { Clock } from "../../core/util/clock.ts";
+import { Emitter } from "../../core/util/emitter.ts";
+import { errorMessage } from "../../core/util/errors.ts";
+import { formatAge, formatBytes } from "../../core/util/format.ts";
+import type { LoadProgress, StateSource, VmStats } from "../../worker/api.ts";
+import { SpareWorker } from "./spare.ts";
+import { Timers } from "./timers.ts";
+import type { LocalVmGuest, LocalVmWorker } from "./worker-port.ts";
+
+export const BUDGET_KEY = "local-vm-budget-pct";
+const DEFAULT_BUDGET_PCT = 50;
+export const STATS_INTERVAL_MS = 1000;
+export const CACHE_DELAY_MS = 5000;
+/** When the browser has no requestIdleCallback: how long "idle" waits. */
+const IDLE_FALLBACK_MS = 200;
+
+export type UiState = "empty" | "loading" | "running" | "paused" | "failed";
+
+export interface LocalVmNotice {
+  text: string;
+  /** Offer the set-aside VM for download (see `setAsideFile`). */
+  offerDownload: boolean;
+}
+
+/** Everything the page shows, as data. */
+export interface LocalVmState {
+  ui: UiState;
+  /** Typing reaches the VM. */
+  inputEnabled: boolean;
+  status: string;
+  /** A new object each time a notice is shown; null when there is none. */
+  notice: LocalVmNotice | null;
+  /** Loading progress; null when nothing loads. */
+  progress: LoadProgress | null;
+  /** The VM's last stats (kept after it stops). */
+  stats: VmStats | null;
+  save: { text: string; saved: boolean; title: string };
+  /** Whether a new VM can start offline; null until that is looked into. */
+  offline: { text: string; title?: string; ready?: boolean } | null;
+  budgetPct: number;
+  /** A spare worker is ready: "New VM" starts at once. */
+  prepared: boolean;
+  /** Where the last start's time went. */
+  loadTimings: Record<string, number> | null;
+}
+
+export interface LocalVmEvents {
+  /** Something in `state()` changed. */
+  change(): void;
+  /** Console output for the shell. */
+  output(bytes: Uint8Array): void;
+  clearShell(): void;
+  focusShell(): void;
+}
+
+export interface LocalVmDeps {
+  createWorker(): LocalVmWorker;
+  clock: Clock;
+  /** Wall-clock time, for when a VM was saved (default Date.now). */
+  wallMs?: () => number;
+  saved: SavedVmStore;
+  settings: KeyValueStore;
+  guest: LocalVmGuest;
+  /** Runs `fn` when the browser is idle; returns its cancel (default: the clock, shortly). */
+  whenIdle?: (fn: () => void) => () => void;
+  /** Asks the browser to keep this origin's storage; called after each save. */
+  persistStorage?: () => void;
+}
+
+type Shown = Omit<LocalVmState, "inputEnabled" | "save"> & { saveTitle: string };
+
+export class LocalVmController {
+  private readonly events = new Emitter<LocalVmEvents>();
+  private readonly timers: Timers;
+  private readonly spare: SpareWorker;
+  private vm: LocalVmWorker | null = null;
+  private autosave: AutosavePolicy | null = null;
+  private saving: Promise<void> | null = null;
+  private lastSavedAtMs: number | null = null;
+  private shown: Shown = {
+    ui: "empty",
+    status: "",
+    notice: null,
+    progress: null,
+    stats: null,
+    saveTitle: "",
+    offline: null,
+    budgetPct: DEFAULT_BUDGET_PCT,
+    prepared: false,
+    loadTimings: null,
+  };
+
+  constructor(private readonly deps: LocalVmDeps) {
+    const { clock } = deps;
+    this.timers = new Timers(clock);
+    this.spare = new SpareWorker({
+      create: () => deps.createWorker(),
+      prepare: (worker) => worker.prepare(deps.guest.source(), deps.guest.imageState()),
+      whenIdle: deps.whenIdle ?? ((fn) => clock.after(IDLE_FALLBACK_MS, fn)),
+      needed: () => this.vm === null,
+      ready: () => this.show({ prepared: true }),
+    });
+  }
+
+  on<K extends keyof LocalVmEvents>(event: K, handler: LocalVmEvents[K]): () => void {
+    return this.events.on(event, handler);
+  }
+
+  state(): LocalVmState {
+    const { saveTitle, ...shown } = this.shown;
+    return { ...shown, inputEnabled: shown.ui === "running" && this.vm !== null, save: this.saveState() };
+  }
+
+  /** What this tab's VM costs right now, for presence. */
+  load(): { vms: number; usedPct: number } {
+    const running = this.shown.ui === "running" || this.shown.ui === "paused";
+    return { vms: running ? 1 : 0, usedPct: running ? (this.shown.stats?.usedPct ?? 0) : 0 };
+  }
+
+  /** Resumes the VM saved on this device, if there is one. */
+  async init(): Promise<void> {
+    const stored = await this.deps.settings.get(BUDGET_KEY);
+    if (typeof stored === "number") this.show({ budgetPct: clampBudgetPct(stored) });
+    const saved = await this.deps.saved.load();
+    if (saved) {
+      this.lastSavedAtMs = saved.savedAtMs;
+      await this.boot(saved);
+    } else {
+      this.show({
+        status: "No VM on this device yet. Press “New VM” to start one: it takes about a second.",
+      });
+      this.spare.want();
+    }
+  }
+
+  /** The page is shown or hidden (navigation between pages). */
+  setVisible(visible: boolean): void {
+    this.spare.setVisible(visible);
+  }
+
+  async startNew(): Promise<void> {
+    if (this.shown.ui === "loading") return;
+    await this.teardown();
+    this.lastSavedAtMs = null;
+    await this.boot(null);
+  }
+
+  /** Whether there is anything to reset (the caller asks the user before `reset`). */
+  canReset(): boolean {
+    return this.vm !== null || this.shown.ui === "failed";
+  }
+
+  /** Discards the VM and its saved state, and starts a fresh one. */
+  async reset(): Promise<void> {
+    if (!this.canReset()) return;
+    await this.teardown();
+    await this.deps.saved.clear();
+    this.lastSavedAtMs = null;
+    this.events.emit("clearShell");
+    await this.boot(null);
+  }
+
+  /** What the user typed in the shell. */
+  input(bytes: Uint8Array): void {
+    if (!this.vm || this.shown.ui !== "running") return;
+    void this.vm.api.input(bytes);
+    this.autosave?.noteActivity(this.deps.clock.nowMs());
+    this.scheduleAutosave();
+  }
+
+  /** Saves the VM to this device; concurrent requests share one save. */
+  save(reason: string): Promise<void> {
+    if (this.saving) return this.saving;
+    const vm = this.vm;
+    if (!vm || (this.shown.ui !== "running" && this.shown.ui !== "paused")) return Promise.resolve();
+    const startedMs = this.deps.clock.nowMs();
+    this.saving = (async () => {
+      this.show({});
+      try {
+        const snapshot = await vm.api.snapshot();
+        if (this.vm !== vm) return;
+        const record: SavedVm = {
+          schema: 1,
+          imageId: this.deps.guest.imageId,
+          v86Version: this.deps.guest.v86Version,
+          savedAtMs: this.wallMs(),
+          state: snapshot.state,
+          rawBytes: snapshot.rawBytes,
+          transcript: snapshot.transcript,
+        };
+        await this.deps.saved.save(record);
+        this.deps.persistStorage?.();
+        this.lastSavedAtMs = record.savedAtMs;
+        this.autosave?.noteSaved(startedMs);
+        this.shown.saveTitle = `Saved ${reason}: ${formatBytes(snapshot.state.byteLength)} (state ${formatBytes(snapshot.rawBytes)} before compression)`;
+      } catch (err) {
+        this.showNotice(`Saving failed: ${errorMessage(err)}`, false);
+      } finally {
+        this.saving = null;
+        this.show({});
+      }
+    })();
+    return this.saving;
+  }
+
+  async togglePause(): Promise<void> {
+    const vm = this.vm;
+    if (!vm) return;
+    if (this.shown.ui === "running") {
+      await vm.api.pause();
+      this.show({ ui: "paused", status: "Paused: the VM uses no CPU until you resume it." });
+    } else if (this.shown.ui === "paused") {
+      await vm.api.resume();
+      this.show({ ui: "running", status: "Running." });
+    }
+  }
+
+  setBudget(pct: number): void {
+    const budgetPct = clampBudgetPct(pct);
+    this.show({ budgetPct });
+    void this.vm?.api.setBudget(budgetPct);
+    void this.deps.settings.set(BUDGET_KEY, budgetPct);
+  }
+
+  /** The saved VM that would not restore, as a file to download; null when there is none. */
+  async setAsideFile(): Promise<{ name: string; data: ArrayBuffer; type: string } | null> {
+    const vm = await this.deps.saved.setAsideCopy();
+    if (!vm) return null;
+    const when = new Date(vm.savedAtMs).toISOString().slice(0, 19);
+    return { name: `spare-cycles-vm-${when}.v86state.gz`, data: vm.state, type: "application/gzip" };
+  }
+
+  /** Stops the VM, the spare worker and every timer; nothing is saved or shown after this. */
+  async dispose(): Promise<void> {
+    this.timers.cancelAll();
+    this.autosave = null;
+    const vm = this.vm;
+    this.vm = null;
+    this.events.clear();
+    await Promise.all([this.spare.dispose(), vm?.dispose()]);
+  }
+
+  private async boot(saved: SavedVm | null): Promise<void> {
+    this.events.emit("clearShell");
+    this.show({
+      ui: "loading",
+      notice: null,
+      progress: { stage: "download", label: "Starting the emulator", done: 0, total: 1 },
+    });
+    const { guest } = this.deps;
+    const states: StateSource[] = [];
+    if (saved) {
+      states.push({
+        kind: "bytes",
+        bytes: saved.state.slice(0),
+        transcript: saved.transcript,
+        label: "Your saved VM",
+      });
+    }
+    states.push(guest.imageState());
+    const vm = this.spare.take() ?? this.deps.createWorker();
+    this.vm = vm;
+    this.show({
+      prepared: false,
+      status: saved
+        ? `Resuming your VM (saved ${formatAge(this.wallMs() - saved.savedAtMs)})…`
+        : "Starting a new VM…",
+    });
+    try {
+      const result = await vm.start(
+        { guest: guest.source(), states, budgetPct: this.shown.budgetPct },
+        {
+          output: (bytes) => {
+            if (this.vm !== vm) return;
+            this.events.emit("output", bytes);
+            this.autosave?.noteActivity(this.deps.clock.nowMs());
+          },
+          progress: (progress) => {
+            if (this.vm === vm) this.show({ progress });
+          },
+        },
+      );
+      if (this.vm !== vm) return; // reset or replaced meanwhile
+      this.show({ progress: null });
+      const fromSaved = saved !== null && result.restoredIndex === 0;
+      if (saved && !fromSaved) {
+        await this.deps.saved.setAside(saved);
+        this.showNotice(
+          `Your saved VM could not be restored (${result.problems[0] ?? "unknown error"}). It is kept on this device: download it below. This is a fresh VM.`,
+          true,
+        );
+      } else if (result.mode === "cold-boot") {
+        this.showNotice(`Booted from scratch: ${result.problems.join("; ")}`, false);
+      }
+      const now = this.deps.clock.nowMs();
+      this.autosave = new AutosavePolicy(now);
+      if (!fromSaved) this.autosave.noteActivity(now); // save the new VM soon
+      this.show({
+        ui: "running",
+        loadTimings: { loadMs: result.loadMs, ...result.timingsMs },
+        status: `${fromSaved ? "Resumed" : "Started"} in ${(result.loadMs / 1000).toFixed(1)} s. The VM runs in this tab.`,
+      });
+      this.timers.every("stats", STATS_INTERVAL_MS, () => void this.refreshStats());
+      this.scheduleAutosave();
+      this.events.emit("focusShell");
+      // Off the critical path: the first seconds belong to the user's first commands.
+      this.timers.after("cache", CACHE_DELAY_MS, () => this.makeAvailableOffline());
+    } catch (err) {
+      if (this.vm !== vm) return;
+      await this.teardown();
+      this.show({ progress: null, ui: "failed", status: "The VM could not start." });
+      this.showNotice(errorMessage(err), false);
+    }
+  }
+
+  private makeAvailableOffline(): void {
+    this.show({ offline: { ...this.shown.offline, text: "Making this VM available offline…" } });
+    this.deps.guest.keepCached().then(
+      (ready) => this.show({ offline: { text: ready ? "Available offline" : "", title: "", ready } }),
+      (err) => {
+        this.show({
+          offline: { ...this.shown.offline, text: "Not available offline yet", title: String(err) },
+        });
+        console.warn("could not cache the guest for offline use", err);
+      },
+    );
+  }
+
+  private scheduleAutosave(): void {
+    this.timers.cancel("autosave");
+    if (!this.autosave || !this.vm) return;
+    const dueMs = this.autosave.dueInMs(this.deps.clock.nowMs());
+    this.timers.after("autosave", dueMs, () => {
+      void this.save("automatically").finally(() => this.scheduleAutosave());
+    });
+  }
+
+  private async refreshStats(): Promise<void> {
+    const vm = this.vm;
+    if (!vm) return;
+    let stats: VmStats;
+    try {
+      stats = await vm.api.stats();
+    } catch {
+      return;
+    }
+    this.show({ stats });
+  }
+
+  private async teardown(): Promise<void> {
+    this.timers.cancel("autosave");
+    this.timers.cancel("stats");
+    this.timers.cancel("cache");
+    this.autosave = null;
+    const vm = this.vm;
+    this.vm = null;
+    this.show({});
+    if (vm) await vm.dispose();
+    this.show({ ui: "empty" });
+  }
+
+  private saveState(): LocalVmState["save"] {
+    const dirty = this.autosave?.dirty ?? false;
+    let text: string;
+    if (this.saving) text = "Saving…";
+    else if (!this.vm) text = "";
+    else if (this.lastSavedAtMs === null) text = "Not saved yet";
+    else {
+      const age = formatAge(this.wallMs() - this.lastSavedAtMs);
+      text = dirty ? `Unsaved changes (saved ${age})` : `Saved ${age}`;
+    }
+    return { text, saved: !!this.vm && !dirty && this.lastSavedAtMs !== null, title: this.shown.saveTitle };
+  }
+
+  private showNotice(text: string, offerDownload: boolean): void {
+    this.show({ notice: { text, offerDownload } });
+  }
+
+  private show(change: Partial<Shown>): void {
+    this.shown = { ...this.shown, ...change };
+    this.events.emit("change");
+  }
+
+  private wallMs(): number {
+    return (this.deps.wallMs ?? Date.now)();
+  }
+}
