@@ -51,10 +51,6 @@ export class ContributePage {
     this.render();
   }
 
-  current(): ContributeSettings {
-    return this.settings;
-  }
-
   dispose(): void {
     clearInterval(this.timer);
     this.off();

@@ -6,12 +6,10 @@ export interface Leadership {
   release(): void;
 }
 
-export function claimLeadership(name: string, onChange: (leader: boolean) => void): Leadership {
+export function claimLeadership(name: string): Leadership {
   let leader = false;
   let release: () => void = () => {};
   if (!navigator.locks) {
-    leader = true;
-    onChange(true);
     return { isLeader: () => true, release: () => {} };
   }
   const held = new Promise<void>((resolve) => {
@@ -20,7 +18,6 @@ export function claimLeadership(name: string, onChange: (leader: boolean) => voi
   void navigator.locks
     .request(name, async () => {
       leader = true;
-      onChange(true);
       await held;
       leader = false;
     })

@@ -86,7 +86,7 @@ async function joinNetwork(): Promise<void> {
   });
   let contributePage: ContributePage | null = null;
   const vmKeys = new IdbStore("spare-cycles-vm-keys");
-  const leadership = claimLeadership(`spare-cycles-owner-${identity.peerId}`, () => {});
+  const leadership = claimLeadership(`spare-cycles-owner-${identity.peerId}`);
   const engine = () =>
     createVmEngine({
       guest: guestSource(),

@@ -57,7 +57,6 @@ export interface Network {
   node: PeerNode;
   signaling: SignalingClient;
   settings: NetworkSettings;
-  persistence: IndexeddbPersistence;
   stop(): void;
 }
 
@@ -92,7 +91,6 @@ export function startNetwork(
     node,
     signaling,
     settings,
-    persistence,
     stop() {
       window.removeEventListener("online", online);
       node.stop();
