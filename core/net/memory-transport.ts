@@ -1,9 +1,10 @@
 // In-memory twins of the network, for tests and simulations in one process: a
-// signaling hub (rooms, members, relayed signals) and links that pass bytes
-// directly. Deliveries are asynchronous (a microtask or a clock delay), like the
-// real thing, so ordering bugs show up here too.
+// signaling hub (rooms, members, relayed signals), links that pass bytes
+// directly, and WebSockets to an in-process server. Deliveries are asynchronous
+// (a microtask or a clock delay), like the real thing, so ordering bugs show up here too.
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
+import type { SocketFactory, SocketHandlers, SocketLike } from "./signaling-client.ts";
 import type { PeerInfo } from "./signaling-protocol.ts";
 import type { SignalingEvents, SignalingLike } from "./signaling-types.ts";
 import type { Link, LinkEvents, LinkFactory } from "./transport.ts";
@@ -233,5 +234,132 @@ export class MemoryLink implements Link {
     this.peer = null;
     this.events.close(reason);
     if (peer) this.network.deliver(() => peer.shut("closed by the remote"));
+  }
+}
+
+/** The server's side of one in-memory socket. */
+export interface MemoryServerSocket {
+  readonly url: string;
+  /** Sends a text frame to the client (dropped unless the socket is open). */
+  send(text: string): void;
+  /** Closes with a close frame; the client hears `code` and `reason`. */
+  close(code: number, reason: string): void;
+  /** Set by the server: a text frame from the client. */
+  onMessage: (text: string) => void;
+  /** Set by the server: the client closed (or went away). */
+  onClose: (code: number, reason: string) => void;
+}
+
+/**
+ * In-memory WebSockets to one server at `url`, following the browser's rules:
+ * `open` comes before any message; `send` throws while connecting and is
+ * dropped once closing; the close is reported once, to the side that closed
+ * too, with the code of the close frame (1006 when there was none).
+ */
+export class MemorySocketServer {
+  readonly deliver: Deliver;
+  /** Sockets currently connected, for tests. */
+  connected = 0;
+
+  constructor(
+    readonly url: string,
+    private readonly serve: (socket: MemoryServerSocket) => void,
+    options: { clock?: Clock; delayMs?: number } = {},
+  ) {
+    this.deliver = deliverer(options.clock, options.delayMs ?? 0);
+  }
+
+  factory(): SocketFactory {
+    return (url, handlers) => new MemorySocket(this, url, handlers);
+  }
+
+  accept(client: MemorySocket): MemoryServerSocket {
+    this.connected++;
+    let open = true;
+    const server: MemoryServerSocket = {
+      url: client.url,
+      send: (text) => {
+        if (open) this.deliver(() => client.receive(text));
+      },
+      close: (code, reason) => {
+        if (!open) return;
+        open = false;
+        this.connected--;
+        this.deliver(() => client.closed(code, reason));
+      },
+      onMessage: () => {},
+      onClose: () => {},
+    };
+    client.server = {
+      receive: (text) => {
+        if (open) server.onMessage(text);
+      },
+      closed: (code, reason) => {
+        if (!open) return;
+        open = false;
+        this.connected--;
+        server.onClose(code, reason);
+      },
+    };
+    this.serve(server);
+    return server;
+  }
+}
+
+class MemorySocket implements SocketLike {
+  private state: "connecting" | "open" | "closing" | "closed" = "connecting";
+  server: { receive(text: string): void; closed(code: number, reason: string): void } | null = null;
+
+  constructor(
+    private readonly hub: MemorySocketServer,
+    readonly url: string,
+    private readonly handlers: SocketHandlers,
+  ) {
+    hub.deliver(() => {
+      if (this.state !== "connecting") return;
+      if (url !== hub.url) {
+        this.closed(1006, "");
+        return;
+      }
+      this.state = "open";
+      handlers.open();
+      hub.accept(this);
+    });
+  }
+
+  send(text: string): void {
+    if (this.state === "connecting") throw new Error("the socket is not open yet (CONNECTING)");
+    const server = this.server;
+    if (this.state !== "open" || !server) return;
+    this.hub.deliver(() => server.receive(text));
+  }
+
+  close(code = 1000, reason = ""): void {
+    if (code !== 1000 && (code < 3000 || code > 4999)) throw new Error(`invalid close code ${code}`);
+    if (this.state === "connecting") {
+      // Closed before the connection was made: no close frame, 1006.
+      this.state = "closing";
+      this.hub.deliver(() => this.closed(1006, ""));
+      return;
+    }
+    if (this.state !== "open") return;
+    this.state = "closing";
+    const server = this.server;
+    // The server answers the close frame with the same code; then the client hears it.
+    this.hub.deliver(() => {
+      server?.closed(code, reason);
+      this.hub.deliver(() => this.closed(code, reason));
+    });
+  }
+
+  receive(text: string): void {
+    if (this.state === "open") this.handlers.message(text);
+  }
+
+  closed(code: number, reason: string): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.server = null;
+    this.handlers.close(code, reason);
   }
 }
