@@ -1,6 +1,9 @@
-// A peer that runs in Node instead of a browser tab: the same core (signaling,
-// mesh, shared document, presence), with `ws` for signaling and node-datachannel
-// (through simple-peer's polyfill) for WebRTC. The headless contributor builds on it.
+// A peer that runs in Node instead of a browser tab: the same core PeerNode
+// (signaling, mesh, shared document, presence, directory), with `ws` for
+// signaling and node-datachannel (through simple-peer's polyfill) for WebRTC.
+// The end-to-end tests use it to show a Node peer joining the browsers' network.
+// It hosts no VMs: the headless contributor of the design (VMs in worker_threads
+// at nice 19) does not exist yet, and would start from this.
 import WebSocket from "ws";
 import type { Identity } from "../core/crypto/identity.ts";
 import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
