@@ -6,6 +6,7 @@ import type { KeyValueStore } from "../core/state/storage.ts";
 import { formatAge, formatBytes } from "../core/util/format.ts";
 import type { HostRuntime } from "../core/vm/host-runtime.ts";
 import { type ContributeSettings, saveContributeSettings } from "./contribute-settings.ts";
+import { Lifetime } from "./lifetime.ts";
 
 export interface ContributeElements {
   toggle: HTMLButtonElement;
@@ -20,8 +21,8 @@ export interface ContributeElements {
 const REFRESH_MS = 1000;
 
 export class ContributePage {
-  private readonly timer: ReturnType<typeof setInterval>;
-  private readonly off: () => void;
+  /** Every listener and timer this page started: dispose ends them. */
+  private readonly lifetime = new Lifetime();
   private backoff = "";
 
   constructor(
@@ -32,13 +33,20 @@ export class ContributePage {
     /** Called whenever what this tab offers changed (to sign presence again). */
     private readonly onChange: (settings: ContributeSettings) => void,
   ) {
-    el.toggle.addEventListener("click", () => void this.setContributing(!this.settings.contributing));
-    el.form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      void this.saveLimits();
+    const { signal } = this.lifetime;
+    el.toggle.addEventListener("click", () => void this.setContributing(!this.settings.contributing), {
+      signal,
     });
-    this.off = host.on("change", () => this.render());
-    this.timer = setInterval(() => this.render(), REFRESH_MS);
+    el.form.addEventListener(
+      "submit",
+      (e) => {
+        e.preventDefault();
+        void this.saveLimits();
+      },
+      { signal },
+    );
+    this.lifetime.defer(host.on("change", () => this.render()));
+    this.lifetime.every(REFRESH_MS, () => this.render());
     this.fill();
     this.host.setAccepting(this.settings.contributing);
     this.render();
@@ -52,8 +60,7 @@ export class ContributePage {
   }
 
   dispose(): void {
-    clearInterval(this.timer);
-    this.off();
+    this.lifetime.end();
   }
 
   private fill(): void {

@@ -2,6 +2,7 @@
 // page's own long tasks) and turns it, through core's PressurePolicy, into the
 // share of the CPU budget the VMs may use right now.
 import { type DeviceSignals, PressurePolicy, type PressureState } from "../core/cpu/pressure.ts";
+import { Lifetime } from "./lifetime.ts";
 
 const LONG_TASK_WINDOW_MS = 5000;
 const TICK_MS = 1000;
@@ -30,9 +31,8 @@ export class DeviceMonitor {
   private pressure: PressureState | null = null;
   private battery: BatteryLike | null = null;
   private longTaskTimes: number[] = [];
-  private readonly timer: ReturnType<typeof setInterval>;
-  private observer: PressureObserverLike | null = null;
-  private longTasks: PerformanceObserver | null = null;
+  /** The observers and the timer this monitor started: dispose ends them. */
+  private readonly lifetime = new Lifetime();
   private last = 1;
 
   constructor(private readonly onChange: (state: DeviceState) => void) {
@@ -40,13 +40,12 @@ export class DeviceMonitor {
       globalThis as { PressureObserver?: new (cb: (r: PressureRecordLike[]) => void) => PressureObserverLike }
     ).PressureObserver;
     if (PressureObserverCtor) {
-      this.observer = new PressureObserverCtor((records) => {
+      const observer = new PressureObserverCtor((records) => {
         this.pressure = records.at(-1)?.state ?? this.pressure;
         this.tick();
       });
-      this.observer.observe("cpu", { sampleInterval: 1000 }).catch(() => {
-        this.observer = null;
-      });
+      this.lifetime.defer(() => observer.disconnect());
+      observer.observe("cpu", { sampleInterval: 1000 }).catch(() => {});
     }
     const nav = navigator as Navigator & { getBattery?: () => Promise<BatteryLike> };
     nav.getBattery?.().then(
@@ -56,12 +55,13 @@ export class DeviceMonitor {
       () => {},
     );
     if (PerformanceObserver.supportedEntryTypes?.includes("longtask")) {
-      this.longTasks = new PerformanceObserver((list) => {
+      const longTasks = new PerformanceObserver((list) => {
         for (const entry of list.getEntries()) this.longTaskTimes.push(entry.startTime);
       });
-      this.longTasks.observe({ type: "longtask", buffered: false });
+      longTasks.observe({ type: "longtask", buffered: false });
+      this.lifetime.defer(() => longTasks.disconnect());
     }
-    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.lifetime.every(TICK_MS, () => this.tick());
   }
 
   signals(): DeviceSignals {
@@ -88,9 +88,7 @@ export class DeviceMonitor {
   }
 
   dispose(): void {
-    clearInterval(this.timer);
-    this.observer?.disconnect();
-    this.longTasks?.disconnect();
+    this.lifetime.end();
   }
 }
 

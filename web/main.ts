@@ -12,6 +12,7 @@ import { guestManifest, guestSource, imageState } from "./guest.ts";
 import { IdbStore } from "./idb-store.ts";
 import { loadOrCreateIdentity } from "./identity-store.ts";
 import { claimLeadership } from "./leader.ts";
+import { Lifetime } from "./lifetime.ts";
 import { LocalVmPage } from "./local-vm/page.ts";
 import { MyVmsPage } from "./my-vms-page.ts";
 import { loadNetworkSettings, startNetwork } from "./network.ts";
@@ -110,7 +111,9 @@ async function joinNetwork(): Promise<void> {
     isLeader: () => leadership.isLeader(),
   });
   const vm = services;
-  vm.host.on("change", () => void network.node.publishPresence());
+  /** This tab's own subscriptions (the badge, presence): ended when the tab goes. */
+  const subscriptions = new Lifetime();
+  subscriptions.defer(vm.host.on("change", () => void network.node.publishPresence()));
   const networkPage = new NetworkPage(
     {
       status: $("#net-status"),
@@ -175,13 +178,14 @@ async function joinNetwork(): Promise<void> {
       `${s.state === "joined" ? "online" : "signaling offline"} · ${links} ${links === 1 ? "link" : "links"}` +
       (contribute.contributing ? ` · hosting ${hosting}` : "");
   };
-  network.signaling.on("status", renderBadge);
-  network.node.mesh.on("change", renderBadge);
-  vm.host.on("change", renderBadge);
+  subscriptions.defer(network.signaling.on("status", renderBadge));
+  subscriptions.defer(network.node.mesh.on("change", renderBadge));
+  subscriptions.defer(vm.host.on("change", renderBadge));
   renderBadge();
   window.addEventListener("pagehide", () => {
     // Owners of the VMs this tab hosts move them now rather than after a timeout.
     vm.host.leaving();
+    subscriptions.end();
     networkPage.dispose();
     contributeView.dispose();
     device.dispose();

@@ -7,6 +7,7 @@ import { errorMessage } from "../core/util/errors.ts";
 import { formatAge, formatBytes } from "../core/util/format.ts";
 import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/vm/owner-runtime.ts";
 import { downloadFile } from "./download.ts";
+import { Lifetime } from "./lifetime.ts";
 import { createShell, type Shell } from "./terminal.ts";
 
 export interface MyVmsElements {
@@ -35,8 +36,8 @@ export class MyVmsPage {
   private readonly shell: Shell;
   private session: ShellSession | null = null;
   private sessionVm: string | null = null;
-  private readonly off: () => void;
-  private readonly timer: ReturnType<typeof setInterval>;
+  /** Every listener and timer this page started: dispose ends them. */
+  private readonly lifetime = new Lifetime();
   private names = new Map<string, string>();
 
   constructor(
@@ -45,24 +46,29 @@ export class MyVmsPage {
     private readonly peers: () => Promise<PeerView[]>,
   ) {
     this.shell = createShell(el.shellTerminal, (bytes) => this.session?.input(bytes));
-    el.createForm.addEventListener("submit", (e) => {
-      e.preventDefault();
-      void this.create();
-    });
-    el.shellClose.addEventListener("click", () => this.closeShell());
-    this.off = owner.on("change", () => this.render());
-    this.timer = setInterval(() => {
+    const { signal } = this.lifetime;
+    el.createForm.addEventListener(
+      "submit",
+      (e) => {
+        e.preventDefault();
+        void this.create();
+      },
+      { signal },
+    );
+    el.shellClose.addEventListener("click", () => this.closeShell(), { signal });
+    this.lifetime.defer(owner.on("change", () => this.render()));
+    this.lifetime.every(1000, () => {
       void this.refreshNames();
       this.render();
-    }, 1000);
+    });
     void this.refreshNames();
     this.render();
   }
 
   dispose(): void {
-    clearInterval(this.timer);
-    this.off();
+    this.lifetime.end();
     this.closeShell();
+    this.shell.dispose();
   }
 
   private async refreshNames(): Promise<void> {
@@ -141,7 +147,7 @@ export class MyVmsPage {
       b.textContent = label;
       b.disabled = disabled;
       b.setAttribute("aria-label", `${label} ${v.name}`);
-      b.addEventListener("click", onClick);
+      b.addEventListener("click", onClick); // goes with its row, which the next render replaces
       actions.append(b);
     };
     const live = v.state === "running";

@@ -10,6 +10,7 @@ import { errorMessage } from "../core/util/errors.ts";
 import { formatAge } from "../core/util/format.ts";
 import { downloadFile } from "./download.ts";
 import { identityFile, replaceIdentity } from "./identity-store.ts";
+import { Lifetime } from "./lifetime.ts";
 import { type Network, type NetworkSettings, saveNetworkSettings, signalingUrl } from "./network.ts";
 
 const REFRESH_MS = 2000;
@@ -39,8 +40,8 @@ const CONNECTION_LABEL: Record<PeerView["connection"], string> = {
 };
 
 export class NetworkPage {
-  private readonly timer: ReturnType<typeof setInterval>;
-  private readonly off: (() => void)[] = [];
+  /** Every listener and timer this page started: dispose ends them. */
+  private readonly lifetime = new Lifetime();
   private rendering = false;
 
   constructor(
@@ -53,35 +54,36 @@ export class NetworkPage {
     const { node, signaling } = network;
     el.peerId.textContent = shortPeerId(node.identity.peerId);
     el.peerId.title = node.identity.peerId;
-    this.off.push(
-      node.on("change", () => void this.renderPeers()),
-      signaling.on("status", () => this.renderStatus()),
-    );
-    this.timer = setInterval(() => {
+    const { signal } = this.lifetime;
+    this.lifetime.defer(node.on("change", () => void this.renderPeers()));
+    this.lifetime.defer(signaling.on("status", () => this.renderStatus()));
+    this.lifetime.every(REFRESH_MS, () => {
       this.renderStatus();
       void this.renderPeers();
-    }, REFRESH_MS);
-    el.nameForm.addEventListener("submit", (e) => {
-      e.preventDefault();
-      void this.saveName();
     });
-    el.exportButton.addEventListener("click", () => void this.exportIdentity());
-    el.importInput.addEventListener("change", () => void this.importIdentity());
-    el.settingsForm.addEventListener("submit", (e) => {
-      e.preventDefault();
-      void this.saveSettings();
-    });
+    const onSubmit = (form: HTMLFormElement, action: () => Promise<void>) =>
+      form.addEventListener(
+        "submit",
+        (e) => {
+          e.preventDefault();
+          void action();
+        },
+        { signal },
+      );
+    onSubmit(el.nameForm, () => this.saveName());
+    onSubmit(el.settingsForm, () => this.saveSettings());
+    el.exportButton.addEventListener("click", () => void this.exportIdentity(), { signal });
+    el.importInput.addEventListener("change", () => void this.importIdentity(), { signal });
     this.fillSettings(network.settings);
     void node.directory.ownProfile().then((p) => {
-      if (p && !el.nameInput.value) el.nameInput.value = p.name;
+      if (p && !el.nameInput.value && !this.lifetime.ended) el.nameInput.value = p.name;
     });
     this.renderStatus();
     void this.renderPeers();
   }
 
   dispose(): void {
-    clearInterval(this.timer);
-    for (const off of this.off.splice(0)) off();
+    this.lifetime.end();
   }
 
   private renderStatus(): void {
