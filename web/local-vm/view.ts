@@ -113,7 +113,7 @@ export class LocalVmView {
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = "Download the saved VM";
-      button.addEventListener("click", () => void this.downloadSetAside(), { signal: this.listeners.signal });
+      button.addEventListener("click", () => void this.downloadSetAside()); // goes with the notice
       el.append(" ", button);
     }
   }
