@@ -4,6 +4,7 @@
 import { formatAge, formatBytes, formatCount } from "../../core/util/format.ts";
 import type { LoadProgress, VmStats } from "../../worker/api.ts";
 import { downloadFile } from "../download.ts";
+import { Lifetime } from "../lifetime.ts";
 import { createShell, type Shell } from "../terminal.ts";
 import type { LocalVmController, LocalVmNotice, LocalVmState } from "./controller.ts";
 
@@ -28,9 +29,8 @@ export interface LocalVmElements {
 
 export class LocalVmView {
   private readonly shell: Shell;
-  /** Ends every DOM listener this view added. */
-  private readonly listeners = new AbortController();
-  private readonly off: (() => void)[];
+  /** Every listener this view added: dispose ends them. */
+  private readonly lifetime = new Lifetime();
   /** The notice on screen, so a re-render keeps its button rather than rebuilding it. */
   private notice: LocalVmNotice | null = null;
 
@@ -39,7 +39,7 @@ export class LocalVmView {
     private readonly vm: LocalVmController,
   ) {
     this.shell = createShell(el.terminal, (bytes) => vm.input(bytes));
-    const signal = this.listeners.signal;
+    const { signal } = this.lifetime;
     el.newButton.addEventListener("click", () => void vm.startNew(), { signal });
     el.saveButton.addEventListener("click", () => void vm.save("on demand"), { signal });
     el.pauseButton.addEventListener("click", () => void vm.togglePause(), { signal });
@@ -52,18 +52,15 @@ export class LocalVmView {
       },
       { signal },
     );
-    this.off = [
-      vm.on("change", () => this.render()),
-      vm.on("output", (bytes) => this.shell.write(bytes)),
-      vm.on("clearShell", () => this.shell.clear()),
-      vm.on("focusShell", () => this.shell.focus()),
-    ];
+    this.lifetime.defer(vm.on("change", () => this.render()));
+    this.lifetime.defer(vm.on("output", (bytes) => this.shell.write(bytes)));
+    this.lifetime.defer(vm.on("clearShell", () => this.shell.clear()));
+    this.lifetime.defer(vm.on("focusShell", () => this.shell.focus()));
     this.render();
   }
 
   dispose(): void {
-    this.listeners.abort();
-    for (const off of this.off.splice(0)) off();
+    this.lifetime.end();
     this.shell.dispose();
   }
 
