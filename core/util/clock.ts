@@ -47,6 +47,25 @@ export class ManualClock implements Clock {
     this.now = end;
     await flush();
   }
+
+  /**
+   * Moves time forward `stepMs` at a time until `condition` holds, letting real
+   * async work (WebCrypto, I/O) finish between steps through `flush`. Throws once
+   * `maxMs` of clock time has passed without it; returns the clock time it took.
+   */
+  async runUntil(
+    condition: () => boolean | Promise<boolean>,
+    options: { stepMs?: number; maxMs?: number; flush?: () => Promise<void>; what?: string } = {},
+  ): Promise<number> {
+    const { stepMs = 10, maxMs = 60_000, flush = () => Promise.resolve(), what = "condition" } = options;
+    const start = this.now;
+    await flush();
+    while (!(await condition())) {
+      if (this.now - start >= maxMs) throw new Error(`${what}: not reached within ${maxMs} ms of clock time`);
+      await this.advance(stepMs, flush);
+    }
+    return this.now - start;
+  }
 }
 
 /** The real clock. Each timer belongs to whoever called `after` and holds its cancel function. */

@@ -4,10 +4,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import { createIdentity } from "../../core/crypto/identity.ts";
+import { signEntry } from "../../core/crypto/signed.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
 import { peerAddress } from "../../core/net/peer-address.ts";
 import { PeerNode } from "../../core/peer/peer-node.ts";
-import { systemClock } from "../../core/util/clock.ts";
+import { PROFILE_KIND } from "../../core/state/directory.ts";
+import { type Clock, ManualClock, systemClock } from "../../core/util/clock.ts";
+import { eventually, flushAsync } from "../helpers/eventually.ts";
 
 const nodes: PeerNode[] = [];
 
@@ -26,6 +29,7 @@ async function addPeer(
   hub: MemorySignalingHub,
   network: MemoryNetwork,
   maxDegree: number,
+  clock: Clock = systemClock,
 ): Promise<PeerNode> {
   const identity = await createIdentity();
   const info = { peer: peerAddress(identity.peerId, "s1"), publicKey: identity.publicKey };
@@ -33,25 +37,13 @@ async function addPeer(
     identity,
     signaling: hub.connect(info),
     linkFactory: network.factory(info.peer),
-    clock: systemClock,
+    clock,
     mesh: { targetDegree: maxDegree, maxDegree, maintainIntervalMs: 200 },
     presence,
   });
   nodes.push(node);
   node.start();
   return node;
-}
-
-async function until(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const start = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const stateOf = (n: PeerNode) => Y.encodeStateVector(n.doc).toString();
@@ -70,15 +62,17 @@ describe("mesh on the in-memory transport", () => {
       await p.setName(`peer-${i}`);
       p.doc.getArray("log").push([`written by ${i}`]);
     }
-    await until(
+    await eventually(
+      "every peer sees 20 profiles",
       async () => {
         const lists = await Promise.all(peers.map(async (p) => (await p.directory.profiles()).size));
         return lists.every((n) => n === 20);
       },
-      20_000,
-      "every peer sees 20 profiles",
+      { timeoutMs: 20_000 },
     );
-    await until(() => new Set(peers.map(stateOf)).size === 1, 10_000, "identical state vectors");
+    await eventually("identical state vectors", () => new Set(peers.map(stateOf)).size === 1, {
+      timeoutMs: 10_000,
+    });
     expect(peers[7]!.doc.getArray("log").length).toBe(20);
     // Bounded: never more than 3 links, and most pairs are not directly linked.
     expect(maxSeen).toBeLessThanOrEqual(3);
@@ -86,28 +80,34 @@ describe("mesh on the in-memory transport", () => {
     expect(direct).toBeLessThan((20 * 19) / 2 / 4);
 
     const late = await addPeer(hub, network, 3);
-    await until(
-      async () => (await late.directory.profiles()).size === 20,
-      10_000,
+    await eventually(
       "the late peer sees the others",
+      async () => (await late.directory.profiles()).size === 20,
+      { timeoutMs: 10_000 },
     );
     await late.setName("late");
-    await until(
-      async () => (await peers[0]!.directory.profiles()).get(late.identity.peerId)?.payload.name === "late",
-      10_000,
+    await eventually(
       "the others see the late peer",
+      async () => (await peers[0]!.directory.profiles()).get(late.identity.peerId)?.payload.name === "late",
+      { timeoutMs: 10_000 },
     );
     expect(late.doc.getArray("log").length).toBe(20);
   });
 
   it("settles glare: two peers dialing each other at once keep exactly one link", async () => {
-    // Slow signaling, so both peers dial before either hears from the other.
-    const hub = new MemorySignalingHub({ clock: systemClock, delayMs: 30 });
+    // Slow signaling, so both peers dial before either hears from the other. On a manual clock:
+    // signaling delays, dials and mesh upkeep happen in the same order every run.
+    const clock = new ManualClock();
+    const hub = new MemorySignalingHub({ clock, delayMs: 30 });
     const network = new MemoryNetwork();
-    const a = await addPeer(hub, network, 4);
-    const b = await addPeer(hub, network, 4);
-    await until(() => a.mesh.isOpen(b.self) && b.mesh.isOpen(a.self), 5000, "a link between a and b");
-    await new Promise((r) => setTimeout(r, 500));
+    const a = await addPeer(hub, network, 4, clock);
+    const b = await addPeer(hub, network, 4, clock);
+    await clock.runUntil(() => a.mesh.isOpen(b.self) && b.mesh.isOpen(a.self), {
+      maxMs: 5000,
+      flush: flushAsync,
+      what: "a link between a and b",
+    });
+    await clock.advance(500, flushAsync); // a few rounds of mesh upkeep, which would drop a duplicate
     expect(network.openLinks).toBe(1);
     expect(a.mesh.links()).toHaveLength(1);
     expect(b.mesh.links()).toHaveLength(1);
@@ -119,24 +119,24 @@ describe("mesh on the in-memory transport", () => {
     const alice = await addPeer(hub, network, 4);
     const mallory = await addPeer(hub, network, 4);
     await alice.setName("alice");
-    await until(
-      async () => (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice",
-      15_000,
+    await eventually(
       "mallory sees alice",
+      async () => (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice",
+      { timeoutMs: 15_000 },
     );
-    // Mallory writes a profile under Alice's id, signed with Mallory's key.
-    const forged = {
-      kind: "profile/1",
-      payload: { peerId: alice.identity.peerId, name: "mallory-as-alice", updatedAt: Date.now() + 1000 },
-      publicKey: mallory.identity.publicKey,
-      signature: "A".repeat(86),
-    };
+    // Mallory writes a newer profile under Alice's id, genuinely signed with Mallory's key: only the
+    // check that the signer owns the id it sits under keeps it out.
+    const forged = await signEntry(mallory.identity, PROFILE_KIND, {
+      peerId: alice.identity.peerId,
+      name: "mallory-as-alice",
+      updatedAt: Date.now() + 1000,
+    });
     mallory.directory.map.set(alice.identity.peerId, forged);
     mallory.directory.map.set("f".repeat(32), forged);
-    await until(
-      async () => (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice",
-      15_000,
+    await eventually(
       "alice's own entry is restored everywhere",
+      async () => (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice",
+      { timeoutMs: 15_000 },
     );
     const seen = await alice.directory.profiles();
     expect(seen.has("f".repeat(32))).toBe(false);
@@ -148,13 +148,13 @@ describe("mesh on the in-memory transport", () => {
     const network = new MemoryNetwork();
     const peers: PeerNode[] = [];
     for (let i = 0; i < 6; i++) peers.push(await addPeer(hub, network, 2));
-    await until(
+    await eventually(
+      "presence of all six",
       async () => {
         const views = await peers[0]!.peers();
         return views.length === 6 && views.every((v) => v.presence !== null);
       },
-      10_000,
-      "presence of all six",
+      { timeoutMs: 10_000 },
     );
     const views = await peers[0]!.peers();
     const kinds = new Set(views.map((v) => v.connection));
