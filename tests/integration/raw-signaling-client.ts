@@ -143,6 +143,16 @@ export class SignalingClient {
     });
   }
 
+  /**
+   * A ping answered: the server handles a socket's messages in order and writes
+   * to it in order, so whatever it sent this socket before handling the ping
+   * (a relay, a broadcast) has arrived once the pong has. Needs a joined socket.
+   */
+  async roundTrip(): Promise<void> {
+    this.send({ type: "ping" });
+    await this.next("pong");
+  }
+
   close(code = 1000): void {
     this.ws.close(code);
   }

@@ -12,6 +12,7 @@ import {
   type SignalingServer,
   type SignalingServerOptions,
 } from "../../signaling-server/server.ts";
+import { eventually, flushAsync } from "../helpers/eventually.ts";
 import { SignalingClient } from "./raw-signaling-client.ts";
 
 setFlagsFromString("--expose-gc");
@@ -19,7 +20,6 @@ const gc = runInNewContext("gc") as () => void;
 
 const servers: SignalingServer[] = [];
 const clients: SignalingClient[] = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function start(options: SignalingServerOptions = {}) {
   const server = createSignalingServer({
@@ -43,14 +43,6 @@ async function start(options: SignalingServerOptions = {}) {
 }
 
 type Started = Awaited<ReturnType<typeof start>>;
-
-async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
 
 /** Two fresh peers join a fresh room and signal each other; then they leave. */
 async function honestPairWorks(s: Started): Promise<void> {
@@ -240,7 +232,7 @@ describe("signaling server, hostile clients", () => {
     // Bob is in another room: unknown to Alice's room.
     a.send({ type: "signal", to: jb.self, data: { sneaky: true } });
     expect(await a.next("error")).toMatchObject({ code: "unknown-peer" });
-    await sleep(100);
+    await b.roundTrip(); // whatever the server sent Bob before now has arrived
     expect(b.queue.filter((m) => m.type === "signal")).toEqual([]);
     expect(s.server.stats()).toMatchObject({ rooms: 2, peers: 2 });
     await honestPairWorks(s);
@@ -292,7 +284,7 @@ describe("signaling server, hostile clients", () => {
     // The limit counts open sockets: one closes, one more may come.
     held[0]!.close();
     await held[0]!.closed;
-    await until(() => s.server.stats().admitted === 4);
+    await eventually("one socket released", () => s.server.stats().admitted === 4);
     await s.connect(flood);
     await honestPairWorks(s);
   });
@@ -312,14 +304,14 @@ describe("signaling server, hostile clients", () => {
         sock.on("error", reject);
       });
     for (let i = 0; i < 3; i++) expect(await brokenHandshake()).toMatch(/^HTTP\/1\.1 400/);
-    await until(() => s.server.stats().admitted === 0);
+    await eventually("every socket released", () => s.server.stats().admitted === 0);
     // Released exactly once each: the whole quota is there, and no more.
     await s.connect();
     await s.connect();
     expect(s.server.stats()).toMatchObject({ admitted: 2, ips: 1, sockets: 2 });
     await expect(SignalingClient.connect(s.url)).rejects.toThrow(/HTTP 429/);
     for (const c of clients.splice(0)) c.close();
-    await until(() => s.server.stats().admitted === 0);
+    await eventually("every socket released", () => s.server.stats().admitted === 0);
     await honestPairWorks(s);
   });
 
@@ -330,7 +322,7 @@ describe("signaling server, hostile clients", () => {
       /HTTP 503 max-sockets/,
     );
     for (const c of clients.splice(0)) c.close();
-    await until(() => s.server.stats().admitted === 0);
+    await eventually("every socket released", () => s.server.stats().admitted === 0);
     await honestPairWorks(s);
   });
 
@@ -349,7 +341,7 @@ describe("signaling server, hostile clients", () => {
     await expect(e.join(members[1]!, "fourth", "s2")).rejects.toThrow(/too-many-rooms/);
     expect(s.server.stats()).toMatchObject({ rooms: 3, peers: 4 });
     d.close();
-    await until(() => s.server.stats().rooms === 2);
+    await eventually("the room is gone", () => s.server.stats().rooms === 2);
     await honestPairWorks(s);
   });
 
@@ -371,11 +363,18 @@ describe("signaling server, hostile clients", () => {
     const alive = await s.connect();
     await mute.join(alice, "hb", "s");
     await alive.join(bob, "hb", "s");
+    let pings = 0;
+    alive.ws.on("ping", () => pings++);
     const started = Date.now();
     expect((await mute.closed).code).toBe(1006); // cut, no close frame
     expect(Date.now() - started).toBeGreaterThan(600);
     expect(await alive.next("peer-left")).toMatchObject({ type: "peer-left" });
-    await sleep(800);
+    // Four more heartbeats answered: longer than the timeout that cut the mute one.
+    const seen = pings;
+    await eventually(
+      "four more heartbeats",
+      () => pings >= seen + 4 || alive.ws.readyState !== alive.ws.OPEN,
+    );
     expect(alive.ws.readyState).toBe(alive.ws.OPEN);
     expect(await rejected(s.server, "heartbeat")).toBe(1);
     await honestPairWorks(s);
@@ -398,10 +397,14 @@ describe("signaling server, hostile clients", () => {
     const blob = "y".repeat(60 * 1024);
     for (let i = 0; i < 400 && sender.ws.readyState === sender.ws.OPEN; i++) {
       sender.send({ type: "signal", to: js.self, data: { blob } });
-      if (i % 20 === 0) await sleep(5);
+      if (i % 20 === 0)
+        await eventually(
+          "the sender's frames are written",
+          () => sender.ws.bufferedAmount === 0 || sender.ws.readyState !== sender.ws.OPEN,
+        );
       if (s.server.stats().peers < 2) break;
     }
-    await until(() => s.server.stats().peers === 1);
+    await eventually("the slow reader is cut off", () => s.server.stats().peers === 1);
     expect(await rejected(s.server, "slow-reader")).toBe(1);
     expect(await sender.next("peer-left")).toMatchObject({ peer: js.self });
     await honestPairWorks(s);
@@ -418,6 +421,7 @@ describe("signaling server, hostile clients", () => {
     });
     const junk = `{"type":"signal","to":"${"f".repeat(32)}.x","data":{"pad":"${"z".repeat(8 * 1024)}"}}`;
     const big = "{".repeat(17 * 1024);
+    const empty = { sockets: 0, rooms: 0, peers: 0, admitted: 0, ips: 0 };
     let peakAdmitted = 0;
     let reconnects = 0;
     const attack = async (ms: number, sockets: number) => {
@@ -434,7 +438,8 @@ describe("signaling server, hostile clients", () => {
                 await c.closed;
               } else {
                 for (let k = 0; k < 10; k++) c.sendRaw(k % 2 ? junk : "garbage{");
-                await sleep(100);
+                // Each is answered with an error: wait for the answers, not for a while.
+                for (let k = 0; k < 10; k++) await c.next("error").catch(() => undefined);
               }
             }
             c.ws.terminate();
@@ -445,8 +450,13 @@ describe("signaling server, hostile clients", () => {
       );
     };
     const settle = async () => {
-      await until(() => s.server.stats().admitted === 0, 10_000);
-      await sleep(200);
+      await eventually("every socket forgotten", () => s.server.stats().admitted === 0, {
+        timeoutMs: 10_000,
+      });
+      await eventually("nothing left", () => JSON.stringify(s.server.stats()) === JSON.stringify(empty), {
+        timeoutMs: 10_000,
+      });
+      await flushAsync();
       gc();
       gc();
       return process.memoryUsage();

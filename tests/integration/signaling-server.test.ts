@@ -14,6 +14,7 @@ import { SIGNALING_PROTOCOL } from "../../core/net/signaling-protocol.ts";
 import { toBase64Url } from "../../core/util/base64url.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { peerIdOfKey, verifyEd25519 } from "../../signaling-server/verify.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { SignalingClient } from "./raw-signaling-client.ts";
 
 let server: SignalingServer;
@@ -49,14 +50,6 @@ function get(path: string): Promise<{ status: number; type: string; body: string
   });
 }
 
-async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 beforeAll(async () => {
   server = createSignalingServer({ port: 0, iceServers: [{ urls: "stun:stun.example.org:3478" }] });
   await server.ready;
@@ -66,7 +59,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   for (const c of open.splice(0)) c.close();
-  await until(() => server.stats().sockets === 0);
+  await eventually("every socket closed", () => server.stats().sockets === 0, { timeoutMs: 3_000 });
 });
 
 afterAll(async () => {
@@ -108,7 +101,7 @@ describe("signaling server, honest peers", () => {
     b.c.close();
     expect(await a.c.next("peer-left")).toEqual({ type: "peer-left", peer: b.joined.self });
     expect(await c.c.next("peer-left")).toEqual({ type: "peer-left", peer: b.joined.self });
-    await new Promise((r) => setTimeout(r, 100));
+    await elsewhere.c.roundTrip(); // anything the server sent it before now has arrived
     expect(elsewhere.c.queue).toEqual([]);
     expect(server.stats()).toMatchObject({ rooms: 2, peers: 3 });
   });
@@ -126,7 +119,7 @@ describe("signaling server, honest peers", () => {
       from: b.joined.self,
       data: { kind: "answer" },
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await c.c.roundTrip();
     expect(c.c.queue.filter((m) => m.type === "signal")).toEqual([]);
     const metrics = (await get("/metrics")).body;
     expect(Number(/^spare_signaling_relayed_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);

@@ -8,14 +8,9 @@ import {
 } from "../../core/net/signaling-client.ts";
 import { joinChallengeBytes } from "../../core/net/signaling-protocol.ts";
 import { ManualClock } from "../../core/util/clock.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Lets async work (WebCrypto signing runs on Node's thread pool) finish until `done()` holds. */
-async function settle(done: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-}
 
 /** A scripted server side: each connection attempt is one FakeSocket. */
 class FakeSocket {
@@ -59,7 +54,7 @@ const other = { peer: `${"a".repeat(32)}.x`, publicKey: "A".repeat(43) };
 
 async function join(socket: FakeSocket, self: string) {
   socket.serverSends({ type: "challenge", protocol: "spare-cycles-signal/1", nonce: "n".repeat(43) });
-  await settle(() => socket.sent.length > 0);
+  await eventually("the join is signed and sent", () => socket.sent.length > 0);
   socket.serverSends({ type: "joined", room: "r1", self, peers: [other], iceServers: [] });
 }
 
@@ -68,7 +63,7 @@ describe("SignalingClient", () => {
     const { identity, sockets, client } = await setup();
     client.start();
     sockets[0]!.serverSends({ type: "challenge", protocol: "spare-cycles-signal/1", nonce: "n".repeat(43) });
-    await settle(() => sockets[0]!.sent.length > 0);
+    await eventually("the join is signed and sent", () => sockets[0]!.sent.length > 0);
     const join = sockets[0]!.sent[0] as Record<string, string>;
     expect(join).toMatchObject({ type: "join", room: "r1", session: "tab1", publicKey: identity.publicKey });
     const signed = joinChallengeBytes("n".repeat(43), "r1", "tab1", identity.publicKey);
