@@ -1,6 +1,6 @@
 // Runs a hosted VM for the host runtime: the VM host (in a worker in the page,
 // or directly in Node for tests) behind core's VmEngine interface.
-import type { VmEngine } from "../core/vm/host-runtime.ts";
+import type { VmEngine } from "../core/vm/engine.ts";
 import type {
   BaseSource,
   GuestSource,

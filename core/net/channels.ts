@@ -20,6 +20,7 @@ export const CHANNEL_IDS = {
   transfer: 3,
   vm: 4,
   shell: 5,
+  checkpoint: 6,
 } as const;
 
 export const FRAME_HEADER_BYTES = 2;

@@ -59,10 +59,6 @@ export function rankHosts(request: PlacementRequest, candidates: HostCandidate[]
   return offers.map(({ host, freeSlots }) => ({ host, freeSlots }));
 }
 
-export function chooseHost(request: PlacementRequest, candidates: HostCandidate[]): PeerAddress | null {
-  return rankHosts(request, candidates)[0]?.host ?? null;
-}
-
 /** A number from 0 to 1 that differs per (vm, host) pair, so equal hosts share the load. */
 function spread(vmId: string, host: string): number {
   let h = 2166136261;

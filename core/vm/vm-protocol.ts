@@ -16,11 +16,26 @@ import { isCount, isObject } from "../util/guards.ts";
 import { fromHex, toHex } from "../util/hex.ts";
 
 /** VM control between owners and hosts: JSON messages, one per payload. */
-export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 1 };
+export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 2 };
 /** A VM's console bytes, each payload prefixed with the VM id. */
 export const SHELL_PROTOCOL: Protocol = { name: "shell", id: CHANNEL_IDS.shell, version: 1 };
 
 export type HostedState = "restoring" | "running" | "stopped" | "refused" | "failed";
+
+/** Why a host refused or failed a VM: a code to act on; the detail is for people. */
+export const HOST_REFUSALS = [
+  "unsigned-lease",
+  "other-host",
+  "deleted",
+  "newer-lease",
+  "not-contributing",
+  "no-slot",
+  "no-memory",
+  "key-does-not-open",
+  "no-restorable-checkpoint",
+  "start-failed",
+] as const;
+export type HostRefusal = (typeof HOST_REFUSALS)[number];
 
 export type VmMessage =
   /** Owner → host: run this VM under this lease; restore the first checkpoint that checks out. */
@@ -32,20 +47,18 @@ export type VmMessage =
       restore: SignedEntry<CheckpointRecord>[];
     }
   /** Host → owner. */
-  | { t: "status"; vmId: string; epoch: number; state: HostedState; detail: string }
+  | { t: "status"; vmId: string; epoch: number; state: HostedState; code: HostRefusal | null; detail: string }
   /** Owner's tab → host: let me use the console (signed by the owner). */
   | { t: "attach"; grant: SignedEntry<AttachGrant> }
   | { t: "attached"; vmId: string; transcript: string }
   | { t: "detach"; vmId: string }
   /** Owner → host: checkpoint now (before a stop or a move). */
   | { t: "flush"; vmId: string }
-  /** Anyone → a holder: send me the sealed bytes of this checkpoint. */
-  | { t: "fetch"; vmId: string; epoch: number; seq: number }
-  | { t: "fetch-failed"; vmId: string; epoch: number; seq: number; reason: string }
   /** Host → owners: this page is going away; move these VMs now. */
   | { t: "leaving"; vmIds: string[] };
 
 const STATES = new Set<HostedState>(["restoring", "running", "stopped", "refused", "failed"]);
+const REFUSALS = new Set<HostRefusal>(HOST_REFUSALS);
 const isVmId = (v: unknown): v is string => typeof v === "string" && VM_ID_PATTERN.test(v);
 const text = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : "");
 
@@ -89,6 +102,7 @@ export function parseVmMessage(payload: Uint8Array): VmMessage | null {
         vmId: m.vmId,
         epoch: m.epoch,
         state: m.state as HostedState,
+        code: REFUSALS.has(m.code as HostRefusal) ? (m.code as HostRefusal) : null,
         detail: text(m.detail, 500),
       };
     case "attach":
@@ -103,12 +117,6 @@ export function parseVmMessage(payload: Uint8Array): VmMessage | null {
       return isVmId(m.vmId) ? { t: "detach", vmId: m.vmId } : null;
     case "flush":
       return isVmId(m.vmId) ? { t: "flush", vmId: m.vmId } : null;
-    case "fetch":
-      if (!isVmId(m.vmId) || !isCount(m.epoch) || !isCount(m.seq)) return null;
-      return { t: "fetch", vmId: m.vmId, epoch: m.epoch, seq: m.seq };
-    case "fetch-failed":
-      if (!isVmId(m.vmId) || !isCount(m.epoch) || !isCount(m.seq)) return null;
-      return { t: "fetch-failed", vmId: m.vmId, epoch: m.epoch, seq: m.seq, reason: text(m.reason, 200) };
     case "leaving":
       if (!Array.isArray(m.vmIds) || m.vmIds.length > 64 || !m.vmIds.every(isVmId)) return null;
       return { t: "leaving", vmIds: m.vmIds };

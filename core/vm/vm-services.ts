@@ -8,9 +8,13 @@ import type { PeerNode, PeerView } from "../peer/peer-node.ts";
 import type { KeyValueStore } from "../state/storage.ts";
 import { VmBook } from "../state/vm-records.ts";
 import type { Clock } from "../util/clock.ts";
-import { HostRuntime, type HostSettings, type VmEngine } from "./host-runtime.ts";
+import { CheckpointExchange } from "./checkpoint-exchange.ts";
+import type { VmEngine } from "./engine.ts";
+import { HostRuntime, type HostSettings } from "./host-runtime.ts";
+import { OwnerCheckpoints } from "./owner-checkpoints.ts";
 import { OwnerRuntime } from "./owner-runtime.ts";
 import type { HostCandidate } from "./placement.ts";
+import { ReplicaStore } from "./replica-store.ts";
 
 export interface VmServicesOptions {
   clock: Clock;
@@ -42,21 +46,34 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
   const offChange = node.on("change", () => void refreshViews());
   void refreshViews();
 
-  let host: HostRuntime | null = null;
   let owner: OwnerRuntime | null = null;
+  let exchange: CheckpointExchange | null = null;
   const transfers = new Transfers(node.mesh, {
     clock: o.clock,
-    accept: async (remote, offer) =>
-      (await host?.acceptOffer(remote, offer)) === true || (await owner?.acceptOffer(remote, offer)) === true,
+    accept: (remote, offer) => exchange?.accept(remote, offer) ?? false,
   });
-  host = new HostRuntime({
+  const ownCheckpoints = new OwnerCheckpoints({
+    owner: node.identity.peerId,
+    book,
+    store: o.checkpoints,
+    kept: (vmId) => owner?.checkpointKept(vmId),
+  });
+  const replicas = new ReplicaStore({ self: () => node.self, book, replicas: o.replicas });
+  exchange = new CheckpointExchange({
+    mesh: node.mesh,
+    transfers,
+    clock: o.clock,
+    keepers: [ownCheckpoints, replicas],
+  });
+  const host = new HostRuntime({
     identity: node.identity,
     mesh: node.mesh,
     book,
     transfers,
+    exchange,
+    replicas,
     clock: o.clock,
     createEngine: o.createEngine,
-    replicas: o.replicas,
     settings: o.hostSettings,
     contributors: () => views.filter((v) => v.presence?.capacity.contributing).map((v) => v.peer),
   });
@@ -79,7 +96,7 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     transfers,
     clock: o.clock,
     keys: o.keys,
-    checkpoints: o.checkpoints,
+    checkpoints: ownCheckpoints,
     candidates,
     boxKeyOf,
     imageId: o.imageId,
@@ -87,17 +104,18 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     isLeader: o.isLeader,
     ...o.owner,
   });
-  const h = host;
   const ow = owner;
+  const ex = exchange;
   return {
     book,
     transfers,
-    host: h,
+    host,
     owner: ow,
     async dispose() {
       offChange();
       ow.dispose();
-      await h.stop();
+      await host.stop();
+      ex.dispose();
       transfers.stop();
     },
   };

@@ -3,7 +3,7 @@
 // fail exactly as they would with v86.
 
 import { seal, unseal } from "../../core/crypto/vm-crypto.ts";
-import type { VmEngine } from "../../core/vm/host-runtime.ts";
+import type { VmEngine } from "../../core/vm/engine.ts";
 
 export interface FakeMachine {
   files: Record<string, string>;

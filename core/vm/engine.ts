@@ -1,0 +1,29 @@
+// What runs one VM, and the crypto contexts both sides of a VM agree on.
+
+/** What runs one VM (a Web Worker in the browser, v86 directly in Node tests). */
+export interface VmEngine {
+  /** Boots from the image, or restores sealed checkpoint bytes (throws if they do not open). */
+  start(options: {
+    imageId: string;
+    sealed: { bytes: Uint8Array; key: CryptoKey; context: string } | null;
+    budgetPct: number;
+    onOutput: (bytes: Uint8Array) => void;
+  }): Promise<void>;
+  input(bytes: Uint8Array): void;
+  /** Saves, packs (delta against the image, gzip) and seals the VM's state. */
+  checkpoint(
+    key: CryptoKey,
+    context: string,
+  ): Promise<{ sealed: Uint8Array; rawBytes: number; saveMs: number; packMs: number }>;
+  transcript(): Promise<string>;
+  setBudget(pct: number): void;
+  stats(): Promise<{ usedPct: number; instructions: number }>;
+  stop(): Promise<void>;
+}
+
+/** What a checkpoint is sealed under: it opens only as this VM, epoch and seq. */
+export const checkpointContext = (vmId: string, epoch: number, seq: number) =>
+  `checkpoint/${vmId}/${epoch}/${seq}`;
+
+/** What the VM key is sealed to the host under: it opens only for this VM and epoch. */
+export const vmKeyContext = (vmId: string, epoch: number) => `vm-key/${vmId}/${epoch}`;

@@ -1,0 +1,48 @@
+// What a host knows about each VM it runs: the signed facts it was started
+// under, the engine, who may use its console, and where its checkpoints stand.
+import type { PeerAddress } from "../net/peer-address.ts";
+import type { CheckpointSummary, Lease, VmRecord } from "../state/vm-records.ts";
+import type { VmEngine } from "./engine.ts";
+import type { HostedState } from "./vm-protocol.ts";
+
+export interface HostSettings {
+  slots: number;
+  memoryMiB: number;
+  budgetPct: number;
+  checkpointIntervalMs: number;
+}
+
+/** What the Contribute page shows of a hosted VM. */
+export interface HostedVm {
+  vmId: string;
+  owner: string;
+  name: string;
+  epoch: number;
+  state: HostedState;
+  detail: string;
+  startedAtMs: number;
+  lastCheckpoint: { seq: number; atMs: number; bytes: number; saveMs: number; transferMs: number } | null;
+}
+
+/** Where a hosted VM's checkpoints stand. */
+export interface CheckpointState {
+  /** The number of the newest one made in this epoch (0: none yet). */
+  seq: number;
+  /** The newest one, made here or restored from; the next one names it. */
+  previous: CheckpointSummary | null;
+  cancelTimer: (() => void) | null;
+  busy: boolean;
+}
+
+export interface Hosting {
+  view: HostedVm;
+  vm: VmRecord;
+  lease: Lease;
+  key: CryptoKey;
+  engine: VmEngine | null;
+  /** The owner's tab that asked for the VM. */
+  requester: PeerAddress;
+  /** Tabs the owner granted the console. */
+  viewers: Set<PeerAddress>;
+  checkpoints: CheckpointState;
+}

@@ -1,0 +1,283 @@
+// Where the owner's VMs run: picks a contributor, signs the lease, hands the
+// host the VM key sealed to it and waits until the VM runs there; watches the
+// hosts and moves a VM (epoch + 1) when its host goes away. Only the tab that
+// leads for this owner places; the others follow the document.
+import type { SignedEntry } from "../crypto/signed.ts";
+import { exportVmKey, importVmKey, sealTo } from "../crypto/vm-crypto.ts";
+import type { MeshPort } from "../net/channels.ts";
+import { whenOpen } from "../net/link-wait.ts";
+import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
+import type { KeyValueStore } from "../state/storage.ts";
+import type { CheckpointRecord, Lease, VmRecord } from "../state/vm-records.ts";
+import type { Clock } from "../util/clock.ts";
+import { vmKeyContext } from "./engine.ts";
+import type { LeaseBook } from "./lease-book.ts";
+import type { OwnerCheckpoints } from "./owner-checkpoints.ts";
+import type { OwnerViews } from "./owner-views.ts";
+import { type HostCandidate, rankHosts } from "./placement.ts";
+import type { HostedState, HostRefusal, VmMessage } from "./vm-protocol.ts";
+
+export interface PlacementOptions {
+  mesh: MeshPort;
+  leases: LeaseBook;
+  views: OwnerViews;
+  checkpoints: OwnerCheckpoints;
+  clock: Clock;
+  now: () => number;
+  /** VM keys (never in the document), by VM id. */
+  keys: KeyValueStore;
+  /** Contributors that could host, from verified presence. */
+  candidates: () => Promise<HostCandidate[]>;
+  /** A host's X25519 key (from its verified presence), to seal the VM key to. */
+  boxKeyOf: (host: PeerAddress) => Promise<string | null>;
+  isLeader: () => boolean;
+  sendVm: (remote: PeerAddress, message: VmMessage) => boolean;
+  /** Asks a host for this tab's console (and so for the VM's state). */
+  grant: (vmId: string, host: PeerAddress) => Promise<void>;
+  tickMs?: number;
+  /** How long a host may be unreachable before its VMs move. */
+  graceMs?: number;
+  linkTimeoutMs?: number;
+  startTimeoutMs?: number;
+}
+
+export type PlaceReason = "start" | "move" | "failover";
+
+interface Outcome {
+  state: HostedState;
+  code: HostRefusal | null;
+  detail: string;
+}
+
+interface StatusWaiter {
+  host: PeerAddress;
+  done: (outcome: Outcome) => void;
+}
+
+/** How many hosts one placement tries before it waits for room. */
+const ATTEMPTS = 6;
+/** How many checkpoints a host is offered to restore from, newest first. */
+const RESTORE_CHOICES = 3;
+/** How long after this tab starts a host's absence counts as "while you were offline". */
+const CAME_BACK_MS = 30_000;
+
+export class PlacementController {
+  private readonly placing = new Set<string>();
+  private readonly lastSeen = new Map<string, number>();
+  private readonly statusWaiters = new Map<string, StatusWaiter>();
+  private readonly startedAtMs: number;
+  private cancelTick: (() => void) | null = null;
+  private running = true;
+
+  constructor(private readonly o: PlacementOptions) {
+    this.startedAtMs = o.now();
+    this.scheduleTick();
+  }
+
+  dispose(): void {
+    this.running = false;
+    this.cancelTick?.();
+  }
+
+  isPlacing(vmId: string): boolean {
+    return this.placing.has(vmId);
+  }
+
+  /** A host said how a VM is: the placement waiting on it learns first. */
+  status(remote: PeerAddress, vmId: string, epoch: number, outcome: Outcome): void {
+    const waiter = this.statusWaiters.get(`${vmId}/${epoch}`);
+    if (waiter?.host === remote) waiter.done(outcome);
+  }
+
+  /** Picks a host, signs a lease, hands over the key and waits until the VM runs there. */
+  async place(vmId: string, reason: PlaceReason, exclude: Set<PeerAddress>): Promise<void> {
+    const { views, leases, mesh } = this.o;
+    if (this.placing.has(vmId) || !this.o.isLeader()) return;
+    this.placing.add(vmId);
+    try {
+      const vm = await leases.mine(vmId);
+      if (!vm || vm.vm.deleted) return;
+      views.ensure(vm.vm, "placing");
+      const keyText = await this.o.keys.get(vmId);
+      if (typeof keyText !== "string") {
+        views.update(vmId, {
+          state: "failed",
+          detail: "this device does not hold the VM's key (import your identity file)",
+        });
+        return;
+      }
+      const key = await importVmKey(keyText);
+      // After a move, the explanation (why, and from which checkpoint) stays visible.
+      const why = reason === "failover" ? (views.get(vmId)?.detail ?? "") : "";
+      for (const p of mesh.openLinks()) if (peerIdOf(p) === leases.owner) exclude.add(p);
+      exclude.add(mesh.self);
+      for (let attempt = 0; attempt < ATTEMPTS && this.running; attempt++) {
+        const offers = rankHosts(
+          { vmId, memoryBytes: vm.vm.memoryBytes, exclude, pending: views.pendingByHost(vmId) },
+          await this.o.candidates(),
+        );
+        const host = offers[0]?.host;
+        if (!host) {
+          views.update(vmId, { state: "waiting", host: null, detail: "waiting for a contributor with room" });
+          return;
+        }
+        const signed = await leases.writeLease(vmId, host);
+        this.lastSeen.set(vmId, this.o.now());
+        views.update(vmId, {
+          state: reason === "start" ? "starting" : "moving",
+          host,
+          epoch: signed.lease.epoch,
+          detail: why,
+        });
+        const record = leases.signedRecord(vmId) ?? vm.entry;
+        const outcome = await this.handOver(vm.vm, record, signed, key, host);
+        if (outcome.state === "running") {
+          views.update(vmId, {
+            state: "running",
+            host,
+            detail: [why, outcome.detail].filter(Boolean).join("; "),
+          });
+          return;
+        }
+        exclude.add(host);
+        views.update(vmId, { detail: `${host.slice(0, 8)}: ${outcome.detail}` });
+        if (outcome.code === "no-restorable-checkpoint") {
+          views.update(vmId, { state: "failed" });
+          return;
+        }
+      }
+      views.update(vmId, { state: "waiting" });
+    } finally {
+      this.placing.delete(vmId);
+    }
+  }
+
+  private async handOver(
+    vm: VmRecord,
+    record: SignedEntry<VmRecord>,
+    signed: { lease: Lease; entry: SignedEntry<Lease> },
+    key: CryptoKey,
+    host: PeerAddress,
+  ): Promise<Outcome> {
+    const { mesh, clock } = this.o;
+    const { lease } = signed;
+    mesh.pin(host);
+    if (!(await whenOpen(mesh, host, clock, this.o.linkTimeoutMs ?? 10_000)))
+      return { state: "failed", code: null, detail: "no link to the host" };
+    const boxKey = await this.o.boxKeyOf(host);
+    if (!boxKey) return { state: "failed", code: null, detail: "the host has no key to seal to" };
+    const plainKey = new TextEncoder().encode(await exportVmKey(key));
+    const sealedKey = await sealTo(boxKey, plainKey, vmKeyContext(vm.vmId, lease.epoch));
+    const restore = await this.restoreList(vm.vmId);
+    const result = this.waitForStart(vm.vmId, lease.epoch, host);
+    this.o.sendVm(host, { t: "start", vm: record, lease: signed.entry, key: sealedKey, restore });
+    return result;
+  }
+
+  /** Resolves with the host's answer; a host still restoring gets more time. */
+  private waitForStart(vmId: string, epoch: number, host: PeerAddress): Promise<Outcome> {
+    const { clock } = this.o;
+    const waitKey = `${vmId}/${epoch}`;
+    const timeoutMs = this.o.startTimeoutMs ?? 60_000;
+    return new Promise<Outcome>((resolve) => {
+      const timeout = (detail: string) =>
+        clock.after(timeoutMs, () => finish({ state: "failed", code: null, detail }));
+      let cancel = timeout("the host did not start it in time");
+      const finish = (outcome: Outcome) => {
+        cancel();
+        if (outcome.state === "restoring") {
+          // Still working (fetching the checkpoint): give it more time.
+          cancel = timeout("restoring took too long");
+          this.o.views.update(vmId, { detail: outcome.detail || "restoring" });
+          return;
+        }
+        this.statusWaiters.delete(waitKey);
+        resolve(outcome);
+      };
+      this.statusWaiters.set(waitKey, { host, done: finish });
+    });
+  }
+
+  /** Checkpoints to restore from, newest first: the document's newest and what this tab holds. */
+  private async restoreList(vmId: string): Promise<SignedEntry<CheckpointRecord>[]> {
+    const entries: SignedEntry<CheckpointRecord>[] = [];
+    const seen = new Set<string>();
+    const add = (e: SignedEntry<CheckpointRecord> | null) => {
+      if (!e) return;
+      const id = `${e.payload.epoch}/${e.payload.seq}`;
+      if (seen.has(id)) return;
+      seen.add(id);
+      entries.push(e);
+    };
+    add((await this.o.leases.book.latestCheckpoint(vmId, this.o.leases.owner))?.entry ?? null);
+    for (const s of await this.o.checkpoints.list(vmId)) add(s.entry);
+    entries.sort((a, b) => b.payload.epoch - a.payload.epoch || b.payload.seq - a.payload.seq);
+    return entries.slice(0, RESTORE_CHOICES);
+  }
+
+  /** Asks the host for a checkpoint now and waits (briefly) for it to land. */
+  async flush(vmId: string, host: PeerAddress): Promise<void> {
+    const { mesh, clock, checkpoints } = this.o;
+    if (!mesh.isOpen(host)) return;
+    const before = await checkpoints.newest(vmId);
+    this.o.sendVm(host, { t: "flush", vmId });
+    for (let waited = 0; waited < 20_000; waited += 200) {
+      const newest = await checkpoints.newest(vmId);
+      if (newest && (!before || newest.seq !== before.seq || newest.epoch !== before.epoch)) return;
+      if (!mesh.isOpen(host)) return;
+      await new Promise<void>((r) => clock.after(200, r));
+    }
+  }
+
+  // ---- Watching hosts
+
+  private scheduleTick(): void {
+    this.cancelTick = this.o.clock.after(this.o.tickMs ?? 1000, () => {
+      void this.tick().finally(() => {
+        if (this.running) this.scheduleTick();
+      });
+    });
+  }
+
+  private async tick(): Promise<void> {
+    const { views, mesh } = this.o;
+    if (!this.o.isLeader()) return;
+    const grace = this.o.graceMs ?? 4000;
+    for (const { vm } of await this.o.leases.all()) {
+      if (vm.deleted || this.placing.has(vm.vmId)) continue;
+      const lease = await this.o.leases.currentLease(vm.vmId);
+      if (!lease) {
+        void this.place(vm.vmId, "start", new Set());
+        continue;
+      }
+      if (lease.host === null) continue;
+      mesh.pin(lease.host);
+      if (mesh.isOpen(lease.host)) {
+        this.lastSeen.set(vm.vmId, this.o.now());
+        const v = views.get(vm.vmId);
+        if (v && v.state !== "running" && v.host === lease.host && v.epoch === lease.epoch) continue;
+        if (v && (v.host !== lease.host || v.epoch !== lease.epoch)) {
+          // Another tab placed it, or this tab just came back: ask the host how it is.
+          void this.o.grant(vm.vmId, lease.host);
+          views.update(vm.vmId, { host: lease.host, epoch: lease.epoch });
+        }
+        continue;
+      }
+      const seen = Math.max(this.lastSeen.get(vm.vmId) ?? 0, this.startedAtMs, lease.issuedAt);
+      if (this.o.now() - seen > grace) this.failover(vm.vmId, lease.host, "the host stopped answering");
+    }
+  }
+
+  /** Moves a VM off `from` (which went away), from its newest checkpoint. */
+  failover(vmId: string, from: PeerAddress, why: string): void {
+    const cameBack = this.o.now() - this.startedAtMs < CAME_BACK_MS;
+    const newest = this.o.views.get(vmId)?.lastCheckpoint;
+    const age = newest ? `${Math.round((this.o.now() - newest.createdAt) / 1000)} s` : "unknown";
+    const detail = cameBack
+      ? `the host went away while you were offline: resuming from the checkpoint taken ${age} ago`
+      : `${why}: moving it, resuming from the checkpoint taken ${age} ago`;
+    this.o.views.update(vmId, { state: "moving", detail });
+    this.o.mesh.unpin(from);
+    void this.place(vmId, "failover", new Set([from]));
+  }
+}
