@@ -1,9 +1,12 @@
-// A stand-in for the VM engine in runtime tests: a tiny key-value "machine" whose
-// state is sealed with the real VM key and context, so tampering and wrong keys
-// fail exactly as they would with v86.
+// A stand-in for the VM engine in runtime tests: a tiny shell on a key-value
+// "machine" whose state is sealed with the real VM key and context, so tampering
+// and wrong keys fail exactly as they would with v86. It keeps the engine's
+// rules the acceptance suite checks against v86 (tests/acceptance/vm-engine.suite.ts):
+// it echoes what is typed, answers `echo` with $((arithmetic)), `> file` and `cat`,
+// replays the console on restore, and is silent once stopped.
 
 import { seal, unseal } from "../../core/crypto/vm-crypto.ts";
-import type { VmEngine } from "../../core/vm/engine.ts";
+import type { VmEngine } from "../../core/vm/host-runtime.ts";
 
 export interface FakeMachine {
   files: Record<string, string>;
@@ -12,46 +15,92 @@ export interface FakeMachine {
 
 export const running = new Set<FakeMachine>();
 
-export function fakeEngine(): VmEngine & { machine: FakeMachine } {
+const PROMPT = "fake$ ";
+
+/** Expands $((a op b)) the way the guest's shell does, for + - * / on integers. */
+function expand(text: string): string {
+  return text.replace(/\$\(\((-?\d+)\s*([-+*/])\s*(-?\d+)\)\)/g, (_, a: string, op: string, b: string) => {
+    const [x, y] = [Number(a), Number(b)];
+    return String(op === "+" ? x + y : op === "-" ? x - y : op === "*" ? x * y : Math.trunc(x / y));
+  });
+}
+
+/** `imageId`, when given, is the only image this engine has (like a real host). */
+export function fakeEngine(options: { imageId?: string } = {}): VmEngine & { machine: FakeMachine } {
   const machine: FakeMachine = { files: {}, running: false };
   let onOutput: (bytes: Uint8Array) => void = () => {};
   let transcript = "";
+  let typed = "";
+  let instructions = 0;
   const out = (text: string) => {
+    if (!machine.running) return;
     transcript += text;
     onOutput(new TextEncoder().encode(text));
   };
+  const run = (line: string): string => {
+    const [cmd, name, ...rest] = line.split(/\s+/);
+    // "set NAME VALUE" stores a file; "get NAME" prints it.
+    if (cmd === "set" && name) {
+      machine.files[name] = rest[0] ?? "";
+      return "";
+    }
+    if (cmd === "get" && name) return `${name}=${machine.files[name] ?? "(none)"}\r\n`;
+    if (cmd === "echo") {
+      const [text, file] = expand(line.slice(4).trim()).split(/\s*>\s*/);
+      if (file) {
+        machine.files[file] = `${text}\n`;
+        return "";
+      }
+      return `${text}\r\n`;
+    }
+    if (cmd === "cat" && name) {
+      const file = machine.files[name];
+      return file === undefined ? `cat: ${name}: No such file or directory\r\n` : file.replace(/\n/g, "\r\n");
+    }
+    return cmd ? `sh: ${cmd}: not found\r\n` : "";
+  };
   return {
     machine,
-    async start(options) {
-      onOutput = options.onOutput;
-      if (options.sealed) {
-        const plain = await unseal(options.sealed.key, options.sealed.bytes, options.sealed.context);
+    async start(o) {
+      if (options.imageId !== undefined && o.imageId !== options.imageId)
+        throw new Error(`this host does not have the VM's image (${o.imageId.slice(0, 24)}…)`);
+      if (o.sealed) {
+        const plain = await unseal(o.sealed.key, o.sealed.bytes, o.sealed.context);
         const restored = JSON.parse(new TextDecoder().decode(plain));
         machine.files = restored.files;
-        transcript = restored.transcript;
+        transcript = "";
+        onOutput = o.onOutput;
+        machine.running = true;
+        out(restored.transcript); // the console shows what it showed when saved
+      } else {
+        onOutput = o.onOutput;
+        machine.running = true;
       }
-      machine.running = true;
       running.add(machine);
-      out("fake$ ");
+      out(PROMPT);
     },
     input(bytes) {
-      // "set NAME VALUE\r" stores a file; "get NAME\r" prints it.
-      const line = new TextDecoder().decode(bytes).trim();
-      const [cmd, name, value] = line.split(" ");
-      if (cmd === "set" && name) machine.files[name] = value ?? "";
-      if (cmd === "get" && name) out(`${name}=${machine.files[name] ?? "(none)"}\r\n`);
-      out("fake$ ");
+      if (!machine.running) return;
+      typed += new TextDecoder().decode(bytes);
+      // A line runs when its return arrives; the terminal echoes what was typed.
+      for (let end = typed.search(/[\r\n]/); end >= 0; end = typed.search(/[\r\n]/)) {
+        const line = typed.slice(0, end).trim();
+        typed = typed.slice(end + 1);
+        instructions += 1000 + line.length;
+        out(`${line}\r\n${run(line)}${PROMPT}`);
+      }
     },
     async checkpoint(key, context) {
+      if (!machine.running) throw new Error("not running");
       const plain = new TextEncoder().encode(JSON.stringify({ files: machine.files, transcript }));
       return { sealed: await seal(key, plain, context), rawBytes: plain.length, saveMs: 1, packMs: 1 };
     },
     async transcript() {
-      return transcript;
+      return machine.running ? transcript : "";
     },
     setBudget() {},
     async stats() {
-      return { usedPct: 0, instructions: 0 };
+      return { usedPct: 0, instructions: machine.running ? instructions : 0 };
     },
     async stop() {
       machine.running = false;
