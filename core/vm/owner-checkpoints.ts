@@ -5,6 +5,7 @@ import type { SignedEntry } from "../crypto/signed.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import type { KeyValueStore } from "../state/storage.ts";
 import type { CheckpointRecord, VerifiedCheckpoint, VmBook } from "../state/vm-records.ts";
+import { Emitter } from "../util/emitter.ts";
 import { isCount, isMatch, isObject, SHA256_PATTERN } from "../util/guards.ts";
 import type { CheckpointKeeper } from "./checkpoint-exchange.ts";
 import type { CheckpointMeta, CheckpointRef } from "./checkpoint-protocol.ts";
@@ -36,15 +37,20 @@ const newestFirst = (a: { epoch: number; seq: number }, b: { epoch: number; seq:
   b.epoch - a.epoch || b.seq - a.seq;
 
 export class OwnerCheckpoints implements CheckpointKeeper {
+  private readonly events = new Emitter<{ kept: (vmId: string) => void }>();
+
   constructor(
     private readonly o: {
       owner: string;
       book: VmBook;
       store: KeyValueStore;
-      /** Called after a checkpoint was kept. */
-      kept: (vmId: string) => void;
     },
   ) {}
+
+  /** Calls `fn` with the VM's id each time one of its checkpoints was kept. */
+  onKept(fn: (vmId: string) => void): () => void {
+    return this.events.on("kept", fn);
+  }
 
   /** This owner's checkpoints of a VM, newest first. */
   async list(vmId: string): Promise<StoredCheckpoint[]> {
@@ -72,7 +78,7 @@ export class OwnerCheckpoints implements CheckpointKeeper {
     };
     const others = (await this.list(meta.vmId)).filter((c) => c.epoch !== item.epoch || c.seq !== item.seq);
     await this.o.store.set(meta.vmId, [item, ...others].sort(newestFirst).slice(0, KEPT_PER_VM));
-    this.o.kept(meta.vmId);
+    this.events.emit("kept", meta.vmId);
   }
 
   async load(ref: CheckpointRef): Promise<Uint8Array | null> {

@@ -91,6 +91,7 @@ export class OwnerRuntime {
       }),
       o.book.observe(() => void this.refresh()),
       o.transfers.on("progress", (p) => this.onProgress(p)),
+      o.checkpoints.onKept((vmId) => this.checkpointKept(vmId)),
     );
     void this.refresh();
   }
@@ -170,7 +171,7 @@ export class OwnerRuntime {
   }
 
   /** A checkpoint of one of this owner's VMs was kept: it is no longer in flight. */
-  checkpointKept(vmId: string): void {
+  private checkpointKept(vmId: string): void {
     this.views.update(vmId, { transfer: null });
     void this.refresh();
   }

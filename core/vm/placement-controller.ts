@@ -58,6 +58,8 @@ interface StatusWaiter {
 const ATTEMPTS = 6;
 /** How many checkpoints a host is offered to restore from, newest first. */
 const RESTORE_CHOICES = 3;
+/** How long a stop or a move waits for the host's last checkpoint. */
+const FLUSH_TIMEOUT_MS = 20_000;
 /** How long after this tab starts a host's absence counts as "while you were offline". */
 const CAME_BACK_MS = 30_000;
 
@@ -215,18 +217,26 @@ export class PlacementController {
     return entries.slice(0, RESTORE_CHOICES);
   }
 
-  /** Asks the host for a checkpoint now and waits (briefly) for it to land. */
+  /** Asks the host for a checkpoint now and waits (briefly) until this tab holds it. */
   async flush(vmId: string, host: PeerAddress): Promise<void> {
-    const { mesh, clock, checkpoints } = this.o;
+    const { mesh, clock } = this.o;
     if (!mesh.isOpen(host)) return;
-    const before = await checkpoints.newest(vmId);
-    this.o.sendVm(host, { t: "flush", vmId });
-    for (let waited = 0; waited < 20_000; waited += 200) {
-      const newest = await checkpoints.newest(vmId);
-      if (newest && (!before || newest.seq !== before.seq || newest.epoch !== before.epoch)) return;
-      if (!mesh.isOpen(host)) return;
-      await new Promise<void>((r) => clock.after(200, r));
-    }
+    await new Promise<void>((resolve) => {
+      const finish = () => {
+        offKept();
+        offClose();
+        cancel();
+        resolve();
+      };
+      const offKept = this.o.checkpoints.onKept((kept) => {
+        if (kept === vmId) finish();
+      });
+      const offClose = mesh.on("close", (peer) => {
+        if (peer === host) finish();
+      });
+      const cancel = clock.after(FLUSH_TIMEOUT_MS, finish);
+      this.o.sendVm(host, { t: "flush", vmId });
+    });
   }
 
   // ---- Watching hosts

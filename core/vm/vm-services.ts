@@ -46,7 +46,6 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
   const offChange = node.on("change", () => void refreshViews());
   void refreshViews();
 
-  let owner: OwnerRuntime | null = null;
   let exchange: CheckpointExchange | null = null;
   const transfers = new Transfers(node.mesh, {
     clock: o.clock,
@@ -56,7 +55,6 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     owner: node.identity.peerId,
     book,
     store: o.checkpoints,
-    kept: (vmId) => owner?.checkpointKept(vmId),
   });
   const replicas = new ReplicaStore({ self: () => node.self, book, replicas: o.replicas });
   exchange = new CheckpointExchange({
@@ -89,7 +87,7 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     await refreshViews();
     return views.find((v) => v.peer === peer)?.presence?.boxKey ?? null;
   };
-  owner = new OwnerRuntime({
+  const owner = new OwnerRuntime({
     identity: node.identity,
     mesh: node.mesh,
     book,
@@ -104,16 +102,15 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     isLeader: o.isLeader,
     ...o.owner,
   });
-  const ow = owner;
   const ex = exchange;
   return {
     book,
     transfers,
     host,
-    owner: ow,
+    owner,
     async dispose() {
       offChange();
-      ow.dispose();
+      owner.dispose();
       await host.stop();
       ex.dispose();
       transfers.stop();
