@@ -6,7 +6,7 @@
 // replays the console on restore, and is silent once stopped.
 
 import { seal, unseal } from "../../core/crypto/vm-crypto.ts";
-import type { VmEngine } from "../../core/vm/host-runtime.ts";
+import type { VmEngine } from "../../core/vm/engine.ts";
 
 export interface FakeMachine {
   files: Record<string, string>;
