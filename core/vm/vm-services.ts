@@ -27,6 +27,8 @@ export interface VmServicesOptions {
   memoryBytes: number;
   isLeader: () => boolean;
   owner?: { graceMs?: number; tickMs?: number; startTimeoutMs?: number };
+  /** Wall-clock time in ms since the epoch, for what the runtimes sign and compare (default Date.now). */
+  now?: () => number;
 }
 
 export interface VmServices {
@@ -73,6 +75,7 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     clock: o.clock,
     createEngine: o.createEngine,
     settings: o.hostSettings,
+    now: o.now,
     contributors: () => views.filter((v) => v.presence?.capacity.contributing).map((v) => v.peer),
   });
   const candidates = async (): Promise<HostCandidate[]> => {
@@ -100,6 +103,7 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     imageId: o.imageId,
     memoryBytes: o.memoryBytes,
     isLeader: o.isLeader,
+    now: o.now,
     ...o.owner,
   });
   const ex = exchange;
