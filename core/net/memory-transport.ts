@@ -132,7 +132,7 @@ interface MemoryEnd {
 export class MemoryNetwork {
   private readonly pending = new Map<string, MemoryEnd>();
   readonly deliver: Deliver;
-  /** Links currently open, for tests. */
+  /** Pairs of links made and not yet closed (each pair counts once), for tests. */
   openLinks = 0;
 
   constructor(options: { clock?: Clock; delayMs?: number } = {}) {
@@ -226,11 +226,11 @@ export class MemoryLink implements Link {
 
   shut(reason: string): void {
     if (this.state === "closed") return;
-    const wasOpen = this.state === "open";
     this.state = "closed";
     this.network.forget(this);
-    if (wasOpen) this.network.openLinks--;
     const peer = this.peer;
+    // A pair counts once: the first of its two ends to close takes it off.
+    if (peer && peer.state !== "closed") this.network.openLinks--;
     this.peer = null;
     this.events.close(reason);
     if (peer) this.network.deliver(() => peer.shut("closed by the remote"));

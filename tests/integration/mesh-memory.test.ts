@@ -111,6 +111,14 @@ describe("mesh on the in-memory transport", () => {
     expect(network.openLinks).toBe(1);
     expect(a.mesh.links()).toHaveLength(1);
     expect(b.mesh.links()).toHaveLength(1);
+    // Once one side stops, the pair is gone from both ends, and counted once.
+    a.mesh.stop();
+    await clock.runUntil(() => b.mesh.links().length === 0, {
+      maxMs: 5000,
+      flush: flushAsync,
+      what: "b's end closed",
+    });
+    expect(network.openLinks).toBe(0);
   });
 
   it("repairs an entry a hostile peer overwrote, and ignores forged ones", async () => {
