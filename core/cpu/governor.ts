@@ -10,6 +10,10 @@
 // burst at full speed for long.
 
 import type { Clock } from "../util/clock.ts";
+import { BudgetLedger } from "./budget-ledger.ts";
+import { BusySampler, UsageAverage } from "./usage-meter.ts";
+
+export { clampBudgetPct, MAX_BUDGET_PCT, MIN_BUDGET_PCT } from "./budget-ledger.ts";
 
 export interface GovernedEmulator {
   run(): void;
@@ -39,30 +43,14 @@ export interface GovernorUsage {
 
 export type GovernorState = "idle" | "running" | "resting" | "paused" | "stopped";
 
-export const MIN_BUDGET_PCT = 1;
-export const MAX_BUDGET_PCT = 100;
-
-export function clampBudgetPct(pct: number): number {
-  if (!Number.isFinite(pct)) return MAX_BUDGET_PCT;
-  return Math.min(MAX_BUDGET_PCT, Math.max(MIN_BUDGET_PCT, pct));
-}
-
 export class Governor {
-  private budget: number;
-  private readonly periodMs: number;
-  private readonly reportWindowMs: number;
+  /** The budget and how far busy time is ahead of it. */
+  private readonly ledger: BudgetLedger;
+  private readonly sampler: BusySampler;
+  /** Reporting totals and average. */
+  private readonly average: UsageAverage;
   private state: GovernorState = "idle";
   private cancelTimer: (() => void) | null = null;
-  /** Control totals (credit-capped). */
-  private ctlBusyMs = 0;
-  private ctlWallMs = 0;
-  /** Reporting totals and average. */
-  private totalBusyMs = 0;
-  private totalWallMs = 0;
-  private avgUsed = 0;
-  private avgWeight = 0;
-  private lastAtMs = 0;
-  private lastBusyMs = 0;
   /** Changes on every pause/stop, so stale async continuations do nothing. */
   private generation = 0;
 
@@ -71,17 +59,16 @@ export class Governor {
     private readonly clock: Clock,
     options: GovernorOptions,
   ) {
-    this.budget = clampBudgetPct(options.budgetPct) / 100;
-    this.periodMs = options.periodMs ?? 20;
-    this.reportWindowMs = options.reportWindowMs ?? 2000;
+    this.ledger = new BudgetLedger(options.budgetPct, options.periodMs ?? 20);
+    this.sampler = new BusySampler(emulator, clock);
+    this.average = new UsageAverage(options.reportWindowMs ?? 2000);
   }
 
   /** Starts (or resumes) running the emulator under the budget. */
   start(): void {
     if (this.state === "running" || this.state === "resting" || this.state === "stopped") return;
     this.generation++;
-    this.lastAtMs = this.clock.nowMs();
-    this.lastBusyMs = this.emulator.busyMs();
+    this.sampler.restart();
     this.runSlice();
   }
 
@@ -106,16 +93,16 @@ export class Governor {
   }
 
   setBudget(pct: number): void {
-    this.budget = clampBudgetPct(pct) / 100;
+    this.ledger.setBudgetPct(pct);
   }
 
   usage(): GovernorUsage {
     if (this.state === "running" || this.state === "resting") this.sample();
     return {
-      budgetPct: this.budget * 100,
-      usedPct: this.avgWeight > 0 ? (this.avgUsed / this.avgWeight) * 100 : 0,
-      busyMs: this.totalBusyMs,
-      wallMs: this.totalWallMs,
+      budgetPct: this.ledger.budgetPct,
+      usedPct: this.average.usedPct,
+      busyMs: this.average.busyMs,
+      wallMs: this.average.wallMs,
       state: this.state,
     };
   }
@@ -127,31 +114,12 @@ export class Governor {
     this.state = next;
   }
 
-  /** Adds the busy and wall time since the last sample to the totals. */
+  /** Adds the busy and wall time since the last sample to the ledger and the report. */
   private sample(): void {
-    const now = this.clock.nowMs();
-    const busyNow = this.emulator.busyMs();
-    const wall = Math.max(0, now - this.lastAtMs);
-    const busy = Math.max(0, Math.min(wall, busyNow - this.lastBusyMs));
-    this.lastAtMs = now;
-    this.lastBusyMs = busyNow;
-    if (wall <= 0) return;
-    this.ctlBusyMs += busy;
-    this.ctlWallMs += wall;
-    // Credit (wall time the budget allowed but the guest did not use) is capped.
-    const credit = this.ctlWallMs - this.ctlBusyMs / this.budget;
-    if (credit > this.periodMs) this.ctlWallMs -= credit - this.periodMs;
-    this.totalBusyMs += busy;
-    this.totalWallMs += wall;
-    // Exponential average with bias correction, so early reports are not pulled toward 0.
-    const weight = 1 - Math.exp(-wall / this.reportWindowMs);
-    this.avgUsed += (busy / wall - this.avgUsed) * weight;
-    this.avgWeight += (1 - this.avgWeight) * weight;
-  }
-
-  /** Milliseconds of rest owed: how far busy time is ahead of the budget. */
-  private debtMs(): number {
-    return this.ctlBusyMs / this.budget - this.ctlWallMs;
+    const step = this.sampler.sample();
+    if (!step) return;
+    this.ledger.add(step.busyMs, step.wallMs);
+    this.average.add(step.busyMs, step.wallMs);
   }
 
   private runSlice(): void {
@@ -161,16 +129,14 @@ export class Governor {
   }
 
   private scheduleCheck(): void {
-    // Check often enough that one slice of full-speed work stays near budget×period.
-    const checkMs = Math.max(1, this.periodMs * Math.min(this.budget, 0.5));
-    this.cancelTimer = this.clock.after(checkMs, () => void this.check());
+    this.cancelTimer = this.clock.after(this.ledger.checkIntervalMs(), () => void this.check());
   }
 
   private async check(): Promise<void> {
     const generation = this.generation;
     this.cancelTimer = null;
     this.sample();
-    if (this.budget >= 1 || this.debtMs() <= 0) {
+    if (!this.ledger.owesRest()) {
       this.scheduleCheck();
       return;
     }
@@ -178,7 +144,7 @@ export class Governor {
     await this.emulator.stop();
     if (generation !== this.generation) return;
     this.sample(); // the overshoot while stopping counts too
-    const restMs = Math.max(0, this.debtMs());
+    const restMs = Math.max(0, this.ledger.debtMs());
     this.cancelTimer = this.clock.after(restMs, () => {
       this.cancelTimer = null;
       this.sample();
