@@ -69,27 +69,31 @@ interface Inbound {
   cancelIdle: () => void;
 }
 
+/** The options with every limit filled in. */
+function resolveTransferOptions(options: TransferOptions): Required<TransferOptions> {
+  return {
+    ...options,
+    maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+    maxInbound: options.maxInbound ?? 4,
+    chunkBytes: options.chunkBytes ?? 60 * 1024,
+    highWaterBytes: options.highWaterBytes ?? 4 * 1024 * 1024,
+    timeoutMs: options.timeoutMs ?? 30_000,
+  };
+}
+
 export class Transfers {
   private readonly events = new Emitter<TransferEvents>();
   private readonly outbound = new Map<string, Outbound>();
   private readonly inbound = new Map<string, Inbound>();
   private readonly channel: PeerChannel;
   private readonly off: (() => void)[];
-  private readonly maxBytes: number;
-  private readonly maxInbound: number;
-  private readonly chunkBytes: number;
-  private readonly highWaterBytes: number;
-  private readonly timeoutMs: number;
+  private readonly options: Required<TransferOptions>;
 
   constructor(
     private readonly mesh: MeshPort,
-    private readonly options: TransferOptions,
+    options: TransferOptions,
   ) {
-    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
-    this.maxInbound = options.maxInbound ?? 4;
-    this.chunkBytes = options.chunkBytes ?? 60 * 1024;
-    this.highWaterBytes = options.highWaterBytes ?? 4 * 1024 * 1024;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.options = resolveTransferOptions(options);
     this.channel = mesh.channel(TRANSFER_PROTOCOL);
     this.off = [
       this.channel.on("message", (remote, payload) => {
@@ -140,9 +144,9 @@ export class Transfers {
       for (let offset = 0; offset < bytes.length; ) {
         if (!this.outbound.has(id)) throw new TransferError("cancelled");
         if (!this.mesh.isOpen(remote)) throw new TransferError("the link closed");
-        const end = Math.min(bytes.length, offset + this.chunkBytes);
+        const end = Math.min(bytes.length, offset + this.options.chunkBytes);
         if (
-          this.mesh.bufferedBytes(remote) > this.highWaterBytes ||
+          this.mesh.bufferedBytes(remote) > this.options.highWaterBytes ||
           !this.post(remote, { t: "chunk", id, offset, data: bytes.subarray(offset, end) })
         ) {
           await new Promise<void>((r) => this.options.clock.after(2, r));
@@ -168,7 +172,7 @@ export class Transfers {
   }
 
   private deadline<T>(promise: Promise<T>, what: string): Promise<T> {
-    return withTimeout(promise, this.timeoutMs, what, this.options.clock);
+    return withTimeout(promise, this.options.timeoutMs, what, this.options.clock);
   }
 
   private receive(remote: PeerAddress, m: TransferMessage): void {
@@ -211,11 +215,11 @@ export class Transfers {
   ): Promise<void> {
     const { id, bytes } = m;
     const refuse = (reason: string) => this.post(remote, { t: "refuse", id, reason });
-    if (bytes > this.maxBytes) {
+    if (bytes > this.options.maxBytes) {
       refuse("too large");
       return;
     }
-    if (this.inbound.size >= this.maxInbound || this.inbound.has(id)) {
+    if (this.inbound.size >= this.options.maxInbound || this.inbound.has(id)) {
       refuse("busy");
       return;
     }
@@ -226,7 +230,7 @@ export class Transfers {
     } catch {
       ok = false;
     }
-    if (!ok || this.inbound.size >= this.maxInbound) {
+    if (!ok || this.inbound.size >= this.options.maxInbound) {
       refuse("not wanted");
       return;
     }
@@ -245,7 +249,7 @@ export class Transfers {
 
   private touch(id: string, entry: Inbound): void {
     entry.cancelIdle();
-    entry.cancelIdle = this.options.clock.after(this.timeoutMs, () => {
+    entry.cancelIdle = this.options.clock.after(this.options.timeoutMs, () => {
       if (this.inbound.get(id) !== entry) return;
       this.dropInbound(id, entry);
       this.post(entry.remote, { t: "cancel", id, reason: "timed out" });
