@@ -7,6 +7,7 @@ import { type Identity, sign } from "../crypto/identity.ts";
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { type PeerAddress, peerAddress } from "./peer-address.ts";
+import { ServerPing } from "./server-ping.ts";
 import {
   type ClientMessage,
   encodeMessage,
@@ -78,13 +79,22 @@ export class SignalingClient implements SignalingLike {
   private ice: IceServer[] = [];
   private state: SignalingStatus = { state: "stopped", failures: 0 };
   private cancelRetry: (() => void) | null = null;
-  private cancelPing: (() => void) | null = null;
-  private cancelPingTimeout: (() => void) | null = null;
+  private readonly ping: ServerPing;
   /** Distinguishes the current socket's callbacks from stale ones. */
   private generation = 0;
 
   constructor(private readonly options: SignalingClientOptions) {
     this.self = peerAddress(options.identity.peerId, options.session);
+    this.ping = new ServerPing({
+      clock: options.clock,
+      intervalMs: options.pingIntervalMs ?? 15_000,
+      timeoutMs: options.pingTimeoutMs ?? 10_000,
+      send: () => this.send({ type: "ping" }),
+      silent: () => {
+        this.dropSocket("the server stopped answering");
+        this.lost("the server stopped answering");
+      },
+    });
   }
 
   on<K extends keyof ClientEvents>(event: K, handler: ClientEvents[K]): () => void {
@@ -179,7 +189,7 @@ export class SignalingClient implements SignalingLike {
         this.memberMap = new Map(message.peers.map((p) => [p.peer, p]));
         this.ice = message.iceServers;
         this.setStatus({ state: "joined", failures: 0 });
-        this.schedulePing();
+        this.ping.start();
         // Members who left while we were away.
         for (const peer of before.keys()) if (!this.memberMap.has(peer)) this.events.emit("peer-left", peer);
         this.events.emit("joined", message.peers);
@@ -196,30 +206,13 @@ export class SignalingClient implements SignalingLike {
         this.events.emit("signal", message.from, message.data as object);
         return;
       case "pong":
-        this.cancelPingTimeout?.();
-        this.cancelPingTimeout = null;
+        this.ping.pong();
         return;
       case "error":
         this.state = { ...this.state, lastError: `${message.code}: ${message.message}` };
         this.events.emit("status", this.status());
         return;
     }
-  }
-
-  private schedulePing(): void {
-    const { clock } = this.options;
-    const every = this.options.pingIntervalMs ?? 15_000;
-    const timeout = this.options.pingTimeoutMs ?? 10_000;
-    this.cancelPing = clock.after(every, () => {
-      this.cancelPing = null;
-      if (!this.send({ type: "ping" })) return;
-      this.cancelPingTimeout = clock.after(timeout, () => {
-        this.cancelPingTimeout = null;
-        this.dropSocket("the server stopped answering");
-        this.lost("the server stopped answering");
-      });
-      this.schedulePing();
-    });
   }
 
   private dropSocket(reason: string): void {
@@ -248,8 +241,9 @@ export class SignalingClient implements SignalingLike {
   }
 
   private clearTimers(): void {
-    for (const cancel of [this.cancelRetry, this.cancelPing, this.cancelPingTimeout]) cancel?.();
-    this.cancelRetry = this.cancelPing = this.cancelPingTimeout = null;
+    this.cancelRetry?.();
+    this.cancelRetry = null;
+    this.ping.stop();
   }
 
   private setStatus(status: SignalingStatus): void {
