@@ -11,11 +11,12 @@ import type { SignalingLike } from "../net/signaling-types.ts";
 import type { LinkFactory } from "../net/transport.ts";
 import { Directory, type Profile } from "../state/directory.ts";
 import { DocSync } from "../state/doc-sync.ts";
-import { type Presence, signPresence, verifyPresence } from "../state/presence.ts";
+import { type Presence, verifyPresence } from "../state/presence.ts";
 import type { Clock } from "../util/clock.ts";
-import { Emitter } from "../util/emitter.ts";
+import { ChangeFeed } from "./change-feed.ts";
+import { type PresenceFields, PresencePublisher } from "./presence-publisher.ts";
 
-export type PresenceFields = Omit<Presence, "peer" | "at" | "boxKey">;
+export type { PresenceFields } from "./presence-publisher.ts";
 
 export interface PeerNodeOptions {
   identity: Identity;
@@ -51,16 +52,18 @@ interface NodeEvents {
   change: () => void;
 }
 
+/** How long changes are gathered into one "change" event. */
+const CHANGE_DEBOUNCE_MS = 50;
+
 export class PeerNode {
   readonly doc: Y.Doc;
   readonly awareness: Awareness;
   readonly mesh: Mesh;
   readonly sync: DocSync;
   readonly directory: Directory;
-  private readonly events = new Emitter<NodeEvents>();
+  private readonly changes: ChangeFeed;
+  private readonly presence: PresencePublisher;
   private readonly off: (() => void)[] = [];
-  private cancelPresence: (() => void) | null = null;
-  private cancelChange: (() => void) | null = null;
   private running = false;
 
   constructor(private readonly options: PeerNodeOptions) {
@@ -70,6 +73,15 @@ export class PeerNode {
     this.mesh = new Mesh(options.signaling, options.linkFactory, { clock: options.clock, ...options.mesh });
     this.sync = new DocSync(this.doc, this.awareness, this.mesh, options.clock);
     this.directory = new Directory(this.doc, options.identity, options.now);
+    this.changes = new ChangeFeed(options.clock, CHANGE_DEBOUNCE_MS);
+    this.presence = new PresencePublisher(this.awareness, {
+      identity: options.identity,
+      clock: options.clock,
+      self: () => this.self,
+      presence: options.presence,
+      intervalMs: options.presenceIntervalMs ?? 60_000,
+      now: () => (options.now ?? Date.now)(),
+    });
   }
 
   get self(): PeerAddress {
@@ -81,7 +93,7 @@ export class PeerNode {
   }
 
   on<K extends keyof NodeEvents>(event: K, handler: NodeEvents[K]): () => void {
-    return this.events.on(event, handler);
+    return this.changes.on(event, handler);
   }
 
   start(): void {
@@ -90,7 +102,7 @@ export class PeerNode {
     this.sync.start();
     this.mesh.start();
     this.options.signaling.start();
-    const changed = () => this.changedSoon();
+    const changed = () => this.changes.changed();
     this.awareness.on("change", changed);
     this.directory.map.observe(changed);
     this.off.push(
@@ -101,40 +113,26 @@ export class PeerNode {
       this.options.signaling.on("peer-left", changed),
       this.options.signaling.on("joined", changed),
     );
-    void this.publishPresence();
+    void this.presence.start();
   }
 
   stop(): void {
     if (!this.running) return;
     this.running = false;
     for (const off of this.off.splice(0)) off();
-    this.cancelPresence?.();
-    this.cancelChange?.();
-    this.cancelPresence = this.cancelChange = null;
+    this.presence.stop();
+    this.changes.cancel();
     this.sync.stop();
     this.mesh.stop();
     this.options.signaling.stop();
     this.directory.stop();
     this.awareness.destroy();
-    this.events.clear();
+    this.changes.clear();
   }
 
   /** Signs this peer's presence now (call when what it says has changed). */
-  async publishPresence(): Promise<void> {
-    if (!this.running) return;
-    this.cancelPresence?.();
-    const presence: Presence = {
-      ...this.options.presence(),
-      peer: this.self,
-      boxKey: this.options.identity.box.publicKey,
-      at: (this.options.now ?? Date.now)(),
-    };
-    const signed = await signPresence(this.options.identity, presence);
-    if (!this.running) return;
-    this.awareness.setLocalState(signed);
-    this.cancelPresence = this.options.clock.after(this.options.presenceIntervalMs ?? 60_000, () => {
-      void this.publishPresence();
-    });
+  publishPresence(): Promise<void> {
+    return this.presence.publish();
   }
 
   setName(name: string): Promise<void> {
@@ -187,13 +185,5 @@ export class PeerNode {
     return views.sort((a, b) =>
       a.connection === "self" ? -1 : b.connection === "self" ? 1 : a.peer < b.peer ? -1 : 1,
     );
-  }
-
-  private changedSoon(): void {
-    if (this.cancelChange) return;
-    this.cancelChange = this.options.clock.after(50, () => {
-      this.cancelChange = null;
-      this.events.emit("change");
-    });
   }
 }
