@@ -1,0 +1,76 @@
+// Saving and opening VM states: plain snapshots (gzip), and sealed checkpoints
+// (a delta against the image's base state, packed with the transcript, gzipped
+// and sealed with the VM key).
+import * as Comlink from "comlink";
+import type { V86 } from "v86";
+import { seal, unseal } from "../core/crypto/vm-crypto.ts";
+import { packCheckpoint, unpackCheckpoint } from "../core/guest/checkpoint-format.ts";
+import { applyDelta, type BaseIndex, encodeDelta, indexBase } from "../core/guest/state-delta.ts";
+import { exactBuffer, gunzip, gzip } from "../core/util/bytes.ts";
+import type { BaseSource, SealedCheckpoint, StateSource, VmSnapshot } from "./api.ts";
+import { fetchGunzipped } from "./fetch-bytes.ts";
+
+const baseIndexes = new Map<string, Promise<BaseIndex>>();
+
+/** The image state checkpoints are deltas against, indexed once per worker. */
+export function baseIndexFor(base: BaseSource): Promise<BaseIndex> {
+  let index = baseIndexes.get(base.sha256);
+  if (!index) {
+    index = fetchGunzipped(base.url, { expectedSha256: base.sha256, expectedBytes: base.bytes }).then(
+      indexBase,
+    );
+    index.catch(() => baseIndexes.delete(base.sha256));
+    baseIndexes.set(base.sha256, index);
+  }
+  return index;
+}
+
+/** The emulator's state as a sealed checkpoint carrying the transcript (transferred, not copied). */
+export async function sealCheckpoint(
+  emulator: V86,
+  transcript: string,
+  key: CryptoKey,
+  context: string,
+  base: BaseSource,
+): Promise<SealedCheckpoint> {
+  const index = await baseIndexFor(base);
+  const t0 = performance.now();
+  const raw = new Uint8Array(await emulator.save_state());
+  const t1 = performance.now();
+  const delta = encodeDelta(raw, index);
+  const sealed = await seal(key, await gzip(packCheckpoint(transcript, delta)), context);
+  const t2 = performance.now();
+  const result = {
+    sealed: exactBuffer(sealed),
+    rawBytes: raw.length,
+    deltaBytes: delta.length,
+    saveMs: Math.round(t1 - t0),
+    packMs: Math.round(t2 - t1),
+  };
+  return Comlink.transfer(result, [result.sealed]);
+}
+
+/** A sealed checkpoint's raw state bytes and transcript. */
+export async function openCheckpoint(
+  source: StateSource & { kind: "sealed" },
+): Promise<{ raw: Uint8Array; transcript: string }> {
+  const packed = await gunzip(await unseal(source.key, new Uint8Array(source.bytes), source.context));
+  const { transcript, delta } = unpackCheckpoint(packed);
+  return { raw: applyDelta(delta, await baseIndexFor(source.base)), transcript };
+}
+
+/** The emulator's state, gzipped, with the transcript. */
+export async function takeSnapshot(emulator: V86, transcript: string): Promise<VmSnapshot> {
+  const t0 = performance.now();
+  const raw = new Uint8Array(await emulator.save_state());
+  const t1 = performance.now();
+  const state = await gzip(raw);
+  const t2 = performance.now();
+  return {
+    state: exactBuffer(state),
+    transcript,
+    rawBytes: raw.length,
+    saveMs: Math.round(t1 - t0),
+    compressMs: Math.round(t2 - t1),
+  };
+}

@@ -1,0 +1,83 @@
+// Restoring a VM from a saved state: the state downloaded, unpacked or unsealed
+// while the emulator is made, then restored into it.
+import type { V86 } from "v86";
+import { exactBuffer, gunzip, isGzip } from "../core/util/bytes.ts";
+import type { GuestSource, StateSource, VmHostEvents } from "./api.ts";
+import { openCheckpoint } from "./checkpoints.ts";
+import { fetchGunzipped } from "./fetch-bytes.ts";
+import type { VmPreparation } from "./vm-preparation.ts";
+
+export interface Restored {
+  emulator: V86;
+  /** The transcript the state carried (sealed checkpoints), else null. */
+  transcript: string | null;
+}
+
+/** Loads a state and restores it; the emulator is made while the state downloads. */
+export async function restoreState(
+  guest: GuestSource,
+  wasm: Promise<WebAssembly.Module>,
+  source: StateSource,
+  preparation: VmPreparation,
+  events: VmHostEvents,
+  timingsMs: Record<string, number>,
+): Promise<Restored> {
+  const t0 = performance.now();
+  const made = preparation.takeEmulator(guest, wasm);
+  made.catch(() => {}); // awaited below; a failure here is reported there
+  let bytes: Uint8Array;
+  let transcript: string | null;
+  try {
+    ({ raw: bytes, transcript } = await loadState(source, preparation, events));
+    timingsMs.stateMs = Math.round(performance.now() - t0);
+  } catch (err) {
+    await (await made.catch(() => null))?.destroy().catch(() => {});
+    throw err;
+  }
+  const emulator = await made;
+  timingsMs.emulatorMs = Math.round(performance.now() - t0);
+  events.progress({ stage: "restore", label: "Restoring the VM", done: 0, total: 1 });
+  const t1 = performance.now();
+  try {
+    await emulator.restore_state(exactBuffer(bytes));
+  } catch (err) {
+    await emulator.destroy().catch(() => {});
+    throw err;
+  }
+  timingsMs.restoreMs = Math.round(performance.now() - t1);
+  events.progress({ stage: "restore", label: "Restoring the VM", done: 1, total: 1 });
+  return { emulator, transcript };
+}
+
+/** The state's raw bytes: downloaded and unpacked as they arrive, unpacked from memory, or unsealed. */
+async function loadState(
+  source: StateSource,
+  preparation: VmPreparation,
+  events: VmHostEvents,
+): Promise<{ raw: Uint8Array; transcript: string | null }> {
+  if (source.kind === "sealed") {
+    events.progress({ stage: "decompress", label: "Opening the checkpoint", done: 0, total: 1 });
+    return openCheckpoint(source);
+  }
+  const prefetched = source.kind === "url" ? preparation.takePrefetched(source.url) : null;
+  if (prefetched) {
+    const bytes = await prefetched.catch(() => null);
+    if (bytes) {
+      events.progress({ stage: "decompress", label: "Unpacking the VM state", done: 0, total: 1 });
+      return { raw: await gunzip(bytes), transcript: null };
+    }
+  }
+  if (source.kind === "url") {
+    const label = "Downloading the VM state";
+    const raw = await fetchGunzipped(source.url, {
+      expectedSha256: source.sha256,
+      expectedBytes: source.bytes,
+      onProgress: (done, total) => events.progress({ stage: "download", label, done, total }),
+    });
+    return { raw, transcript: null };
+  }
+  const bytes = new Uint8Array(source.bytes);
+  if (!isGzip(bytes)) return { raw: bytes, transcript: null };
+  events.progress({ stage: "decompress", label: "Unpacking the VM state", done: 0, total: 1 });
+  return { raw: await gunzip(bytes), transcript: null };
+}
