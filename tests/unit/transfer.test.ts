@@ -74,6 +74,9 @@ function raw(from: End) {
   });
   return {
     answers,
+    /** Runs the clock until `count` answers have come back (hashing is real async work). */
+    answered: (clock: ManualClock, count: number, flush: () => Promise<void>) =>
+      clock.runUntil(() => answers.length >= count, { flush, what: `${count} answers` }),
     send: (m: Parameters<typeof encodeTransfer>[0]) => channel.send(from.other.self, encodeTransfer(m)),
     sendBytes: (payload: Uint8Array) => channel.send(from.other.self, payload),
   };
@@ -117,7 +120,7 @@ describe("transfers", () => {
     let received = 0;
     receiver.on("received", () => received++);
     hostile.send({ t: "offer", id: ID, meta: {}, bytes: 10 ** 9, sha256: SHA });
-    await clock.advance(10, flush);
+    await hostile.answered(clock, 1, flush);
     expect(hostile.answers).toEqual([{ t: "refuse", id: ID, reason: "too large" }]);
     hostile.send({ t: "chunk", id: ID, offset: 0, data: new Uint8Array(100) });
     await clock.advance(10, flush);
@@ -136,7 +139,8 @@ describe("transfers", () => {
     offer({ id: "../x", meta: {}, bytes: 5, sha256: SHA });
     hostile.sendBytes(Uint8Array.of(0, 0xff, 0xfe));
     hostile.sendBytes(new Uint8Array(0));
-    await clock.advance(10, flush);
+    await hostile.answered(clock, 2, flush);
+    await clock.advance(10, flush); // nothing more comes
     expect(hostile.answers).toEqual([
       { t: "refuse", id: ID, reason: "bad size" },
       { t: "refuse", id: ID, reason: "bad offer" },
@@ -149,10 +153,10 @@ describe("transfers", () => {
     let received = 0;
     receiver.on("received", () => received++);
     hostile.send({ t: "offer", id: ID, meta: {}, bytes: 10, sha256: SHA });
-    await clock.advance(10, flush);
+    await hostile.answered(clock, 1, flush);
     expect(hostile.answers.at(-1)).toEqual({ t: "accept", id: ID });
     hostile.send({ t: "chunk", id: ID, offset: 5, data: new Uint8Array(5) });
-    await clock.advance(10, flush);
+    await hostile.answered(clock, 2, flush);
     expect(hostile.answers.at(-1)).toEqual({
       t: "cancel",
       id: ID,
@@ -161,9 +165,9 @@ describe("transfers", () => {
 
     const other = "2".repeat(32);
     hostile.send({ t: "offer", id: other, meta: {}, bytes: 4, sha256: SHA });
-    await clock.advance(10, flush);
+    await hostile.answered(clock, 3, flush);
     hostile.send({ t: "chunk", id: other, offset: 0, data: Uint8Array.of(1, 2, 3, 4) });
-    await clock.advance(10, flush);
+    await hostile.answered(clock, 4, flush);
     expect(hostile.answers.at(-1)).toEqual({ t: "done", id: other, ok: false, reason: "SHA-256 mismatch" });
     expect(received).toBe(0);
   });
@@ -172,12 +176,12 @@ describe("transfers", () => {
     const { clock, a, flush } = pair();
     const hostile = raw(a);
     hostile.send({ t: "offer", id: ID, meta: {}, bytes: 100, sha256: SHA });
-    await clock.advance(10, flush);
+    await hostile.answered(clock, 1, flush);
     await clock.advance(30_000, flush);
     expect(hostile.answers.at(-1)).toEqual({ t: "cancel", id: ID, reason: "timed out" });
     // The slot is free again: the same id may be offered anew.
     hostile.send({ t: "offer", id: ID, meta: {}, bytes: 1, sha256: SHA });
-    await clock.advance(10, flush);
+    await hostile.answered(clock, 3, flush);
     expect(hostile.answers.at(-1)).toEqual({ t: "accept", id: ID });
   });
 
@@ -185,8 +189,10 @@ describe("transfers", () => {
     const { clock, a, b, sender, flush } = pair();
     let error = "";
     b.open = false; // the receiver's answers never come back
+    let offers = 0;
+    b.channel(TRANSFER_PROTOCOL).on("message", () => offers++);
     void sender.send("b", {}, new Uint8Array(50_000)).catch((e: Error) => (error = e.message));
-    await clock.advance(10, flush);
+    await clock.runUntil(() => offers > 0, { flush, what: "the offer" });
     expect(error).toBe("");
     a.open = false;
     a.events.emit("close", "b");
