@@ -6,9 +6,11 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { SIGNALING_PATH } from "../core/net/signaling-protocol.ts";
+import { ipKey } from "./admission.ts";
+import { Connection } from "./connection.ts";
 import { resolveLimits, type SignalingLimits } from "./limits.ts";
 import { Metrics, type RejectReason } from "./metrics.ts";
-import { Connection, type HubStats, ipKey, SignalingHub } from "./signaling.ts";
+import { type HubStats, SignalingHub } from "./signaling.ts";
 import { staticFiles } from "./static-files.ts";
 
 export interface SignalingServerOptions extends Partial<SignalingLimits> {

@@ -1,11 +1,13 @@
 // Rooms, the join proof and the relay: what the server does with a WebSocket
-// once the HTTP side (server.ts) has let it in. Every socket gets a nonce, must
-// join a room by signing it, and may then send signals to members of its room
-// only. One sweep timer (heartbeat, join timeout, stuck closes) and one set of
-// listeners serve every socket; per socket there are a few integer fields.
+// once the HTTP side (server.ts) has let it in (admission.ts counts it in).
+// Every socket gets a nonce, must join a room by signing it, and may then send
+// signals to members of its room only. One sweep timer (heartbeat, join
+// timeout, stuck closes) and one set of listeners serve every socket; per
+// socket there are a few integer fields (connection.ts).
 import { randomFillSync } from "node:crypto";
 import type { Duplex } from "node:stream";
-import WebSocket, { type RawData } from "ws";
+import type WebSocket from "ws";
+import type { RawData } from "ws";
 import { peerAddress } from "../core/net/peer-address.ts";
 import {
   type ClientMessage,
@@ -16,69 +18,20 @@ import {
   parseClientMessage,
   SIGNALING_PROTOCOL,
 } from "../core/net/signaling-protocol.ts";
+import { Admission } from "./admission.ts";
+import { CHALLENGED, CLOSE, CLOSED, type Connection, JOINED, OPEN } from "./connection.ts";
 import type { SignalingLimits } from "./limits.ts";
 import type { Metrics, RejectReason } from "./metrics.ts";
-import { fillBucket, type RateVerdict, type TokenBucket, takeToken } from "./rate-limit.ts";
+import { fillBucket, type RateVerdict, takeToken } from "./rate-limit.ts";
 import { peerIdOfKey, verifyEd25519 } from "./verify.ts";
 
-/** WebSocket close codes the server uses (PROTOCOL.md). */
-export const CLOSE = {
-  /** The server is shutting down. */
-  GOING_AWAY: 1001,
-  /** Bad signature, too many invalid messages, flooding, join timeout. */
-  POLICY: 1008,
-  /** A message over maxFrameBytes (sent by `ws` itself). */
-  TOO_BIG: 1009,
-  /** The same peer address joined again on another socket. */
-  REPLACED: 4000,
-} as const;
-
-const OPEN = 1;
-/** After `ws` closes a socket for a bad frame: time for the close frame to go out before the cut. */
-const ERROR_CLOSE_GRACE_MS = 500;
-
-// A socket's life: challenged (may only join) -> joined; closed once the
-// server is done with it (its close handshake may still be under way).
-const CHALLENGED = 0;
-const JOINED = 1;
-const CLOSED = 2;
-type State = typeof CHALLENGED | typeof JOINED | typeof CLOSED;
-
-interface Room {
+export interface Room {
   name: string;
   members: Map<string, Connection>;
 }
 
-/**
- * A signaling socket: the `ws` WebSocket itself (the server makes its sockets
- * of this class), with the few fields the hub keeps per socket. Times are
- * integer ms since the hub started, so they stay small integers, not boxed
- * numbers; listeners are shared by all sockets.
- */
-export class Connection extends WebSocket implements TokenBucket {
-  state: State = CHALLENGED;
-  room: Room | null = null;
-  address = "";
-  publicKey = "";
-  /** The challenge, until the socket has joined. */
-  nonce = "";
-  /** The key the per-IP limit counted this socket under. */
-  ip = "";
-  /** The TCP socket under this WebSocket. */
-  raw: Duplex | null = null;
-  strikes = 0;
-  openedAt = 0;
-  /** When the unanswered heartbeat ping was sent; -1 when none is outstanding. */
-  pingSentAt = -1;
-  lastPingAt = 0;
-  /** Once closed: when the socket is cut if its close handshake has not finished. */
-  cutAt = 0;
-  milliTokens = 0;
-  refilledAt = 0;
-  windowStart = 0;
-  droppedInWindow = 0;
-  toldAt = 0;
-}
+/** After `ws` closes a socket for a bad frame: time for the close frame to go out before the cut. */
+const ERROR_CLOSE_GRACE_MS = 500;
 
 export interface HubStats {
   /** WebSockets the hub holds (including ones whose close handshake is under way). */
@@ -91,39 +44,16 @@ export interface HubStats {
   ips: number;
 }
 
-/** The key the per-IP limit counts by: the IPv4 address, or the /64 an IPv6 address lies in. */
-export function ipKey(address: string | undefined): string {
-  if (!address) return "unknown";
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  if (!address.includes(":")) return address;
-  const [head = "", tail = ""] = address.split("::");
-  const left = head ? head.split(":") : [];
-  const right = address.includes("::") && tail ? tail.split(":") : [];
-  const groups = address.includes("::")
-    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
-    : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => Number.parseInt(g || "0", 16).toString(16))
-    .join(":")}::/64`;
-}
-
 function text(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString("utf8");
   if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
   return Buffer.from(data).toString("utf8");
 }
 
-const kIp = Symbol("signaling ip");
-type Counted = Duplex & { [kIp]?: string };
-
 export class SignalingHub {
   private readonly conns = new Set<Connection>();
   private readonly rooms = new Map<string, Room>();
-  private readonly perIp = new Map<string, number>();
-  /** Raw sockets admitted at the upgrade and not yet closed. */
-  private admitted = 0;
+  private readonly admission: Admission;
   private peers = 0;
   private closing = false;
   private readonly epoch = Date.now();
@@ -135,7 +65,6 @@ export class SignalingHub {
     pong: (this: WebSocket) => void;
     error: (this: WebSocket, err: Error & { code?: string }) => void;
     close: (this: WebSocket) => void;
-    rawClose: (this: Duplex) => void;
   };
 
   constructor(
@@ -148,7 +77,7 @@ export class SignalingHub {
     const onMessage = (c: Connection, data: RawData, isBinary: boolean) => this.onMessage(c, data, isBinary);
     const onError = (c: Connection, err: Error & { code?: string }) => this.onError(c, err);
     const onClose = (c: Connection) => this.onClose(c);
-    const release = (ip: string) => this.release(ip);
+    this.admission = new Admission(limits, () => this.checkDrained());
     this.listeners = {
       message(data, isBinary) {
         onMessage(this as Connection, data, isBinary);
@@ -162,9 +91,6 @@ export class SignalingHub {
       close() {
         onClose(this as Connection);
       },
-      rawClose() {
-        release((this as Counted)[kIp]!);
-      },
     };
   }
 
@@ -173,8 +99,8 @@ export class SignalingHub {
       sockets: this.conns.size,
       rooms: this.rooms.size,
       peers: this.peers,
-      admitted: this.admitted,
-      ips: this.perIp.size,
+      admitted: this.admission.admitted,
+      ips: this.admission.ips,
     };
   }
 
@@ -189,41 +115,20 @@ export class SignalingHub {
    */
   admit(ip: string): RejectReason | null {
     if (this.closing) return "shutting-down";
-    if (this.admitted >= this.limits.maxSockets) return "max-sockets";
-    const n = this.perIp.get(ip) ?? 0;
-    if (n >= this.limits.socketsPerIp) return "too-many-sockets";
-    this.perIp.set(ip, n + 1);
-    this.admitted += 1;
-    return null;
+    return this.admission.admit(ip);
   }
 
   /** An admitted socket whose WebSocket handshake did not complete (yet): counted until it closes. */
   countUntilClosed(socket: Duplex, ip: string): void {
-    (socket as Counted)[kIp] = ip;
-    socket.on("close", this.listeners.rawClose);
-  }
-
-  private release(ip: string): void {
-    this.admitted -= 1;
-    const left = (this.perIp.get(ip) ?? 1) - 1;
-    if (left > 0) this.perIp.set(ip, left);
-    else this.perIp.delete(ip);
-    this.checkDrained();
+    this.admission.countUntilClosed(socket, ip);
   }
 
   /** A WebSocket whose handshake completed on `raw` (admitted under `ip`): challenge it. */
   accept(conn: Connection, raw: Duplex, ip: string): void {
-    if ((raw as Counted)[kIp] !== undefined) {
-      // Counted as a bare socket by countUntilClosed: from now on the WebSocket's close releases it.
-      raw.off("close", this.listeners.rawClose);
-      (raw as Counted)[kIp] = undefined;
-    }
+    this.admission.handOver(raw);
     const now = this.now();
-    conn.raw = raw;
-    conn.ip = ip;
-    conn.nonce = randomFillSync(NONCE_BYTES).toString("base64url");
-    conn.openedAt = now;
-    conn.lastPingAt = now;
+    const nonce = randomFillSync(nonceScratch).toString("base64url");
+    conn.challenge(raw, ip, nonce, now, now + this.limits.joinTimeoutMs);
     fillBucket(conn, this.limits, now);
     this.conns.add(conn);
     conn.on("message", this.listeners.message);
@@ -258,7 +163,7 @@ export class SignalingHub {
 
   /** Resolves when no socket is left, or after `ms`. */
   private async drained(ms: number): Promise<void> {
-    if (this.conns.size === 0 && this.admitted === 0) return;
+    if (this.conns.size === 0 && this.admission.admitted === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await new Promise<void>((resolve) => {
       this.onDrained = resolve;
@@ -269,7 +174,7 @@ export class SignalingHub {
   }
 
   private checkDrained(): void {
-    if (this.onDrained && this.conns.size === 0 && this.admitted === 0) this.onDrained();
+    if (this.onDrained && this.conns.size === 0 && this.admission.admitted === 0) this.onDrained();
   }
 
   private shutDown(conn: Connection): void {
@@ -278,7 +183,7 @@ export class SignalingHub {
     conn.room = null;
     this.send(conn, SHUTTING_DOWN);
     this.metrics.reject("shutting-down");
-    conn.state = CLOSED;
+    conn.markClosed(0);
     conn.close(CLOSE.GOING_AWAY, "shutting-down");
   }
 
@@ -287,8 +192,7 @@ export class SignalingHub {
     // It stops reading the socket then, so the close handshake cannot finish: cut it soon.
     this.metrics.reject(err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "too-large" : "bad-message");
     this.detach(conn, true);
-    conn.state = CLOSED;
-    conn.cutAt = this.now() + ERROR_CLOSE_GRACE_MS;
+    conn.markClosed(this.now() + ERROR_CLOSE_GRACE_MS);
   }
 
   private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
@@ -393,11 +297,7 @@ export class SignalingHub {
       peers.push({ peer: member.address, publicKey: member.publicKey });
     room.members.set(address, conn);
     this.peers += 1;
-    conn.room = room;
-    conn.address = address;
-    conn.publicKey = m.publicKey;
-    conn.nonce = "";
-    conn.state = JOINED;
+    conn.join(room, address, m.publicKey);
     this.metrics.joins += 1;
     const iceServers = this.limits.iceServers;
     this.send(conn, encodeMessage({ type: "joined", room: m.room, self: address, peers, iceServers }));
@@ -464,21 +364,20 @@ export class SignalingHub {
   private drop(conn: Connection, code: number, reason: string): void {
     if (conn.state === CLOSED) return;
     this.detach(conn, true);
-    conn.state = CLOSED;
-    conn.cutAt = this.now() + this.limits.heartbeatTimeoutMs;
+    conn.markClosed(this.now() + this.limits.heartbeatTimeoutMs);
     conn.close(code, reason);
   }
 
   private terminate(conn: Connection): void {
     this.detach(conn, true);
-    conn.state = CLOSED;
+    conn.markClosed(0);
     conn.terminate();
   }
 
   private onClose(conn: Connection): void {
     this.detach(conn, true);
-    conn.state = CLOSED;
-    if (this.conns.delete(conn)) this.release(conn.ip);
+    conn.markClosed(0);
+    if (this.conns.delete(conn)) this.admission.release(conn.ip);
   }
 
   /** Heartbeat, join timeout, and sockets that never finish closing. */
@@ -487,8 +386,8 @@ export class SignalingHub {
     const { heartbeatIntervalMs, heartbeatTimeoutMs, joinTimeoutMs } = this.limits;
     for (const conn of this.conns) {
       if (conn.state === CLOSED) {
-        if (now > conn.cutAt) conn.terminate();
-      } else if (conn.state !== JOINED && now - conn.openedAt > joinTimeoutMs) {
+        if (now > conn.expiresAt) conn.terminate();
+      } else if (conn.state !== JOINED && now > conn.expiresAt) {
         this.metrics.reject("join-timeout");
         this.error(conn, "join-timeout", `no join within ${joinTimeoutMs} ms`);
         this.drop(conn, CLOSE.POLICY, "join-timeout");
@@ -507,8 +406,9 @@ export class SignalingHub {
 }
 
 const PONG = encodeMessage({ type: "pong" });
+const NONCE_SIZE_BYTES = 32;
 /** Filled afresh for every challenge (no buffer per socket). */
-const NONCE_BYTES = Buffer.alloc(32);
+const nonceScratch = Buffer.alloc(NONCE_SIZE_BYTES);
 const SHUTTING_DOWN = encodeMessage({
   type: "error",
   code: "shutting-down",
