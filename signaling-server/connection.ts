@@ -8,7 +8,7 @@
 import type { Duplex } from "node:stream";
 import WebSocket from "ws";
 import type { TokenBucket } from "./rate-limit.ts";
-import type { Room } from "./signaling.ts";
+import type { Room } from "./rooms.ts";
 
 /** WebSocket close codes the server uses (PROTOCOL.md). */
 export const CLOSE = {

@@ -1,0 +1,82 @@
+// The room registry: which sockets are in which room under which address, and
+// the caps on both (maxRooms rooms, peersPerRoom members each). A room exists
+// while it has a member; the maps only hold joined sockets, so they are bounded
+// by the sockets the server admits and empty out as sockets leave.
+import type { PeerInfo } from "../core/net/signaling-protocol.ts";
+import type { Connection } from "./connection.ts";
+import type { SignalingLimits } from "./limits.ts";
+
+export interface Room {
+  name: string;
+  members: Map<string, Connection>;
+}
+
+/** Where a join lands: the room (created if new) and the socket already there under the same address, if any. */
+export type Placement = { room: Room; previous: Connection | undefined } | "too-many-rooms" | "room-full";
+
+export class RoomRegistry {
+  private readonly rooms = new Map<string, Room>();
+  /** Members of all rooms together. */
+  private members = 0;
+
+  constructor(private readonly caps: Pick<SignalingLimits, "maxRooms" | "peersPerRoom">) {}
+
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  get peers(): number {
+    return this.members;
+  }
+
+  /**
+   * The room `address` may join as `name`, creating it if the server may hold
+   * another; or why not. The same address again (a reconnect) always fits.
+   */
+  place(name: string, address: string): Placement {
+    let room = this.rooms.get(name);
+    const previous = room?.members.get(address);
+    if (!room) {
+      if (this.rooms.size >= this.caps.maxRooms) return "too-many-rooms";
+      room = { name, members: new Map() };
+      this.rooms.set(name, room);
+    } else if (!previous && room.members.size >= this.caps.peersPerRoom) {
+      return "room-full";
+    }
+    return { room, previous };
+  }
+
+  /** Adds `conn` to `room` under `address`; returns the members that were there before. */
+  add(room: Room, address: string, conn: Connection): PeerInfo[] {
+    const peers: PeerInfo[] = [];
+    for (const member of room.members.values())
+      peers.push({ peer: member.address, publicKey: member.publicKey });
+    room.members.set(address, conn);
+    this.members += 1;
+    return peers;
+  }
+
+  /**
+   * Takes `conn` out of its room (a room left empty is gone); returns the room
+   * if other members are left in it to be told, else null.
+   */
+  remove(conn: Connection): Room | null {
+    const room = conn.room;
+    if (!room) return null;
+    conn.room = null;
+    if (room.members.get(conn.address) !== conn) return null;
+    room.members.delete(conn.address);
+    this.members -= 1;
+    if (room.members.size === 0) {
+      this.rooms.delete(room.name);
+      return null;
+    }
+    return room;
+  }
+
+  /** Forgets every room (at shutdown, when nobody is told anything). */
+  clear(): void {
+    this.rooms.clear();
+    this.members = 0;
+  }
+}
