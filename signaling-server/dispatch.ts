@@ -149,13 +149,12 @@ export class Dispatcher {
       return;
     }
     const { room, previous } = placement;
-    if (previous) {
-      // The same key and session again (a reconnect): the new socket takes the address over.
-      this.board.detach(previous, false);
-      this.board.drop(previous, CLOSE.REPLACED, "replaced");
-    }
-    const peers = this.rooms.add(room, address, conn);
+    // The same key and session again (a reconnect): the new socket takes the
+    // address over in place, so the room never empties (and is never dropped
+    // from the registry) in between; the old socket leaves with no peer-left.
+    const peers = this.rooms.add(room, address, conn, previous);
     conn.join(room, address, m.publicKey);
+    if (previous) this.board.drop(previous, CLOSE.REPLACED, "replaced");
     this.metrics.joins += 1;
     const iceServers = this.limits.iceServers;
     this.board.send(conn, encodeMessage({ type: "joined", room: m.room, self: address, peers, iceServers }));

@@ -46,13 +46,19 @@ export class RoomRegistry {
     return { room, previous };
   }
 
-  /** Adds `conn` to `room` under `address`; returns the members that were there before. */
-  add(room: Room, address: string, conn: Connection): PeerInfo[] {
+  /**
+   * Adds `conn` to `room` under `address`; returns the other members. If
+   * `previous` holds the address (a reconnect), `conn` takes its place and
+   * `previous` is no longer in any room (its own leaving then changes
+   * nothing): the room stays registered even if `previous` was its only member.
+   */
+  add(room: Room, address: string, conn: Connection, previous: Connection | undefined): PeerInfo[] {
     const peers: PeerInfo[] = [];
     for (const member of room.members.values())
-      peers.push({ peer: member.address, publicKey: member.publicKey });
+      if (member !== previous) peers.push({ peer: member.address, publicKey: member.publicKey });
+    if (previous) previous.room = null;
+    else this.members += 1;
     room.members.set(address, conn);
-    this.members += 1;
     return peers;
   }
 

@@ -1,6 +1,7 @@
 // A raw signaling client for the server tests (`ws`): answers the challenge with an identity's
 // signature and hands out the server's messages in order, so tests can also
 // send what an honest client never would. (Peers use core/signaling-client.ts.)
+import { type Socket, connect as tcpConnect } from "node:net";
 import WebSocket from "ws";
 import { type Identity, sign } from "../../core/crypto/identity.ts";
 import {
@@ -159,5 +160,49 @@ export class SignalingClient {
 
   private wake(): void {
     for (const w of [...this.waiters]) w();
+  }
+}
+
+/** A plain TCP socket to the server that sends only what the test tells it to (idle sockets, slowloris). */
+export interface RawTcp {
+  socket: Socket;
+  /** Everything the server sent so far. */
+  received(): string;
+  /** Resolves (never rejects) when the socket has closed, with when (Date.now()) and everything the server sent. */
+  closed: Promise<{ at: number; text: string; error: string | null }>;
+}
+
+/** Opens a TCP connection to 127.0.0.1:`port` from `localAddress`; resolves once connected (or closed first). */
+export function rawTcp(port: number, localAddress = "127.0.0.1"): Promise<RawTcp> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ port, host: "127.0.0.1", localAddress });
+    let text = "";
+    let error: string | null = null;
+    socket.setEncoding("latin1");
+    socket.on("data", (d: string) => {
+      if (text.length < 64 * 1024) text += d;
+    });
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      error = err.code ?? err.message;
+    });
+    const closed = new Promise<{ at: number; text: string; error: string | null }>((done) =>
+      socket.once("close", () => done({ at: Date.now(), text, error })),
+    );
+    const raw: RawTcp = { socket, received: () => text, closed };
+    socket.once("connect", () => resolve(raw));
+    void closed.then(() => resolve(raw));
+  });
+}
+
+/** Resolves with `promise`, or rejects naming `what` after `ms` (a bound, not a sleep: it ends as soon as `promise` does). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not within ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, bound]);
+  } finally {
+    clearTimeout(timer);
   }
 }
