@@ -29,7 +29,13 @@ const PONG = encodeMessage({ type: "pong" });
 
 type DispatchLimits = Pick<
   SignalingLimits,
-  "messagesPerSecond" | "burst" | "maxStrikes" | "joinTimeoutMs" | "peersPerRoom" | "iceServers"
+  | "messagesPerSecond"
+  | "burst"
+  | "maxStrikes"
+  | "joinTimeoutMs"
+  | "peersPerRoom"
+  | "sessionsPerKey"
+  | "iceServers"
 >;
 
 function text(data: RawData): string {
@@ -137,7 +143,7 @@ export class Dispatcher {
       return;
     }
     const address = peerAddress(peerId, m.session);
-    const placement = this.rooms.place(m.room, address);
+    const placement = this.rooms.place(m.room, address, m.publicKey);
     if (placement === "too-many-rooms") {
       this.metrics.reject("too-many-rooms");
       this.board.error(conn, "too-many-rooms", "the server holds as many rooms as it may");
@@ -148,12 +154,23 @@ export class Dispatcher {
       this.board.error(conn, "room-full", `the room has ${this.limits.peersPerRoom} peers`);
       return;
     }
+    if (placement === "too-many-sessions") {
+      // No code of its own in the protocol (yet): room-full, for this key.
+      this.metrics.reject("too-many-sessions");
+      const n = this.limits.sessionsPerKey;
+      this.board.error(
+        conn,
+        "room-full",
+        `this key already has ${n} sessions in the room (at most ${n} per key)`,
+      );
+      return;
+    }
     const { room, previous } = placement;
     // The same key and session again (a reconnect): the new socket takes the
     // address over in place, so the room never empties (and is never dropped
     // from the registry) in between; the old socket leaves with no peer-left.
-    const peers = this.rooms.add(room, address, conn, previous);
     conn.join(room, address, m.publicKey);
+    const peers = this.rooms.add(room, address, conn, previous);
     if (previous) this.board.drop(previous, CLOSE.REPLACED, "replaced");
     this.metrics.joins += 1;
     const iceServers = this.limits.iceServers;

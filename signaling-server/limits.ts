@@ -15,6 +15,8 @@ export interface SignalingLimits {
   /** …and how many may come at once. */
   burst: number;
   peersPerRoom: number;
+  /** Sessions one key (one peer id) may hold in one room; a join beyond it is refused (room-full). */
+  sessionsPerKey: number;
   maxRooms: number;
   /** Open signaling sockets from one IP address (counted at the HTTP upgrade). */
   socketsPerIp: number;
@@ -41,6 +43,7 @@ export const DEFAULT_LIMITS: Readonly<SignalingLimits> = Object.freeze({
   messagesPerSecond: 50,
   burst: 100,
   peersPerRoom: 256,
+  sessionsPerKey: 8,
   maxRooms: 10_000,
   socketsPerIp: 64,
   maxSockets: 20_000,
@@ -61,6 +64,7 @@ export const LIMIT_ENV: Readonly<Record<keyof SignalingLimits, string>> = Object
   messagesPerSecond: "SIGNAL_MESSAGES_PER_SECOND",
   burst: "SIGNAL_BURST",
   peersPerRoom: "SIGNAL_PEERS_PER_ROOM",
+  sessionsPerKey: "SIGNAL_SESSIONS_PER_KEY",
   maxRooms: "SIGNAL_MAX_ROOMS",
   socketsPerIp: "SIGNAL_SOCKETS_PER_IP",
   maxSockets: "SIGNAL_MAX_SOCKETS",

@@ -12,6 +12,7 @@ export type RejectReason =
   | "binary"
   | "flood"
   | "max-sockets"
+  | "too-many-sessions"
   | "strikes"
   | "heartbeat"
   | "slow-reader"

@@ -1,7 +1,8 @@
 // The room registry: which sockets are in which room under which address, and
-// the caps on both (maxRooms rooms, peersPerRoom members each). A room exists
-// while it has a member; the maps only hold joined sockets, so they are bounded
-// by the sockets the server admits and empty out as sockets leave.
+// the caps on both (maxRooms rooms, peersPerRoom members each, sessionsPerKey
+// of them under one key). A room exists while it has a member; the maps only
+// hold joined sockets, so they are bounded by the sockets the server admits and
+// empty out as sockets leave.
 import type { PeerInfo } from "../core/net/signaling-protocol.ts";
 import type { Connection } from "./connection.ts";
 import type { SignalingLimits } from "./limits.ts";
@@ -9,17 +10,23 @@ import type { SignalingLimits } from "./limits.ts";
 export interface Room {
   name: string;
   members: Map<string, Connection>;
+  /** Members under each public key (one peer id, any number of sessions); only keys with a member. */
+  keys: Map<string, number>;
 }
 
 /** Where a join lands: the room (created if new) and the socket already there under the same address, if any. */
-export type Placement = { room: Room; previous: Connection | undefined } | "too-many-rooms" | "room-full";
+export type Placement =
+  | { room: Room; previous: Connection | undefined }
+  | "too-many-rooms"
+  | "room-full"
+  | "too-many-sessions";
 
 export class RoomRegistry {
   private readonly rooms = new Map<string, Room>();
   /** Members of all rooms together. */
   private members = 0;
 
-  constructor(private readonly caps: Pick<SignalingLimits, "maxRooms" | "peersPerRoom">) {}
+  constructor(private readonly caps: Pick<SignalingLimits, "maxRooms" | "peersPerRoom" | "sessionsPerKey">) {}
 
   get size(): number {
     return this.rooms.size;
@@ -30,18 +37,21 @@ export class RoomRegistry {
   }
 
   /**
-   * The room `address` may join as `name`, creating it if the server may hold
-   * another; or why not. The same address again (a reconnect) always fits.
+   * The room `address` (of `publicKey`) may join as `name`, creating it if the
+   * server may hold another; or why not. The same address again (a reconnect)
+   * always fits; a new one needs a free place in the room and its key to hold
+   * fewer than sessionsPerKey there.
    */
-  place(name: string, address: string): Placement {
+  place(name: string, address: string, publicKey: string): Placement {
     let room = this.rooms.get(name);
     const previous = room?.members.get(address);
     if (!room) {
       if (this.rooms.size >= this.caps.maxRooms) return "too-many-rooms";
-      room = { name, members: new Map() };
+      room = { name, members: new Map(), keys: new Map() };
       this.rooms.set(name, room);
-    } else if (!previous && room.members.size >= this.caps.peersPerRoom) {
-      return "room-full";
+    } else if (!previous) {
+      if (room.members.size >= this.caps.peersPerRoom) return "room-full";
+      if ((room.keys.get(publicKey) ?? 0) >= this.caps.sessionsPerKey) return "too-many-sessions";
     }
     return { room, previous };
   }
@@ -57,7 +67,10 @@ export class RoomRegistry {
     for (const member of room.members.values())
       if (member !== previous) peers.push({ peer: member.address, publicKey: member.publicKey });
     if (previous) previous.room = null;
-    else this.members += 1;
+    else {
+      this.members += 1;
+      room.keys.set(conn.publicKey, (room.keys.get(conn.publicKey) ?? 0) + 1);
+    }
     room.members.set(address, conn);
     return peers;
   }
@@ -73,6 +86,9 @@ export class RoomRegistry {
     if (room.members.get(conn.address) !== conn) return null;
     room.members.delete(conn.address);
     this.members -= 1;
+    const sessions = (room.keys.get(conn.publicKey) ?? 1) - 1;
+    if (sessions > 0) room.keys.set(conn.publicKey, sessions);
+    else room.keys.delete(conn.publicKey);
     if (room.members.size === 0) {
       this.rooms.delete(room.name);
       return null;

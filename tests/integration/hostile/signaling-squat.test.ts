@@ -62,6 +62,36 @@ afterAll(async () => {
 });
 
 describe("signaling server, squatters and starvation", () => {
+  it("caps the sessions one key holds in a room; an honest peer still joins", async () => {
+    const s = await start({ sessionsPerKey: 4, peersPerRoom: 10 });
+    const squatter = await createIdentity();
+    const socks = await Promise.all(Array.from({ length: 10 }, () => s.connect()));
+    const joined = [];
+    for (let i = 0; i < 4; i++) joined.push(await socks[i]!.join(squatter, "main", `s${i}`));
+    for (let i = 4; i < 10; i++)
+      await expect(socks[i]!.join(squatter, "main", `s${i}`)).rejects.toThrow(
+        /join refused: room-full .*4 sessions/,
+      );
+    // Refused, not cut: the socket may still join elsewhere.
+    expect(socks[9]!.ws.readyState).toBe(socks[9]!.ws.OPEN);
+    expect(s.server.stats()).toMatchObject({ rooms: 1, peers: 4 });
+    // An honest pair fits in the room the squatter wanted to fill, and sees its four sessions.
+    const honest = await createIdentity();
+    const h = await s.connect();
+    const jh = await h.join(honest, "main", "tab");
+    expect(jh.peers.map((p) => p.peer).sort()).toEqual(joined.map((j) => j.self).sort());
+    await honestPairWorks(s, "main");
+    // A reconnect of a session it holds still fits (it replaces, not adds)…
+    const again = await s.connect();
+    expect((await again.join(squatter, "main", "s0")).self).toBe(joined[0]!.self);
+    expect(await socks[0]!.closed).toEqual({ code: 4000, reason: "replaced" });
+    // …and once one of its sessions leaves, it may open another.
+    socks[1]!.close();
+    await h.next((m) => m.type === "peer-left" && m.peer === joined[1]!.self);
+    await socks[4]!.join(squatter, "main", "s4");
+    expect(s.server.stats()).toMatchObject({ rooms: 1, peers: 5 });
+  });
+
   it("keeps the room findable when its only member reconnects with the same key and session", async () => {
     const s = await start();
     const [alice, bob] = await Promise.all([createIdentity(), createIdentity()]);
