@@ -118,3 +118,23 @@ export async function openBox(own: BoxKeyPair, box: SealedBox, context: string):
   }
   return unseal(key, sealed, context);
 }
+
+// ---- Keys per epoch
+
+/**
+ * A VM's key for one use (one epoch), derived from its master key with HKDF
+ * under `info`. Whoever holds a derived key learns neither the master nor any
+ * key derived under other `info`, so a host given its epoch's key cannot open
+ * another epoch's checkpoints. The master must be extractable (createVmKey's is).
+ */
+export async function deriveVmKey(master: CryptoKey, info: string): Promise<CryptoKey> {
+  const raw = await crypto.subtle.exportKey("raw", master);
+  const hkdf = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(32), info: encode(`spare-cycles vm key\n${info}`) },
+    hkdf,
+    AES,
+    true,
+    ["encrypt", "decrypt"],
+  );
+}

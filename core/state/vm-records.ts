@@ -3,7 +3,7 @@
 // records by the host holding the lease of that epoch. Readers verify all of it.
 import type * as Y from "yjs";
 import { PEER_ID_PATTERN } from "../crypto/identity.ts";
-import { type SignedEntry, verifyEntry } from "../crypto/signed.ts";
+import { canonicalJson, type SignedEntry, verifyEntry } from "../crypto/signed.ts";
 import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import { sha256Hex } from "../util/bytes.ts";
 import { isCount, isMatch, isObject, isShortText, SHA256_PATTERN } from "../util/guards.ts";
@@ -37,7 +37,14 @@ export interface Lease {
   /** Who runs the VM in this epoch; null while it is stopped. */
   host: PeerAddress | null;
   issuedAt: number;
+  /** SHA-256 of the lease before (epoch - 1), in its canonical form (leaseDigest); null for epoch 1. */
+  previous: string | null;
+  /** The peers the owner chose to keep replicas of this epoch's checkpoints. */
+  replicas: PeerAddress[];
 }
+
+/** How many replica peers one lease may name. */
+export const MAX_REPLICAS = 4;
 
 export interface CheckpointSummary {
   epoch: number;
@@ -101,7 +108,23 @@ export function parseLease(v: unknown): Lease | null {
   if (!isObject(v) || typeof v.vmId !== "string" || !VM_ID_PATTERN.test(v.vmId)) return null;
   if (!isCount(v.epoch) || v.epoch < 1 || !isTime(v.issuedAt)) return null;
   if (v.host !== null && !isAddress(v.host)) return null;
-  return { vmId: v.vmId, epoch: v.epoch, host: v.host, issuedAt: v.issuedAt };
+  // The first lease follows nothing; every later one names the one before.
+  if (v.epoch === 1 ? v.previous !== null : !isSha256(v.previous)) return null;
+  if (!Array.isArray(v.replicas) || v.replicas.length > MAX_REPLICAS || !v.replicas.every(isAddress))
+    return null;
+  return {
+    vmId: v.vmId,
+    epoch: v.epoch,
+    host: v.host,
+    issuedAt: v.issuedAt,
+    previous: v.previous as string | null,
+    replicas: v.replicas as string[],
+  };
+}
+
+/** What the next lease names as `previous`: SHA-256 of the whole signed entry in canonical form. */
+export function leaseDigest(entry: SignedEntry<Lease>): Promise<string> {
+  return sha256Hex(new TextEncoder().encode(canonicalJson(entry)));
 }
 
 function parseSummary(v: unknown): CheckpointSummary | null {
@@ -208,7 +231,14 @@ export class VmBook {
     return { lease: v.payload, entry: value as SignedEntry<Lease> };
   }
 
-  /** Every valid lease of a VM, newest epoch first. */
+  /**
+   * Every valid lease of a VM, newest epoch first: signed by the owner, under its
+   * own key, and chained. Where the lease before is in the document, the next must
+   * name its digest; the chain ends at the first link that does not match (a fork:
+   * what came first stands). A link that is missing (deleted by someone) is a gap,
+   * not a reason to believe an older lease: the owner puts its leases back, and a
+   * host remembers the newest epoch it saw.
+   */
   async leasesOf(vmId: string, owner: string): Promise<VerifiedLease[]> {
     const keys = [...this.leases.keys()].filter((k) => k.startsWith(`${vmId}/`));
     const checked = await Promise.all(
@@ -218,22 +248,43 @@ export class VmBook {
         return l && l.lease.vmId === vmId && leaseKey(vmId, l.lease.epoch) === k ? l : null;
       }),
     );
-    return checked
+    const valid = checked
       .filter((l): l is VerifiedLease => l !== null)
-      .sort((a, b) => b.lease.epoch - a.lease.epoch);
+      .sort((a, b) => a.lease.epoch - b.lease.epoch);
+    const byEpoch = new Map(valid.map((l) => [l.lease.epoch, l]));
+    const chained: VerifiedLease[] = [];
+    for (const l of valid) {
+      const before = byEpoch.get(l.lease.epoch - 1);
+      if (before && (await leaseDigest(before.entry)) !== l.lease.previous) break;
+      chained.push(l);
+    }
+    return chained.reverse();
   }
 
   async currentLease(vmId: string, owner: string): Promise<VerifiedLease | null> {
     return (await this.leasesOf(vmId, owner))[0] ?? null;
   }
 
-  /** A checkpoint record is valid when the host of its epoch's lease signed it. */
-  async checkCheckpoint(value: unknown, vmId: string, owner: string): Promise<VerifiedCheckpoint | null> {
+  /**
+   * A checkpoint record is valid when the host of its epoch's lease signed it. The
+   * lease is the document's, or the one `leaseOf` gives (a lease the reader holds
+   * already verified, e.g. the owner's own or one handed over with a start).
+   */
+  async checkCheckpoint(
+    value: unknown,
+    vmId: string,
+    owner: string,
+    leaseOf?: (epoch: number) => Lease | null | Promise<Lease | null>,
+  ): Promise<VerifiedCheckpoint | null> {
     const v = await verifyEntry(value, CHECKPOINT_KIND, parseCheckpointRecord);
     if (!v || v.payload.vmId !== vmId) return null;
-    const lease = await this.checkLease(this.leases.get(leaseKey(vmId, v.payload.epoch)), owner);
-    if (!lease || lease.lease.host === null || peerIdOf(lease.lease.host) !== v.signer) return null;
-    if (lease.lease.host !== v.payload.host) return null;
+    const lease =
+      (await leaseOf?.(v.payload.epoch)) ??
+      (await this.checkLease(this.leases.get(leaseKey(vmId, v.payload.epoch)), owner))?.lease ??
+      null;
+    if (!lease || lease.vmId !== vmId || lease.epoch !== v.payload.epoch) return null;
+    if (lease.host === null || peerIdOf(lease.host) !== v.signer) return null;
+    if (lease.host !== v.payload.host) return null;
     return { record: v.payload, entry: value as SignedEntry<CheckpointRecord> };
   }
 

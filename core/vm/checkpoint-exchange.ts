@@ -1,7 +1,8 @@
 // One place per peer where sealed checkpoints change hands: it answers fetches
 // from whatever this peer keeps (the owner's own copies, replicas for others),
-// fetches from holders for a host that is restoring, and decides which offered
-// checkpoint transfers to take and who keeps them. Both runtimes use it, so the
+// only for the VM's owner and its current host; fetches from holders for a host
+// that is restoring; and decides which offered checkpoint transfers to take and
+// who keeps them. Both runtimes use it, so the
 // rules for serving, fetching and accepting are written once.
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import { whenOpen } from "../net/link-wait.ts";
@@ -29,6 +30,8 @@ export interface CheckpointKeeper {
   keep(remote: PeerAddress, meta: CheckpointMeta, sealed: Uint8Array): Promise<void>;
   /** The sealed bytes of `ref`, if this keeper holds them. */
   load(ref: CheckpointRef): Promise<Uint8Array | null>;
+  /** Whether `remote` may have what this keeper holds of `ref`'s VM (its owner's tabs, its current host). */
+  mayServe(remote: PeerAddress, ref: CheckpointRef): Promise<boolean>;
 }
 
 export interface CheckpointExchangeOptions {
@@ -104,7 +107,8 @@ export class CheckpointExchange {
   private async serve(remote: PeerAddress, ref: CheckpointRef): Promise<void> {
     for (const keeper of this.o.keepers) {
       const sealed = await keeper.load(ref);
-      if (!sealed) continue;
+      // Anyone may ask; only the VM's owner and its current host are answered with bytes.
+      if (!sealed || !(await keeper.mayServe(remote, ref))) continue;
       await this.o.transfers
         .send(remote, checkpointMeta(ref, await sha256Hex(sealed)), sealed)
         .catch(() => {});

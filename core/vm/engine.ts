@@ -27,3 +27,11 @@ export const checkpointContext = (vmId: string, epoch: number, seq: number) =>
 
 /** What the VM key is sealed to the host under: it opens only for this VM and epoch. */
 export const vmKeyContext = (vmId: string, epoch: number) => `vm-key/${vmId}/${epoch}`;
+
+/**
+ * What the key of an older epoch `from` is sealed to the host of `epoch` under, so
+ * it can restore a checkpoint made in `from`: it opens only for this VM, this
+ * epoch's host and that older epoch.
+ */
+export const restoreKeyContext = (vmId: string, epoch: number, from: number) =>
+  `restore-key/${vmId}/${epoch}/${from}`;

@@ -35,12 +35,23 @@ export async function bootHosted(
 ): Promise<string> {
   const problems: string[] = [];
   for (const entry of restore) {
-    const checked = await o.book.checkCheckpoint(entry, h.vm.vmId, h.vm.owner);
+    const checked = await o.book.checkCheckpoint(
+      entry,
+      h.vm.vmId,
+      h.vm.owner,
+      (epoch) => h.leases.get(epoch) ?? null,
+    );
     if (!checked) {
       problems.push("a checkpoint record whose signature does not hold");
       continue;
     }
     const r = checked.record;
+    // This epoch's key, or the older epoch's the owner handed over for it; never a later one.
+    const key = r.epoch === h.lease.epoch ? h.key : h.restoreKeys.get(r.epoch);
+    if (!key || r.epoch > h.lease.epoch) {
+      problems.push(`checkpoint ${r.epoch}.${r.seq}: refused, the owner sent no key for it`);
+      continue;
+    }
     const sealed = await fetchSealed(r, h.requester, o);
     if (!sealed) {
       problems.push(`checkpoint ${r.epoch}.${r.seq}: refused, no holder sent bytes that match its record`);
@@ -51,7 +62,7 @@ export async function bootHosted(
     try {
       await engine.start({
         imageId: h.vm.imageId,
-        sealed: { bytes: sealed, key: h.key, context: checkpointContext(h.vm.vmId, r.epoch, r.seq) },
+        sealed: { bytes: sealed, key, context: checkpointContext(h.vm.vmId, r.epoch, r.seq) },
         budgetPct: o.budgetPct,
         onOutput: o.onOutput,
       });

@@ -1,9 +1,10 @@
 // A host's checkpoints of the VMs it runs: on an interval and on request, each
-// sealed with the epoch's key, sent to the owner and one replica, and recorded
-// (signed by this host) once someone holds it. If nobody took it, the previous
+// sealed with the epoch's key, sent to the owner and the replicas its lease
+// names, and recorded (signed by this host, in the document and to the owner's
+// tab directly) once someone holds it. If nobody took it, the previous
 // checkpoint stays the newest.
 import type { Identity } from "../crypto/identity.ts";
-import { signEntry } from "../crypto/signed.ts";
+import { type SignedEntry, signEntry } from "../crypto/signed.ts";
 import type { MeshPort } from "../net/channels.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { Transfers } from "../net/transfer.ts";
@@ -22,8 +23,8 @@ export interface HostCheckpointerOptions {
   clock: Clock;
   now: () => number;
   intervalMs: () => number;
-  /** Peers who contribute (replica candidates), from presence. */
-  contributors: () => PeerAddress[];
+  /** Tells the owner's tab the record of a checkpoint it holds (the document's copy may be deleted). */
+  sendRecord: (to: PeerAddress, record: SignedEntry<CheckpointRecord>) => void;
   /** Whether `h` is still this host's current hosting of its VM. */
   isCurrent: (h: Hosting) => boolean;
   changed: () => void;
@@ -78,10 +79,9 @@ export class HostCheckpointer {
         createdAt: this.o.now(),
         previous: c.previous,
       };
-      this.o.book.checkpoints.set(
-        checkpointKey(ref.vmId, ref.epoch),
-        await signEntry(this.o.identity, CHECKPOINT_KIND, record),
-      );
+      const entry = await signEntry(this.o.identity, CHECKPOINT_KIND, record);
+      this.o.book.checkpoints.set(checkpointKey(ref.vmId, ref.epoch), entry);
+      for (const to of holders) if (peerIdOf(to) === h.vm.owner) this.o.sendRecord(to, entry);
       c.seq = ref.seq;
       c.previous = { epoch: ref.epoch, seq: ref.seq, sha256, bytes: record.bytes };
       h.view.lastCheckpoint = {
@@ -98,14 +98,12 @@ export class HostCheckpointer {
     }
   }
 
-  /** The owner's tab that asked (or another of the owner's tabs), and one replica: a contributor that is not the owner. */
+  /** The owner's tab that asked (or another of the owner's tabs), and the replicas the lease names. */
   private holdersFor(h: Hosting): PeerAddress[] {
     const open = this.o.mesh.openLinks();
     const owners = open.filter((p) => peerIdOf(p) === h.vm.owner);
-    const others = open.filter((p) => peerIdOf(p) !== h.vm.owner);
-    const contributors = new Set(this.o.contributors());
-    const replica = others.find((p) => contributors.has(p)) ?? others[0];
     const preferred = owners.includes(h.requester) ? [h.requester] : owners.slice(0, 1);
-    return [...preferred, ...(replica ? [replica] : [])];
+    const replicas = h.lease.replicas.filter((p) => open.includes(p) && !preferred.includes(p));
+    return [...preferred, ...replicas];
   }
 }

@@ -9,8 +9,10 @@ import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { Transfers } from "../net/transfer.ts";
 import {
+  leaseDigest,
   leaseKey,
   parseVmRecord,
+  type VerifiedLease,
   VM_KIND,
   type VmBook,
   type VmRecord,
@@ -20,7 +22,7 @@ import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { CheckpointExchange } from "./checkpoint-exchange.ts";
-import { type VmEngine, vmKeyContext } from "./engine.ts";
+import { restoreKeyContext, type VmEngine, vmKeyContext } from "./engine.ts";
 import { bootHosted, NoRestorableCheckpoint } from "./host-boot.ts";
 import { HostCheckpointer } from "./host-checkpointer.ts";
 import { HostConsole } from "./host-console.ts";
@@ -52,12 +54,13 @@ export interface HostRuntimeOptions {
   clock: Clock;
   createEngine: () => VmEngine;
   settings: () => HostSettings;
-  /** Peers who contribute (replica candidates), from presence. */
-  contributors: () => PeerAddress[];
   now?: () => number;
 }
 
 type StartMessage = Extract<VmMessage, { t: "start" }>;
+
+/** How many VMs' newest leases a host remembers. */
+const SEEN_VMS = 4096;
 
 export class HostRuntime {
   private readonly events = new Emitter<HostEvents>();
@@ -67,6 +70,12 @@ export class HostRuntime {
   private readonly console: HostConsole;
   private readonly checkpointer: HostCheckpointer;
   private readonly now: () => number;
+  /**
+   * The newest lease seen of each VM this host ran or was asked to run, from the
+   * document and from start messages: an older lease is never accepted again, even
+   * once the document has lost the newer one.
+   */
+  private readonly seen = new Map<string, { owner: string; epoch: number; digest: string }>();
   private accepting = false;
 
   constructor(private readonly o: HostRuntimeOptions) {
@@ -81,7 +90,7 @@ export class HostRuntime {
       clock: o.clock,
       now: this.now,
       intervalMs: () => o.settings().checkpointIntervalMs,
-      contributors: o.contributors,
+      sendRecord: (to, record) => this.send(to, { t: "checkpoint", record }),
       isCurrent: (h) => this.hosted.get(h.vm.vmId) === h,
       changed: () => this.changed(),
     });
@@ -208,7 +217,7 @@ export class HostRuntime {
   }
 
   private async start(remote: PeerAddress, m: StartMessage): Promise<void> {
-    const { book, identity } = this.o;
+    const { book } = this.o;
     const record = await this.recordOf(m);
     if (!record) return; // nobody vouches for it: ignore
     const lease = await book.checkLease(m.lease, record.owner);
@@ -218,11 +227,22 @@ export class HostRuntime {
     };
     if (!lease || lease.lease.vmId !== record.vmId)
       return refuse("unsigned-lease", "the lease is not signed by the VM's owner");
+    // A signed lease is not a request: anyone may replay one. Only the owner's own tabs start a VM.
+    if (peerIdOf(remote) !== record.owner) return refuse("not-owner", "only the VM's owner may start it");
     if (lease.lease.host !== this.o.mesh.self) return refuse("other-host", "the lease names another host");
     if (record.deleted) return refuse("deleted", "the VM is deleted");
-    const newest = await book.currentLease(record.vmId, record.owner);
-    if (newest && newest.lease.epoch > epoch)
-      return refuse("newer-lease", `a newer lease exists (epoch ${newest.lease.epoch})`);
+    const handed = await this.handedLeases(m, record);
+    await this.noteLeases(record.vmId, record.owner);
+    for (const l of handed.values()) await this.note(record.vmId, record.owner, l);
+    const digest = await leaseDigest(lease.entry);
+    const seen = this.seen.get(record.vmId);
+    if (seen && seen.epoch > epoch)
+      return refuse("newer-lease", `a newer lease exists (epoch ${seen.epoch})`);
+    if (seen && seen.epoch === epoch && seen.digest !== digest)
+      return refuse("broken-chain", `another lease of epoch ${epoch} exists`);
+    const before = handed.get(epoch - 1) ?? (await this.leaseInDoc(record, epoch - 1));
+    if (before && (await leaseDigest(before.entry)) !== lease.lease.previous)
+      return refuse("broken-chain", "the lease does not follow the one before it");
     const existing = this.hosted.get(record.vmId);
     if (existing && existing.lease.epoch === epoch) {
       const v = existing.view;
@@ -242,25 +262,76 @@ export class HostRuntime {
     const perVmBytes = record.memoryBytes + HOST_OVERHEAD_BYTES;
     if ((this.count() + 1) * perVmBytes > settings.memoryMiB * 1024 * 1024)
       return refuse("no-memory", "not enough memory offered for another VM");
-    // The owner's signed lease goes into the document, so every peer sees who runs the VM.
-    if (!book.leases.has(leaseKey(record.vmId, epoch)))
-      book.leases.set(leaseKey(record.vmId, epoch), m.lease);
     let key: CryptoKey;
+    const restoreKeys = new Map<number, CryptoKey>();
     try {
-      const raw = await openBox(identity.box, m.key, vmKeyContext(record.vmId, epoch));
-      key = await importVmKey(new TextDecoder().decode(raw));
+      key = await this.openKey(m.key, vmKeyContext(record.vmId, epoch));
+      for (const k of m.restoreKeys ?? []) {
+        if (k.epoch >= epoch) continue; // only older epochs' keys are ever handed over
+        restoreKeys.set(k.epoch, await this.openKey(k.key, restoreKeyContext(record.vmId, epoch, k.epoch)));
+      }
     } catch {
       return refuse("key-does-not-open", "the VM key does not open");
     }
+    // Accepted: this is the newest lease this host knows of the VM.
+    await this.note(record.vmId, record.owner, lease);
+    // The owner's signed lease goes into the document, so every peer sees who runs the VM.
+    if (!book.leases.has(leaseKey(record.vmId, epoch)))
+      book.leases.set(leaseKey(record.vmId, epoch), m.lease);
     if (existing) await this.halt(record.vmId, "stopped", `moved to epoch ${epoch}`);
     const h = this.hosting(record, lease.lease, key, remote);
+    h.restoreKeys = restoreKeys;
+    h.leases = new Map([...handed].map(([e, l]) => [e, l.lease]));
     this.hosted.set(record.vmId, h);
+    for (const r of lease.lease.replicas) this.o.mesh.pin(r);
     this.status(
       h,
       "restoring",
       m.restore.length > 0 ? "fetching the newest checkpoint" : "starting from the image",
     );
     await this.run(h, m.restore);
+  }
+
+  private async openKey(box: StartMessage["key"], context: string): Promise<CryptoKey> {
+    const raw = await openBox(this.o.identity.box, box, context);
+    return importVmKey(new TextDecoder().decode(raw));
+  }
+
+  /** The owner's leases that came with a start, by epoch (only those that verify). */
+  private async handedLeases(m: StartMessage, record: VmRecord): Promise<Map<number, VerifiedLease>> {
+    const out = new Map<number, VerifiedLease>();
+    for (const entry of m.leases ?? []) {
+      const l = await this.o.book.checkLease(entry, record.owner);
+      if (l && l.lease.vmId === record.vmId && !out.has(l.lease.epoch)) out.set(l.lease.epoch, l);
+    }
+    return out;
+  }
+
+  private async leaseInDoc(record: VmRecord, epoch: number): Promise<VerifiedLease | null> {
+    if (epoch < 1) return null;
+    const l = await this.o.book.checkLease(
+      this.o.book.leases.get(leaseKey(record.vmId, epoch)),
+      record.owner,
+    );
+    return l && l.lease.vmId === record.vmId && l.lease.epoch === epoch ? l : null;
+  }
+
+  /** Remembers `l` if it is the newest lease of the VM seen so far. */
+  private async note(vmId: string, owner: string, l: VerifiedLease): Promise<void> {
+    const digest = await leaseDigest(l.entry);
+    // Checked and set with nothing awaited in between, so a slower older lease never wins.
+    const seen = this.seen.get(vmId);
+    if (seen && seen.epoch >= l.lease.epoch) return;
+    this.seen.delete(vmId);
+    if (this.seen.size >= SEEN_VMS) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(vmId, { owner, epoch: l.lease.epoch, digest });
+  }
+
+  /** Learns the newest lease the document holds of a VM. */
+  private async noteLeases(vmId: string, owner: string): Promise<VerifiedLease | null> {
+    const newest = await this.o.book.currentLease(vmId, owner);
+    if (newest) await this.note(vmId, owner, newest);
+    return newest;
   }
 
   private hosting(vm: VmRecord, lease: Hosting["lease"], key: CryptoKey, requester: PeerAddress): Hosting {
@@ -278,6 +349,8 @@ export class HostRuntime {
       vm,
       lease,
       key,
+      restoreKeys: new Map(),
+      leases: new Map(),
       engine: null,
       requester,
       viewers: new Set(),
@@ -322,16 +395,18 @@ export class HostRuntime {
 
   /** Stops any VM whose lease was superseded (moved or stopped by its owner) or that was deleted. */
   private async checkLeases(): Promise<void> {
+    for (const [vmId, s] of [...this.seen]) {
+      if (!this.hosted.has(vmId)) await this.noteLeases(vmId, s.owner);
+    }
     for (const h of [...this.hosted.values()]) {
       const vm = await this.o.book.vm(h.vm.vmId);
       if (vm?.vm.deleted) {
         await this.halt(h.vm.vmId, "stopped", "deleted by its owner");
         continue;
       }
-      const newest = await this.o.book.currentLease(h.vm.vmId, h.vm.owner);
-      if (newest && newest.lease.epoch > h.lease.epoch) {
-        await this.halt(h.vm.vmId, "stopped", `superseded by epoch ${newest.lease.epoch}`);
-      }
+      await this.noteLeases(h.vm.vmId, h.vm.owner);
+      const newest = this.seen.get(h.vm.vmId)?.epoch ?? 0;
+      if (newest > h.lease.epoch) await this.halt(h.vm.vmId, "stopped", `superseded by epoch ${newest}`);
     }
   }
 
@@ -340,6 +415,8 @@ export class HostRuntime {
     if (!h) return;
     this.hosted.delete(vmId);
     this.checkpointer.cancel(h);
+    const stillNeeded = new Set([...this.hosted.values()].flatMap((x) => [x.requester, ...x.lease.replicas]));
+    for (const r of h.lease.replicas) if (!stillNeeded.has(r)) this.o.mesh.unpin(r);
     const engine = h.engine;
     h.engine = null;
     this.status(h, state, detail);

@@ -38,7 +38,12 @@ export interface Hosting {
   view: HostedVm;
   vm: VmRecord;
   lease: Lease;
+  /** This epoch's key: it seals the checkpoints made here. */
   key: CryptoKey;
+  /** Keys of older epochs the owner handed over, to restore a checkpoint made in one of them. */
+  restoreKeys: Map<number, CryptoKey>;
+  /** The owner's leases handed over with the start (by epoch), to check checkpoint records against. */
+  leases: Map<number, Lease>;
   engine: VmEngine | null;
   /** The owner's tab that asked for the VM. */
   requester: PeerAddress;

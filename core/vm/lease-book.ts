@@ -1,14 +1,17 @@
 // The owner's records in the document: its VM records and the leases it signs.
 // Everything written here is signed by the owner; what it reads back is only
-// what verifies. It remembers its newest record of each VM so that, when a
-// hostile peer overwrites one, it can put it back.
+// what verifies. It remembers its newest record of each VM, and the newest
+// leases it signed or read, so that when a hostile peer overwrites or deletes
+// one it can put it back, and never falls back to an older lease meanwhile.
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry } from "../crypto/signed.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import {
   LEASE_KIND,
   type Lease,
+  leaseDigest,
   leaseKey,
+  type VerifiedLease,
   type VerifiedVm,
   VM_KIND,
   type VmBook,
@@ -18,10 +21,14 @@ import {
 import { randomHex } from "../util/hex.ts";
 
 const NAME_CHARS = 60;
+/** How many of each VM's newest leases this tab remembers (and puts back). */
+const LEASES_KEPT = 4;
 
 export class LeaseBook {
   /** This owner's newest signed record of each VM. */
   private readonly own = new Map<string, SignedEntry<VmRecord>>();
+  /** The newest leases of each VM this tab signed or read, by epoch. */
+  private readonly ownLeases = new Map<string, Map<number, VerifiedLease>>();
 
   constructor(
     readonly book: VmBook,
@@ -84,17 +91,52 @@ export class LeaseBook {
   }
 
   async currentLease(vmId: string): Promise<Lease | null> {
-    return (await this.book.currentLease(vmId, this.owner))?.lease ?? null;
+    return (await this.current(vmId))?.lease ?? null;
   }
 
-  /** Signs the next lease of a VM (epoch + 1): `host` runs it from now on, or nobody (null: stopped). */
+  /** The newest lease of a VM: the document's, or a newer one this tab holds (the document's may be deleted). */
+  async current(vmId: string): Promise<VerifiedLease | null> {
+    const inDoc = await this.book.currentLease(vmId, this.owner);
+    if (inDoc) this.remember(inDoc);
+    const known = [...(this.ownLeases.get(vmId)?.values() ?? [])];
+    return known.sort((a, b) => b.lease.epoch - a.lease.epoch)[0] ?? null;
+  }
+
+  /** The lease of one epoch of a VM, from what this tab holds or the document. */
+  async leaseOf(vmId: string, epoch: number): Promise<VerifiedLease | null> {
+    const known = this.ownLeases.get(vmId)?.get(epoch);
+    if (known) return known;
+    return (await this.book.leasesOf(vmId, this.owner)).find((l) => l.lease.epoch === epoch) ?? null;
+  }
+
+  private remember(l: VerifiedLease): void {
+    const byEpoch = this.ownLeases.get(l.lease.vmId) ?? new Map<number, VerifiedLease>();
+    if (byEpoch.has(l.lease.epoch)) return; // the first one this tab saw of an epoch stands
+    byEpoch.set(l.lease.epoch, l);
+    for (const epoch of [...byEpoch.keys()].sort((a, b) => b - a).slice(LEASES_KEPT)) byEpoch.delete(epoch);
+    this.ownLeases.set(l.lease.vmId, byEpoch);
+  }
+
+  /**
+   * Signs the next lease of a VM (epoch + 1, chained to the current one): `host` runs
+   * it from now on, or nobody (null: stopped); `replicas` keep its checkpoints.
+   */
   async writeLease(
     vmId: string,
     host: PeerAddress | null,
+    replicas: PeerAddress[] = [],
   ): Promise<{ lease: Lease; entry: SignedEntry<Lease> }> {
-    const current = await this.currentLease(vmId);
-    const lease: Lease = { vmId, epoch: (current?.epoch ?? 0) + 1, host, issuedAt: this.now() };
+    const current = await this.current(vmId);
+    const lease: Lease = {
+      vmId,
+      epoch: (current?.lease.epoch ?? 0) + 1,
+      host,
+      issuedAt: this.now(),
+      previous: current ? await leaseDigest(current.entry) : null,
+      replicas: host === null ? [] : replicas,
+    };
     const entry = await signEntry(this.identity, LEASE_KIND, lease);
+    this.remember({ lease, entry });
     this.book.leases.set(leaseKey(vmId, lease.epoch), entry);
     return { lease, entry };
   }
@@ -116,6 +158,15 @@ export class LeaseBook {
     }
     for (const { vm, entry } of await this.all()) {
       if ((this.own.get(vm.vmId)?.payload.updatedAt ?? -1) < vm.updatedAt) this.own.set(vm.vmId, entry);
+    }
+    // Leases: learn the document's, and put back those this tab holds that were deleted or overwritten.
+    for (const vmId of new Set([...this.own.keys(), ...this.ownLeases.keys()])) {
+      await this.current(vmId);
+      for (const l of this.ownLeases.get(vmId)?.values() ?? []) {
+        const k = leaseKey(vmId, l.lease.epoch);
+        const inDoc = this.book.leases.get(k) as SignedEntry<Lease> | undefined;
+        if (inDoc?.signature !== l.entry.signature) this.book.leases.set(k, l.entry);
+      }
     }
   }
 }

@@ -64,6 +64,10 @@ export class OwnerRuntime {
   constructor(private readonly o: OwnerRuntimeOptions) {
     const now = o.now ?? Date.now;
     this.leases = new LeaseBook(o.book, o.identity, now);
+    o.checkpoints.useLeases({
+      leaseOf: async (vmId, epoch) => (await this.leases.leaseOf(vmId, epoch))?.lease ?? null,
+      currentLease: (vmId) => this.leases.currentLease(vmId),
+    });
     this.vmChannel = o.mesh.channel(VM_PROTOCOL);
     const sendVm = (remote: PeerAddress, m: VmMessage) => this.vmChannel.send(remote, encodeVmMessage(m));
     this.shells = new ShellSessions({
@@ -192,6 +196,10 @@ export class OwnerRuntime {
       }
       case "attached":
         this.shells.attached(remote, m.vmId, m.transcript);
+        return;
+      case "checkpoint":
+        // Checked against the lease of its epoch and the bytes this tab holds.
+        void this.o.checkpoints.record(m.record);
         return;
       case "leaving":
         for (const vmId of m.vmIds) {

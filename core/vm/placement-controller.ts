@@ -3,18 +3,19 @@
 // hosts and moves a VM (epoch + 1) when its host goes away. Only the tab that
 // leads for this owner places; the others follow the document.
 import type { SignedEntry } from "../crypto/signed.ts";
-import { exportVmKey, importVmKey, sealTo } from "../crypto/vm-crypto.ts";
+import { exportVmKey, type SealedBox, sealTo } from "../crypto/vm-crypto.ts";
 import type { MeshPort } from "../net/channels.ts";
 import { whenOpen } from "../net/link-wait.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { KeyValueStore } from "../state/storage.ts";
 import type { CheckpointRecord, Lease, VmRecord } from "../state/vm-records.ts";
 import type { Clock } from "../util/clock.ts";
-import { vmKeyContext } from "./engine.ts";
+import { restoreKeyContext, vmKeyContext } from "./engine.ts";
 import type { LeaseBook } from "./lease-book.ts";
 import type { OwnerCheckpoints } from "./owner-checkpoints.ts";
 import type { OwnerViews } from "./owner-views.ts";
 import { type HostCandidate, rankHosts } from "./placement.ts";
+import { VmKeys } from "./vm-keys.ts";
 import type { HostedState, HostRefusal, VmMessage } from "./vm-protocol.ts";
 
 export interface PlacementOptions {
@@ -70,9 +71,11 @@ export class PlacementController {
   private readonly startedAtMs: number;
   private cancelTick: (() => void) | null = null;
   private running = true;
+  private readonly keys: VmKeys;
 
   constructor(private readonly o: PlacementOptions) {
     this.startedAtMs = o.now();
+    this.keys = new VmKeys(o.keys);
     this.scheduleTick();
   }
 
@@ -100,15 +103,24 @@ export class PlacementController {
       const vm = await leases.mine(vmId);
       if (!vm || vm.vm.deleted) return;
       views.ensure(vm.vm, "placing");
-      const keyText = await this.o.keys.get(vmId);
-      if (typeof keyText !== "string") {
+      if (!(await this.keys.has(vmId))) {
         views.update(vmId, {
           state: "failed",
           detail: "this device does not hold the VM's key (import your identity file)",
         });
         return;
       }
-      const key = await importVmKey(keyText);
+      // A VM that has checkpoints never boots from the image: if this tab holds some but
+      // none it can vouch for (no record yet), it waits rather than start the VM empty.
+      const restore = await this.restoreList(vmId);
+      if (restore.length === 0 && (await this.o.checkpoints.list(vmId)).length > 0) {
+        views.update(vmId, {
+          state: "waiting",
+          host: null,
+          detail: "waiting for the record of its newest checkpoint; not starting it empty",
+        });
+        return;
+      }
       // After a move, the explanation (why, and from which checkpoint) stays visible.
       const why = reason === "failover" ? (views.get(vmId)?.detail ?? "") : "";
       for (const p of mesh.openLinks()) if (peerIdOf(p) === leases.owner) exclude.add(p);
@@ -123,7 +135,8 @@ export class PlacementController {
           views.update(vmId, { state: "waiting", host: null, detail: "waiting for a contributor with room" });
           return;
         }
-        const signed = await leases.writeLease(vmId, host);
+        const replicas = this.replicasFor(host, await this.o.candidates());
+        const signed = await leases.writeLease(vmId, host, replicas);
         this.lastSeen.set(vmId, this.o.now());
         views.update(vmId, {
           state: reason === "start" ? "starting" : "moving",
@@ -132,7 +145,7 @@ export class PlacementController {
           detail: why,
         });
         const record = leases.signedRecord(vmId) ?? vm.entry;
-        const outcome = await this.handOver(vm.vm, record, signed, key, host);
+        const outcome = await this.handOver(vm.vm, record, signed, restore, host);
         if (outcome.state === "running") {
           views.update(vmId, {
             state: "running",
@@ -154,11 +167,20 @@ export class PlacementController {
     }
   }
 
+  /**
+   * Hands the VM to `host`: this epoch's key, sealed to that host only, and for each
+   * checkpoint it may restore from an older epoch, that epoch's key (sealed to it
+   * under this epoch). The owner hands over the old keys rather than re-sealing the
+   * checkpoint: the host checks the bytes against the old host's signed record and
+   * fetches them from any holder, and it is about to run (and see) that state anyway.
+   * It never gets the key of a later epoch, so once it is a former host it can open
+   * nothing made after it.
+   */
   private async handOver(
     vm: VmRecord,
     record: SignedEntry<VmRecord>,
     signed: { lease: Lease; entry: SignedEntry<Lease> },
-    key: CryptoKey,
+    restore: SignedEntry<CheckpointRecord>[],
     host: PeerAddress,
   ): Promise<Outcome> {
     const { mesh, clock } = this.o;
@@ -168,12 +190,45 @@ export class PlacementController {
       return { state: "failed", code: null, detail: "no link to the host" };
     const boxKey = await this.o.boxKeyOf(host);
     if (!boxKey) return { state: "failed", code: null, detail: "the host has no key to seal to" };
-    const plainKey = new TextEncoder().encode(await exportVmKey(key));
-    const sealedKey = await sealTo(boxKey, plainKey, vmKeyContext(vm.vmId, lease.epoch));
-    const restore = await this.restoreList(vm.vmId);
+    const sealKey = async (epoch: number, context: string): Promise<SealedBox | null> => {
+      const key = await this.keys.forEpoch(vm.vmId, epoch);
+      return key ? sealTo(boxKey, new TextEncoder().encode(await exportVmKey(key)), context) : null;
+    };
+    const sealedKey = await sealKey(lease.epoch, vmKeyContext(vm.vmId, lease.epoch));
+    if (!sealedKey) return { state: "failed", code: null, detail: "this device lost the VM's key" };
+    const restoreKeys: { epoch: number; key: SealedBox }[] = [];
+    const leases: SignedEntry<Lease>[] = [];
+    const before = await this.o.leases.leaseOf(vm.vmId, lease.epoch - 1);
+    if (before) leases.push(before.entry);
+    for (const epoch of new Set(restore.map((r) => r.payload.epoch))) {
+      if (epoch >= lease.epoch) continue;
+      const key = await sealKey(epoch, restoreKeyContext(vm.vmId, lease.epoch, epoch));
+      if (key) restoreKeys.push({ epoch, key });
+      const l = await this.o.leases.leaseOf(vm.vmId, epoch);
+      if (l && epoch !== lease.epoch - 1) leases.push(l.entry);
+    }
     const result = this.waitForStart(vm.vmId, lease.epoch, host);
-    this.o.sendVm(host, { t: "start", vm: record, lease: signed.entry, key: sealedKey, restore });
+    this.o.sendVm(host, {
+      t: "start",
+      vm: record,
+      lease: signed.entry,
+      key: sealedKey,
+      restore,
+      restoreKeys,
+      leases,
+    });
     return result;
+  }
+
+  /** Who keeps replicas of this epoch's checkpoints: a contributor that is neither the host nor this owner. */
+  private replicasFor(host: PeerAddress, candidates: HostCandidate[]): PeerAddress[] {
+    const others = candidates
+      .filter((c) => c.presence.capacity.contributing)
+      .map((c) => c.presence.peer)
+      .filter((p) => p !== host && peerIdOf(p) !== this.o.leases.owner);
+    const linked = others.filter((p) => this.o.mesh.isOpen(p));
+    const pick = linked[0] ?? others[0];
+    return pick ? [pick] : [];
   }
 
   /** Resolves with the host's answer; a host still restoring gets more time. */
@@ -211,8 +266,9 @@ export class PlacementController {
       seen.add(id);
       entries.push(e);
     };
-    add((await this.o.leases.book.latestCheckpoint(vmId, this.o.leases.owner))?.entry ?? null);
+    // The records this tab stores with its own checkpoints count even when the document lost them.
     for (const s of await this.o.checkpoints.list(vmId)) add(s.entry);
+    add((await this.o.leases.book.latestCheckpoint(vmId, this.o.leases.owner))?.entry ?? null);
     entries.sort((a, b) => b.payload.epoch - a.payload.epoch || b.payload.seq - a.payload.seq);
     return entries.slice(0, RESTORE_CHOICES);
   }

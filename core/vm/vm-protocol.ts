@@ -16,7 +16,7 @@ import { isCount, isObject } from "../util/guards.ts";
 import { fromHex, toHex } from "../util/hex.ts";
 
 /** VM control between owners and hosts: JSON messages, one per payload. */
-export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 2 };
+export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 3 };
 /** A VM's console bytes, each payload prefixed with the VM id. */
 export const SHELL_PROTOCOL: Protocol = { name: "shell", id: CHANNEL_IDS.shell, version: 1 };
 
@@ -25,6 +25,8 @@ export type HostedState = "restoring" | "running" | "stopped" | "refused" | "fai
 /** Why a host refused or failed a VM: a code to act on; the detail is for people. */
 export const HOST_REFUSALS = [
   "unsigned-lease",
+  "not-owner",
+  "broken-chain",
   "other-host",
   "deleted",
   "newer-lease",
@@ -38,14 +40,23 @@ export const HOST_REFUSALS = [
 export type HostRefusal = (typeof HOST_REFUSALS)[number];
 
 export type VmMessage =
-  /** Owner → host: run this VM under this lease; restore the first checkpoint that checks out. */
+  /**
+   * Owner → host: run this VM under this lease, with this epoch's key; restore the
+   * first checkpoint that checks out. `restoreKeys` are the keys of the older epochs
+   * those checkpoints were made in (and no others); `leases` are the owner's leases
+   * of those epochs and the one before this (the document may have lost them).
+   */
   | {
       t: "start";
       vm: SignedEntry<VmRecord>;
       lease: SignedEntry<Lease>;
       key: SealedBox;
       restore: SignedEntry<CheckpointRecord>[];
+      restoreKeys?: { epoch: number; key: SealedBox }[];
+      leases?: SignedEntry<Lease>[];
     }
+  /** Host → owner: the signed record of a checkpoint it just sent (the document's copy may be deleted). */
+  | { t: "checkpoint"; record: SignedEntry<CheckpointRecord> }
   /** Host → owner. */
   | { t: "status"; vmId: string; epoch: number; state: HostedState; code: HostRefusal | null; detail: string }
   /** Owner's tab → host: let me use the console (signed by the owner). */
@@ -60,6 +71,8 @@ export type VmMessage =
 const STATES = new Set<HostedState>(["restoring", "running", "stopped", "refused", "failed"]);
 const REFUSALS = new Set<HostRefusal>(HOST_REFUSALS);
 const isVmId = (v: unknown): v is string => typeof v === "string" && VM_ID_PATTERN.test(v);
+const isBox = (v: unknown): v is SealedBox =>
+  isObject(v) && typeof v.ephemeral === "string" && typeof v.sealed === "string";
 const text = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : "");
 
 export function encodeVmMessage(message: VmMessage): Uint8Array {
@@ -87,14 +100,26 @@ export function parseVmMessage(payload: Uint8Array): VmMessage | null {
       ) {
         return null;
       }
-      if (typeof m.key.ephemeral !== "string" || typeof m.key.sealed !== "string") return null;
+      if (!isBox(m.key)) return null;
       return {
         t: "start",
         vm: m.vm as unknown as SignedEntry<VmRecord>,
         lease: m.lease as unknown as SignedEntry<Lease>,
         key: { ephemeral: m.key.ephemeral, sealed: m.key.sealed },
         restore: m.restore.filter(isObject) as unknown as SignedEntry<CheckpointRecord>[],
+        restoreKeys: (Array.isArray(m.restoreKeys) ? m.restoreKeys.slice(0, 4) : []).flatMap((k) =>
+          isObject(k) && isCount(k.epoch) && isBox(k.key)
+            ? [{ epoch: k.epoch, key: { ephemeral: k.key.ephemeral, sealed: k.key.sealed } }]
+            : [],
+        ),
+        leases: (Array.isArray(m.leases) ? m.leases.slice(0, 8) : []).filter(
+          isObject,
+        ) as unknown as SignedEntry<Lease>[],
       };
+    case "checkpoint":
+      return isObject(m.record)
+        ? { t: "checkpoint", record: m.record as unknown as SignedEntry<CheckpointRecord> }
+        : null;
     case "status":
       if (!isVmId(m.vmId) || !isCount(m.epoch) || !STATES.has(m.state as HostedState)) return null;
       return {

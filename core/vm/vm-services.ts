@@ -27,6 +27,8 @@ export interface VmServicesOptions {
   memoryBytes: number;
   isLeader: () => boolean;
   owner?: { graceMs?: number; tickMs?: number; startTimeoutMs?: number };
+  /** The most bytes of other owners' replicas this peer keeps (default 512 MiB). */
+  replicaMaxBytes?: number;
   /** Wall-clock time in ms since the epoch, for what the runtimes sign and compare (default Date.now). */
   now?: () => number;
 }
@@ -57,8 +59,14 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     owner: node.identity.peerId,
     book,
     store: o.checkpoints,
+    keys: o.keys,
   });
-  const replicas = new ReplicaStore({ self: () => node.self, book, replicas: o.replicas });
+  const replicas = new ReplicaStore({
+    self: () => node.self,
+    book,
+    replicas: o.replicas,
+    maxBytes: o.replicaMaxBytes,
+  });
   exchange = new CheckpointExchange({
     mesh: node.mesh,
     transfers,
@@ -76,7 +84,6 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     createEngine: o.createEngine,
     settings: o.hostSettings,
     now: o.now,
-    contributors: () => views.filter((v) => v.presence?.capacity.contributing).map((v) => v.peer),
   });
   const candidates = async (): Promise<HostCandidate[]> => {
     await refreshViews();

@@ -288,6 +288,8 @@ describe("remote VMs", () => {
       epoch: 99,
       host: mallory.node.self,
       issuedAt: Date.now(),
+      previous: "0".repeat(64),
+      replicas: [],
     });
     mallory.vm.book.leases.set(leaseKey(vmId, 99), forgedLease);
     // 2. A record claiming the VM for another owner, signed by Mallory.
@@ -325,6 +327,8 @@ describe("remote VMs", () => {
       epoch: 100,
       host: victim.node.self,
       issuedAt: Date.now(),
+      previous: "0".repeat(64),
+      replicas: [],
     });
     const sealed = await sealTo(
       victim.identity.box.publicKey,

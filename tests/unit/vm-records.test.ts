@@ -14,6 +14,8 @@ describe("VmBook", () => {
       epoch: 2,
       host: `${"b".repeat(32)}.s`,
       issuedAt: 1,
+      previous: "0".repeat(64),
+      replicas: [],
     });
     book.leases.set(leaseKey(vmId, 2), lease);
     expect((await book.currentLease(vmId, owner.peerId))?.lease.host).toBe(`${"b".repeat(32)}.s`);
