@@ -2,12 +2,16 @@
 // with WebCrypto. The peer id is derived from the public key, so nobody can use
 // an id without holding its private key. The key can be exported to a file and
 // imported on another device.
-import { fromBase64Url, toBase64Url } from "../util/base64url.ts";
+import { fromBase64Url, isBase64UrlOf, toBase64Url } from "../util/base64url.ts";
 import { toHex } from "../util/hex.ts";
 import { type BoxKeyPair, boxKeyPairFromJwk, createBoxKeyPair } from "./vm-crypto.ts";
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
+/** Whether a value is a public key spelled the one way keys count: canonical base64url, 43 characters. */
+export const isPublicKeyText = (v: unknown): v is string => isBase64UrlOf(v, PUBLIC_KEY_BYTES);
+/** Whether a value is a signature spelled the one way signatures count: canonical base64url, 86 characters. */
+export const isSignatureText = (v: unknown): v is string => isBase64UrlOf(v, SIGNATURE_BYTES);
 /** 16 bytes of SHA-256(public key), as hex. */
 export const PEER_ID_PATTERN = /^[0-9a-f]{32}$/;
 
@@ -37,7 +41,7 @@ export class IdentityError extends Error {}
 const ED25519 = { name: "Ed25519" } as const;
 
 export async function peerIdFromPublicKey(publicKey: string): Promise<string> {
-  const raw = fromBase64Url(publicKey);
+  const raw = isPublicKeyText(publicKey) ? fromBase64Url(publicKey) : null;
   if (!raw || raw.length !== PUBLIC_KEY_BYTES) throw new IdentityError("not an Ed25519 public key");
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", raw as BufferSource));
   return toHex(digest.subarray(0, 16));
@@ -93,9 +97,7 @@ export function vmKeysOf(file: unknown): Record<string, string> {
   const keys = (file as Partial<IdentityFile> | null)?.vmKeys;
   if (typeof keys !== "object" || keys === null) return {};
   return Object.fromEntries(
-    Object.entries(keys).filter(
-      ([id, k]) => /^[0-9a-f]{32}$/.test(id) && typeof k === "string" && k.length === 43,
-    ),
+    Object.entries(keys).filter(([id, k]) => /^[0-9a-f]{32}$/.test(id) && isBase64UrlOf(k, 32)),
   );
 }
 
@@ -127,6 +129,7 @@ export async function verifySignature(
   data: Uint8Array,
   signature: string,
 ): Promise<boolean> {
+  if (!isPublicKeyText(publicKey) || !isSignatureText(signature)) return false;
   const raw = fromBase64Url(publicKey);
   const sig = fromBase64Url(signature);
   if (!raw || raw.length !== PUBLIC_KEY_BYTES || !sig || sig.length !== SIGNATURE_BYTES) return false;

@@ -2,7 +2,20 @@
 // from where something sits in it. An entry carries its payload, the signer's
 // public key and an Ed25519 signature over a canonical encoding of the payload
 // under a kind (so a signature for one kind of entry is never valid as another).
-import { type Identity, peerIdFromPublicKey, sign, verifySignature } from "./identity.ts";
+//
+// Anyone can write anything into the document, so reading an entry never
+// throws: a payload is walked, bounded, before it is encoded (only JSON values,
+// at most MAX_DEPTH deep and MAX_CANONICAL_CHARS long), keys and signatures
+// count only in their canonical spelling, and whatever fails makes that one
+// entry invalid (null), never the read around it.
+import {
+  type Identity,
+  isPublicKeyText,
+  isSignatureText,
+  peerIdFromPublicKey,
+  sign,
+  verifySignature,
+} from "./identity.ts";
 
 export interface SignedEntry<T> {
   kind: string;
@@ -11,49 +24,183 @@ export interface SignedEntry<T> {
   signature: string;
 }
 
-/** JSON with object keys sorted at every level: one byte string per value. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-}
+/** Deepest nesting a signed payload may have (the entries we sign are 3 deep at most). */
+export const MAX_DEPTH = 32;
+/** Longest canonical encoding of a signed payload, in UTF-16 units. */
+export const MAX_CANONICAL_CHARS = 64 * 1024;
 
-function signedText(kind: string, payload: unknown): string {
-  return `spare-cycles/${kind}\n${canonicalJson(payload)}`;
-}
+/** A value too deep, too large, or not JSON (a BigInt, a byte array, a cycle, NaN...). */
+class NotCanonical extends Error {}
 
-function signedBytes(kind: string, payload: unknown): Uint8Array {
-  return new TextEncoder().encode(signedText(kind, payload));
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 /**
- * Signature checks already done, keyed by everything the answer depends on (the
- * signed text, the key and the signature), so readers that look at the same
- * entries again and again (the document, presence) verify each once.
+ * JSON with object keys sorted at every level: one byte string per value. Throws
+ * for a value canonicalJsonOrNull refuses (call it on values known to be good).
  */
-const checked = new Map<string, Promise<boolean>>();
-const MAX_CHECKED = 10_000;
+export function canonicalJson(value: unknown): string {
+  const json = canonicalJsonOrNull(value);
+  if (json === null) throw new TypeError("not plain, bounded JSON");
+  return json;
+}
+
+/**
+ * canonicalJson, or null when the value is not plain JSON (only null, booleans,
+ * finite numbers, strings, arrays and plain objects; undefined object members are
+ * left out), is nested deeper than MAX_DEPTH or encodes longer than
+ * MAX_CANONICAL_CHARS. Never throws, and its work is bounded by those limits.
+ */
+export function canonicalJsonOrNull(value: unknown): string | null {
+  const parts: string[] = [];
+  let length = 0;
+  const put = (s: string) => {
+    length += s.length;
+    if (length > MAX_CANONICAL_CHARS) throw new NotCanonical();
+    parts.push(s);
+  };
+  const walk = (v: unknown, depth: number): void => {
+    if (v === null || typeof v === "boolean" || typeof v === "string") {
+      put(JSON.stringify(v));
+      return;
+    }
+    if (typeof v === "number") {
+      if (!Number.isFinite(v)) throw new NotCanonical();
+      put(JSON.stringify(v));
+      return;
+    }
+    if (typeof v !== "object") throw new NotCanonical(); // undefined, bigint, function, symbol
+    if (depth >= MAX_DEPTH) throw new NotCanonical();
+    if (Array.isArray(v)) {
+      put("[");
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) put(",");
+        walk(v[i], depth + 1);
+      }
+      put("]");
+      return;
+    }
+    if (!isPlainObject(v)) throw new NotCanonical();
+    const keys = Object.keys(v)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    put("{");
+    for (const [i, k] of keys.entries()) {
+      if (i > 0) put(",");
+      put(JSON.stringify(k));
+      put(":");
+      walk((v as Record<string, unknown>)[k], depth + 1);
+    }
+    put("}");
+  };
+  try {
+    walk(value, 0);
+  } catch {
+    return null; // NotCanonical, or anything stranger (a getter that throws, a proxy)
+  }
+  return parts.join("");
+}
+
+function signedText(kind: string, payload: unknown): string | null {
+  const json = canonicalJsonOrNull(payload);
+  return json === null ? null : `spare-cycles/${kind}\n${json}`;
+}
+
+/**
+ * A bounded map that forgets the least recently used key first (a Map keeps
+ * insertion order, so a hit is moved to the end by deleting and re-inserting it).
+ */
+export class LruMap<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(readonly capacity: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: K): V | undefined {
+    const value = this.map.get(key);
+    if (value !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+/** How many signature checks are remembered: room for a large network's entries, and its Sybils. */
+export const SIGNATURE_CACHE_SIZE = 20_000;
+
+/**
+ * Signature checks already done, keyed by the key and the signature, each with
+ * the signed text it was for (a hit needs the same text: the same signature under
+ * another payload is checked anew), so readers that look at the same entries
+ * again and again (the document, presence) verify each once.
+ */
+const checked = new LruMap<string, { text: string; valid: Promise<boolean> }>(SIGNATURE_CACHE_SIZE);
+/** Peer ids by public key (a SHA-256 each). */
+const peerIds = new LruMap<string, Promise<string>>(SIGNATURE_CACHE_SIZE);
+
+/** What the verifier has done since it started (for the Network page and for tests). */
+export const verifierStats = {
+  /** Signatures checked with WebCrypto. */
+  verified: 0,
+  /** Signature checks answered from the cache. */
+  cacheHits: 0,
+  /** Entries refused before any signature check: wrong shape, kind, key or signature spelling, payload. */
+  malformed: 0,
+  /** Entries whose signature did not hold. */
+  badSignature: 0,
+};
+
+/** Forgets every remembered check (tests). */
+export function clearSignatureCache(): void {
+  checked.clear();
+  peerIds.clear();
+}
 
 function checkSignature(publicKey: string, text: string, signature: string): Promise<boolean> {
-  const key = `${publicKey}\n${signature}\n${text}`;
-  let result = checked.get(key);
-  if (!result) {
-    result = verifySignature(publicKey, new TextEncoder().encode(text), signature);
-    if (checked.size >= MAX_CHECKED) checked.clear();
-    checked.set(key, result);
+  const key = `${publicKey}${signature}`;
+  const hit = checked.get(key);
+  if (hit && hit.text === text) {
+    verifierStats.cacheHits++;
+    return hit.valid;
   }
-  return result;
+  verifierStats.verified++;
+  const valid = verifySignature(publicKey, new TextEncoder().encode(text), signature);
+  checked.set(key, { text, valid });
+  return valid;
+}
+
+function peerIdOfKey(publicKey: string): Promise<string> {
+  let id = peerIds.get(publicKey);
+  if (!id) {
+    id = peerIdFromPublicKey(publicKey);
+    peerIds.set(publicKey, id);
+  }
+  return id;
 }
 
 export async function signEntry<T>(identity: Identity, kind: string, payload: T): Promise<SignedEntry<T>> {
+  const text = signedText(kind, payload);
+  if (text === null) throw new Error(`a ${kind} payload is not plain, bounded JSON`);
   return {
     kind,
     payload,
     publicKey: identity.publicKey,
-    signature: await sign(identity, signedBytes(kind, payload)),
+    signature: await sign(identity, new TextEncoder().encode(text)),
   };
 }
 
@@ -66,18 +213,33 @@ export interface Verified<T> {
 
 /**
  * Checks an entry read from anywhere (the document, a peer): its shape, its kind,
- * and its signature. `parse` validates the payload. Returns null when any fails.
+ * and its signature. `parse` validates the payload. Returns null when any fails;
+ * never throws, whatever `value` is.
  */
 export async function verifyEntry<T>(
   value: unknown,
   kind: string,
   parse: (payload: unknown) => T | null,
 ): Promise<Verified<T> | null> {
-  if (typeof value !== "object" || value === null) return null;
-  const e = value as Record<string, unknown>;
-  if (e.kind !== kind || typeof e.publicKey !== "string" || typeof e.signature !== "string") return null;
-  const payload = parse(e.payload);
-  if (payload === null) return null;
-  if (!(await checkSignature(e.publicKey, signedText(kind, e.payload), e.signature))) return null;
-  return { payload, signer: await peerIdFromPublicKey(e.publicKey), publicKey: e.publicKey };
+  try {
+    if (typeof value !== "object" || value === null) return malformed();
+    const e = value as Record<string, unknown>;
+    if (e.kind !== kind || !isPublicKeyText(e.publicKey) || !isSignatureText(e.signature)) return malformed();
+    const text = signedText(kind, e.payload);
+    if (text === null) return malformed();
+    const payload = parse(e.payload);
+    if (payload === null) return malformed();
+    if (!(await checkSignature(e.publicKey, text, e.signature))) {
+      verifierStats.badSignature++;
+      return null;
+    }
+    return { payload, signer: await peerIdOfKey(e.publicKey), publicKey: e.publicKey };
+  } catch {
+    return malformed();
+  }
+}
+
+function malformed(): null {
+  verifierStats.malformed++;
+  return null;
 }

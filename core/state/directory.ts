@@ -1,7 +1,9 @@
 // The network's directory: each peer's signed profile (its display name) in the
 // shared document, keyed by peer id. Readers keep only entries whose signature
 // holds and whose key is the key of the id they sit under. Each peer repairs its
-// own entry when someone deletes or overwrites it.
+// own entry when someone deletes or overwrites it. Anyone can write anything
+// here: an entry that is not a valid profile is dropped (and counted), never the
+// read around it, and a check that fails for any reason does not stop the ones after.
 import type * as Y from "yjs";
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry, type Verified, verifyEntry } from "../crypto/signed.ts";
@@ -29,8 +31,18 @@ export function parseProfile(v: unknown): Profile | null {
   return { peerId: p.peerId, name: p.name, updatedAt: p.updatedAt };
 }
 
+export interface DirectoryStats {
+  /** Entries the last full read dropped: unsigned, forged, malformed or under another id. */
+  invalid: number;
+  /** Repair checks that failed (each is counted and the next one runs). */
+  repairFailures: number;
+  /** Why the last repair check failed, if one did. */
+  lastRepairError: string | null;
+}
+
 export class Directory {
   readonly map: Y.Map<unknown>;
+  readonly stats: DirectoryStats = { invalid: 0, repairFailures: 0, lastRepairError: null };
   private own: SignedEntry<Profile> | null = null;
   private readonly observer: () => void;
   private repairs: Promise<void> = Promise.resolve();
@@ -63,15 +75,19 @@ export class Directory {
   /** Every valid profile, by peer id. */
   async profiles(): Promise<Map<string, Verified<Profile>>> {
     const out = new Map<string, Verified<Profile>>();
+    let invalid = 0;
     await Promise.all(
       [...this.map.entries()].map(async ([peerId, value]) => {
         const v = await this.verified(peerId, value);
         if (v) out.set(peerId, v);
+        else invalid++;
       }),
     );
+    this.stats.invalid = invalid;
     return out;
   }
 
+  /** The profile under `peerId` if it is valid and that peer's own; null otherwise (never throws). */
   private async verified(peerId: string, value: unknown): Promise<Verified<Profile> | null> {
     const v = await verifyEntry(value, PROFILE_KIND, parseProfile);
     return v && v.signer === peerId && v.payload.peerId === peerId ? v : null;
@@ -80,10 +96,16 @@ export class Directory {
   /**
    * Puts our entry back if it was removed or replaced by anything but a newer one
    * of ours. Checks run one at a time, each on the value it read, so a check that
-   * finishes late never adopts a value written while it ran.
+   * finishes late never adopts a value written while it ran. A check that fails
+   * is counted and the chain goes on: the next change is checked all the same.
    */
   private repair(): void {
-    this.repairs = this.repairs.then(() => this.repairOnce());
+    this.repairs = this.repairs
+      .then(() => this.repairOnce())
+      .catch((err: unknown) => {
+        this.stats.repairFailures++;
+        this.stats.lastRepairError = String(err);
+      });
   }
 
   private async repairOnce(): Promise<void> {

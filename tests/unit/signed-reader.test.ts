@@ -1,0 +1,131 @@
+import { describe, expect, it, vi } from "vitest";
+import * as Y from "yjs";
+import { createIdentity } from "../../core/crypto/identity.ts";
+import {
+  canonicalJson,
+  canonicalJsonOrNull,
+  LruMap,
+  MAX_CANONICAL_CHARS,
+  MAX_DEPTH,
+  signEntry,
+  verifyEntry,
+} from "../../core/crypto/signed.ts";
+import { Directory, PROFILE_KIND, parseProfile } from "../../core/state/directory.ts";
+import { fromBase64Url, isBase64UrlOf, toBase64Url } from "../../core/util/base64url.ts";
+
+const nested = (depth: number): unknown => {
+  let v: unknown = 0;
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+};
+
+describe("canonical JSON for signed payloads", () => {
+  it("sorts keys at every level and leaves out undefined members", () => {
+    expect(canonicalJson({ b: 1, a: { d: [true, null, "x"], c: undefined } })).toBe(
+      '{"a":{"d":[true,null,"x"]},"b":1}',
+    );
+  });
+
+  it("refuses what is not plain, bounded JSON, without throwing", () => {
+    for (const bad of [
+      10n,
+      { a: 10n },
+      Number.NaN,
+      { x: Number.POSITIVE_INFINITY },
+      [undefined],
+      new Uint8Array(3),
+      { d: new Date(0) },
+      () => 1,
+      nested(MAX_DEPTH + 1),
+      nested(100_000),
+      "x".repeat(MAX_CANONICAL_CHARS),
+      Array.from({ length: MAX_CANONICAL_CHARS }, () => 1),
+    ]) {
+      expect(canonicalJsonOrNull(bad)).toBeNull();
+    }
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(canonicalJsonOrNull(cyclic)).toBeNull();
+    expect(canonicalJsonOrNull(nested(MAX_DEPTH))).not.toBeNull();
+    expect(() => canonicalJson(10n)).toThrow();
+  });
+
+  it("verifyEntry returns null for any value, however strange", async () => {
+    const id = await createIdentity();
+    const good = await signEntry(id, PROFILE_KIND, { peerId: id.peerId, name: "a", updatedAt: 1 });
+    const throwing = {
+      ...good,
+      get payload(): unknown {
+        throw new Error("boom");
+      },
+    };
+    for (const bad of [
+      null,
+      42,
+      { ...good, payload: { ...good.payload, extra: 10n } },
+      { ...good, payload: { ...good.payload, extra: nested(4000) } },
+      { ...good, publicKey: `${good.publicKey}AAAA` },
+      { ...good, signature: good.signature.slice(1) },
+      throwing,
+    ]) {
+      expect(await verifyEntry(bad, PROFILE_KIND, parseProfile)).toBeNull();
+    }
+    expect((await verifyEntry(good, PROFILE_KIND, parseProfile))?.signer).toBe(id.peerId);
+    await expect(signEntry(id, PROFILE_KIND, { x: 10n })).rejects.toThrow();
+  });
+});
+
+describe("LruMap", () => {
+  it("evicts the least recently used key, and a hit counts as a use", () => {
+    const lru = new LruMap<string, number>(2);
+    lru.set("a", 1);
+    lru.set("b", 2);
+    expect(lru.get("a")).toBe(1);
+    lru.set("c", 3);
+    expect(lru.get("b")).toBeUndefined();
+    expect(lru.get("a")).toBe(1);
+    expect(lru.get("c")).toBe(3);
+    expect(lru.size).toBe(2);
+  });
+});
+
+describe("canonical base64url", () => {
+  it("knows the one spelling of a given length", () => {
+    const key = toBase64Url(new Uint8Array(32).fill(7));
+    expect(isBase64UrlOf(key, 32)).toBe(true);
+    expect(isBase64UrlOf(`${key}=`, 32)).toBe(false);
+    expect(isBase64UrlOf(key.slice(0, -1), 32)).toBe(false);
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const respelled = key.slice(0, -1) + alphabet[alphabet.indexOf(key.at(-1)!) ^ 1];
+    expect(isBase64UrlOf(respelled, 32)).toBe(false);
+    expect(fromBase64Url(respelled)).toBeNull();
+    for (let n = 0; n < 12; n++) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 37 + 255) & 0xff);
+      expect(fromBase64Url(toBase64Url(bytes))).toEqual(bytes);
+      expect(isBase64UrlOf(toBase64Url(bytes), n)).toBe(true);
+    }
+  });
+});
+
+describe("directory repairs after a failed check", () => {
+  it("counts the failure and still repairs on the next change", async () => {
+    const doc = new Y.Doc();
+    const alice = await createIdentity();
+    const directory = new Directory(doc, alice);
+    await directory.setName("alice");
+    const map = doc.getMap("profiles");
+    const get = vi.spyOn(map, "get").mockImplementationOnce(() => {
+      throw new Error("a check that fails");
+    });
+    map.delete(alice.peerId); // this check fails...
+    await (directory as unknown as { repairs: Promise<void> }).repairs;
+    expect(directory.stats.repairFailures).toBe(1);
+    get.mockRestore();
+    map.set(alice.peerId, "junk"); // ...and this one still runs
+    for (let i = 0; i < 20 && (await directory.ownProfile())?.name !== "alice"; i++) {
+      await (directory as unknown as { repairs: Promise<void> }).repairs;
+    }
+    expect((await directory.ownProfile())?.name).toBe("alice");
+    directory.stop();
+  });
+});
