@@ -2,11 +2,25 @@
 // simple-peer). The same code runs in the browser (native WebRTC) and in Node,
 // where simple-peer's webrtc-polyfill uses node-datachannel.
 import SimplePeer from "@thaunknown/simple-peer/lite.js";
+import { fingerprintsFromSdp } from "../core/net/sdp-fingerprints.ts";
 import type { IceServer } from "../core/net/signaling-protocol.ts";
-import type { Link, LinkFactory } from "../core/net/transport.ts";
+import type { Link, LinkFactory, LinkFingerprints } from "../core/net/transport.ts";
 
 /** Chromium refuses to queue more than 16 MiB; stay well below it. */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+/** What the link reads of simple-peer's RTCPeerConnection (native, or node-datachannel's polyfill). */
+interface PeerConnectionLike {
+  localDescription?: { sdp?: string } | null;
+  remoteDescription?: { sdp?: string } | null;
+}
+
+/** The DTLS fingerprints in the connection's local and remote descriptions (the ones DTLS checks). */
+function fingerprintsOf(pc: PeerConnectionLike | null | undefined): LinkFingerprints | null {
+  const local = fingerprintsFromSdp(pc?.localDescription?.sdp);
+  const remote = fingerprintsFromSdp(pc?.remoteDescription?.sdp);
+  return local && remote ? { local, remote } : null;
+}
 
 export function simplePeerLinks(): LinkFactory {
   return {
@@ -43,6 +57,8 @@ export function simplePeerLinks(): LinkFactory {
           }
         },
         bufferedBytes: () => (closed ? 0 : peer.bufferSize),
+        fingerprints: () =>
+          closed ? null : fingerprintsOf((peer as { _pc?: PeerConnectionLike | null })._pc),
         signal(data) {
           if (closed) return;
           try {

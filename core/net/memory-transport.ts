@@ -127,7 +127,12 @@ interface MemoryEnd {
 /**
  * Links between in-memory peers. A link opens when both ends exist: the
  * initiator's "offer" signal (relayed by signaling like the real thing)
- * creates the pairing on the other side.
+ * creates the pairing on the other side. Like a DTLS certificate, each end
+ * has a random fingerprint of its own; the offer carries the initiator's, and
+ * an offer whose fingerprint was changed on the way pairs with nothing (DTLS
+ * would fail: the link hangs). Each end sees its own and its actual peer's,
+ * so a relay that pairs A with M and M with B gives links whose fingerprints
+ * are not those of a link between A and B.
  */
 export class MemoryNetwork {
   private readonly pending = new Map<string, MemoryEnd>();
@@ -148,7 +153,7 @@ export class MemoryNetwork {
           this.pending.set(token, { link, events });
           // A link closed in the meantime reports nothing more, like a real one.
           this.deliver(() => {
-            if (link.isNew()) events.signal({ memory: token });
+            if (link.isNew()) events.signal({ memory: token, fingerprint: link.fingerprint });
           });
         }
         return link;
@@ -157,12 +162,14 @@ export class MemoryNetwork {
   }
 
   /** The answering end got the initiator's token: pair them up. */
-  pair(answerer: MemoryLink, token: string): void {
+  pair(answerer: MemoryLink, token: string, fingerprint: unknown): void {
     const offer = this.pending.get(token);
-    if (!offer) return;
+    if (!offer || offer.link.fingerprint !== fingerprint) return;
     this.pending.delete(token);
     answerer.peer = offer.link;
     offer.link.peer = answerer;
+    answerer.paired(offer.link.fingerprint);
+    offer.link.paired(answerer.fingerprint);
     this.openLinks++;
     this.deliver(() => {
       answerer.markOpen();
@@ -175,8 +182,17 @@ export class MemoryNetwork {
   }
 }
 
+/** A fingerprint like a DTLS certificate's: 32 random bytes. */
+function randomFingerprint(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return `sha-256 ${[...bytes].map((b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":")}`;
+}
+
 export class MemoryLink implements Link {
   peer: MemoryLink | null = null;
+  /** This end's own fingerprint. */
+  readonly fingerprint = randomFingerprint();
+  private remoteFingerprint: string | null = null;
   private state: "new" | "open" | "closed" = "new";
 
   constructor(
@@ -188,6 +204,17 @@ export class MemoryLink implements Link {
 
   isNew(): boolean {
     return this.state === "new";
+  }
+
+  /** Paired with the end whose fingerprint is `remote`. */
+  paired(remote: string): void {
+    this.remoteFingerprint = remote;
+  }
+
+  fingerprints(): { local: string; remote: string } | null {
+    return this.remoteFingerprint === null
+      ? null
+      : { local: this.fingerprint, remote: this.remoteFingerprint };
   }
 
   markOpen(): void {
@@ -214,10 +241,10 @@ export class MemoryLink implements Link {
 
   signal(data: object): void {
     if (this.state === "closed") return;
-    const token = (data as { memory?: unknown }).memory;
+    const { memory: token, fingerprint } = data as { memory?: unknown; fingerprint?: unknown };
     // A WebRTC link fed something that is not set-up data fails (simple-peer: ERR_SIGNALING).
     if (typeof token !== "string") this.shut("error: ERR_SIGNALING");
-    else if (this.state === "new") this.network.pair(this, token);
+    else if (this.state === "new") this.network.pair(this, token, fingerprint);
   }
 
   close(): void {

@@ -15,6 +15,17 @@ export interface LinkEvents {
   signal(data: object): void;
 }
 
+/**
+ * The DTLS certificate fingerprints of a link's two ends, as this end sees
+ * them: its own, and the one the remote's certificate was checked against.
+ * A link spliced by a relay has the relay's fingerprint as `remote`; the two
+ * ends of a genuine link see the same pair the other way round.
+ */
+export interface LinkFingerprints {
+  local: string;
+  remote: string;
+}
+
 export interface Link {
   readonly remote: PeerAddress;
   /** Sends one message; returns false when the link is not open. */
@@ -23,6 +34,8 @@ export interface Link {
   bufferedBytes(): number;
   /** Feeds set-up data that came from the remote through signaling. */
   signal(data: object): void;
+  /** Both ends' fingerprints, once the set-up data has been exchanged; null before (or if unknown). */
+  fingerprints(): LinkFingerprints | null;
   close(): void;
 }
 

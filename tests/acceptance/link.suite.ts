@@ -81,14 +81,17 @@ export function describeLink(name: string, makeFixture: () => LinkFixture) {
       fixture = null;
     });
 
-    /** Two links, A (the initiator) and B, whose set-up data goes through a relay like signaling's. */
-    function pair(): { a: End; b: End } {
+    /**
+     * Two links, A (the initiator) and B, whose set-up data goes through a relay like signaling's
+     * (which may rewrite it on the way).
+     */
+    function pair(rewrite: (data: object) => object = (d) => d): { a: End; b: End } {
       fixture = makeFixture();
       let la: Link | null = null;
       let lb: Link | null = null;
       // Signaling delivers later, as JSON.
       const relay = (to: () => Link | null) => (data: object) => {
-        const copy = JSON.parse(JSON.stringify(data));
+        const copy = rewrite(JSON.parse(JSON.stringify(data)));
         setTimeout(() => to()?.signal(copy), 1);
       };
       const ra = recorder(relay(() => lb));
@@ -204,6 +207,38 @@ export function describeLink(name: string, makeFixture: () => LinkFixture) {
       expect(a.events.at(-1)?.type).toBe("close");
       expect(b.count("open")).toBe(0);
       expect(b.link.send(new Uint8Array([1]))).toBe(false);
+    });
+
+    it("reports both ends' fingerprints once open: A's own is B's remote, and the other way round", async () => {
+      const { a, b } = await openPair();
+      const fa = a.link.fingerprints();
+      const fb = b.link.fingerprints();
+      expect(fa).not.toBeNull();
+      expect(fb).not.toBeNull();
+      for (const f of [fa!.local, fa!.remote]) expect(f).toMatch(/^sha-256 [0-9A-F]{2}(:[0-9A-F]{2}){31}/);
+      expect(fa!.local).toBe(fb!.remote);
+      expect(fa!.remote).toBe(fb!.local);
+      expect(fa!.local).not.toBe(fa!.remote);
+      // Another pair has other certificates.
+      const other = await openPair();
+      expect(other.a.link.fingerprints()!.local).not.toBe(fa!.local);
+      expect(other.b.link.fingerprints()!.local).not.toBe(fb!.local);
+    });
+
+    it("never opens when a relay changed the initiator's fingerprint on the way", async () => {
+      const flip = (f: string) => f.replace(/ ([0-9A-F])/i, (_, h: string) => ` ${h === "0" ? "1" : "0"}`);
+      const { a, b } = pair((data) => {
+        const d = data as { sdp?: unknown; fingerprint?: unknown };
+        if (typeof d.sdp === "string")
+          d.sdp = d.sdp.replace(/^(a=fingerprint:.*)$/gm, (line: string) => flip(line));
+        if (typeof d.fingerprint === "string") d.fingerprint = flip(d.fingerprint);
+        return d;
+      });
+      // The certificate does not match what B was told: DTLS (or its twin) never completes.
+      await settle(1500);
+      expect(a.count("open")).toBe(0);
+      expect(b.count("open")).toBe(0);
+      expect(a.link.send(new Uint8Array([1]))).toBe(false);
     });
 
     it("closes, reporting it once, when fed set-up data that is not set-up data", async () => {
