@@ -106,7 +106,7 @@ const net = {
       socketFactory: standardSockets(WebSocket),
       clock: systemClock,
     });
-    mesh = new Mesh(signaling, simplePeerLinks(), { clock: systemClock });
+    mesh = new Mesh(signaling, simplePeerLinks(), { clock: systemClock, identity });
     ping = mesh.channel(PING_PROTOCOL);
     ping.on("message", onPing);
     mesh.channel(BULK_PROTOCOL).on("message", onBulk);

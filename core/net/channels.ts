@@ -21,6 +21,7 @@ export const CHANNEL_IDS = {
   vm: 4,
   shell: 5,
   checkpoint: 6,
+  linkAuth: 7,
 } as const;
 
 export const FRAME_HEADER_BYTES = 2;

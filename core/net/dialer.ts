@@ -3,8 +3,9 @@
 // peers it pins, and to random others up to a target degree. It accepts links up
 // to a cap, where a ring neighbour or pinned peer still gets in by making an
 // ordinary link give way. A failed attempt makes that peer wait, with a backoff
-// that grows with each failure. The dialer checks this now and then, and soon
-// after anything changes.
+// that grows with each failure; one that failed to prove who it is is also
+// refused when it dials in, until its backoff is over. The dialer checks this
+// now and then, and soon after anything changes.
 import type { Clock } from "../util/clock.ts";
 import type { LinkEntry, LinkTable } from "./link-table.ts";
 import type { PeerAddress } from "./peer-address.ts";
@@ -34,6 +35,8 @@ export interface DialerHost {
 interface Backoff {
   untilMs: number;
   failures: number;
+  /** It failed to prove who it is: its own attempts are refused too, until `untilMs`. */
+  distrusted: boolean;
 }
 
 export class Dialer {
@@ -86,11 +89,22 @@ export class Dialer {
   }
 
   /** An attempt failed (or was refused): `remote` waits at least `minMs` before the next. */
-  penalize(remote: PeerAddress, minMs = 1000): void {
+  penalize(remote: PeerAddress, minMs = 1000, distrusted = false): void {
     const failures = (this.backoff.get(remote)?.failures ?? 0) + 1;
     const delayMs =
       Math.min(60_000, Math.max(minMs, 1000 * 2 ** (failures - 1))) * (0.75 + this.options.random() * 0.5);
-    this.backoff.set(remote, { untilMs: this.options.clock.nowMs() + delayMs, failures });
+    this.backoff.set(remote, { untilMs: this.options.clock.nowMs() + delayMs, failures, distrusted });
+  }
+
+  /** `remote` sent a bad proof of identity: it waits, and its own attempts are refused meanwhile. */
+  distrust(remote: PeerAddress): void {
+    this.penalize(remote, 1000, true);
+  }
+
+  /** Whether attempts `remote` starts are refused for now (it failed to prove who it is). */
+  distrusts(remote: PeerAddress): boolean {
+    const b = this.backoff.get(remote);
+    return !!b?.distrusted && b.untilMs > this.options.clock.nowMs();
   }
 
   /** Whether a link to `remote` fits: under the cap, or once an ordinary link made way. */

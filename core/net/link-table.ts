@@ -1,6 +1,7 @@
 // The mesh's links, one per remote peer, and what the rest of the mesh and its
 // consumers read of them: their state, their round-trip time, their send buffer.
-// Frames go out only on open links.
+// Frames go out only on open links (set up and authenticated).
+import type { LinkAuthenticator } from "./link-auth.ts";
 import type { PeerAddress } from "./peer-address.ts";
 import type { Link } from "./transport.ts";
 
@@ -26,6 +27,8 @@ export interface LinkEntry {
   lastPingMs: number;
   rttMs: number | null;
   cancelTimeout: (() => void) | null;
+  /** The handshake that proves who is at the other end; the link is "connecting" until it is through. */
+  auth: LinkAuthenticator | null;
 }
 
 export class LinkTable {

@@ -4,13 +4,19 @@
 // keepalive's (keepalive.ts); the links themselves are in link-table.ts. The
 // mesh sets links up: it carries their connection data over signaling, times
 // out attempts that hang, and settles glare (two peers opening links to each
-// other at once) by address: the lower address's attempt wins.
+// other at once) by address: the lower address's attempt wins. A link counts as
+// open only once both ends proved, over it, that they hold the keys of their
+// addresses (link-auth.ts); until then it is "connecting" and carries nothing
+// else, so a relay that splices itself in or a peer under a stolen address
+// never gets a link anyone uses.
+import type { Identity } from "../crypto/identity.ts";
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isShortText } from "../util/guards.ts";
 import { ChannelRouter, type MeshPort, type PeerChannel, type Protocol } from "./channels.ts";
 import { Dialer } from "./dialer.ts";
 import { Keepalive, MESH_PROTOCOL } from "./keepalive.ts";
+import { LinkAuthenticator } from "./link-auth.ts";
 import { type LinkEntry, type LinkInfo, LinkTable } from "./link-table.ts";
 import type { PeerAddress } from "./peer-address.ts";
 import type { SignalingLike } from "./signaling-types.ts";
@@ -20,10 +26,13 @@ export type { LinkInfo, LinkState } from "./link-table.ts";
 
 export interface MeshOptions {
   clock: Clock;
+  /** The key this peer's address is derived from: each link is signed with it. */
+  identity: Identity;
   /** Links this peer opens on its own (ring neighbours included). */
   targetDegree?: number;
   /** Most links it keeps, counting links others opened. */
   maxDegree?: number;
+  /** A link not open (set up and authenticated) this long after it was started is dropped. */
   connectTimeoutMs?: number;
   maintainIntervalMs?: number;
   keepaliveIntervalMs?: number;
@@ -197,6 +206,7 @@ export class Mesh implements MeshPort {
       lastPingMs: 0,
       rttMs: null,
       cancelTimeout: null,
+      auth: null,
     };
     this.table.add(entry);
     const current = () => this.table.isCurrent(entry);
@@ -209,23 +219,37 @@ export class Mesh implements MeshPort {
           if (current()) this.signaling.sendSignal(remote, { mesh: 1, kind: "rtc", attempt, data });
         },
         open: () => {
-          if (!current()) return;
-          entry.state = "open";
-          entry.lastHeardMs = clock.nowMs();
-          entry.cancelTimeout?.();
-          entry.cancelTimeout = null;
-          this.dialer.succeeded(remote);
-          this.events.emit("open", remote);
-          this.events.emit("change");
+          if (current()) entry.auth?.start();
         },
         message: (data) => {
           if (!current()) return;
           entry.lastHeardMs = clock.nowMs();
-          this.router.deliver(remote, data);
+          if (entry.state === "open") this.router.deliver(remote, data);
+          else entry.auth?.receive(data);
         },
         close: (reason) => {
           if (current()) this.drop(entry, reason, entry.state === "connecting");
         },
+      },
+    });
+    entry.auth = new LinkAuthenticator(this.options.identity, this.self, initiator, entry.link, {
+      proven: () => {
+        if (!current()) return;
+        entry.state = "open";
+        entry.lastHeardMs = clock.nowMs();
+        entry.cancelTimeout?.();
+        entry.cancelTimeout = null;
+        this.dialer.succeeded(remote);
+        this.events.emit("open", remote);
+        this.events.emit("change");
+      },
+      failed: (reason) => {
+        if (!current()) return;
+        this.drop(entry, reason, true);
+        this.dialer.distrust(remote);
+      },
+      deliver: (data) => {
+        if (current()) this.router.deliver(remote, data);
       },
     });
     entry.cancelTimeout = clock.after(this.options.connectTimeoutMs ?? 20_000, () => {
@@ -241,6 +265,7 @@ export class Mesh implements MeshPort {
     if (!this.table.remove(entry)) return;
     entry.cancelTimeout?.();
     entry.cancelTimeout = null;
+    entry.auth?.cancel();
     entry.link.close();
     if (failed) this.dialer.penalize(entry.remote);
     if (entry.state === "open") this.events.emit("close", entry.remote);
@@ -265,6 +290,16 @@ export class Mesh implements MeshPort {
       return;
     }
     // A new attempt from `from`, which is the initiator of it.
+    // One that failed to prove who it is waits its turn.
+    if (this.dialer.distrusts(from)) {
+      this.signaling.sendSignal(from, {
+        mesh: 1,
+        kind: "refuse",
+        attempt: envelope.attempt,
+        reason: "backoff",
+      });
+      return;
+    }
     if (entry) {
       // A working link stays: the attempt is stale (e.g. the loser's side of a glare
       // arriving late). Had the remote really lost the link, ours would close too.

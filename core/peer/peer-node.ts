@@ -25,7 +25,7 @@ export interface PeerNodeOptions {
   clock: Clock;
   /** The document (the page hands in one that IndexedDB persists). */
   doc?: Y.Doc;
-  mesh?: Partial<Omit<MeshOptions, "clock">>;
+  mesh?: Partial<Omit<MeshOptions, "clock" | "identity">>;
   /** What this peer says about itself; read whenever presence is signed. */
   presence: () => PresenceFields;
   /** Presence is signed again this often even when nothing changed. */
@@ -70,7 +70,11 @@ export class PeerNode {
     this.doc = options.doc ?? new Y.Doc();
     this.awareness = new Awareness(this.doc);
     this.awareness.setLocalState(null);
-    this.mesh = new Mesh(options.signaling, options.linkFactory, { clock: options.clock, ...options.mesh });
+    this.mesh = new Mesh(options.signaling, options.linkFactory, {
+      clock: options.clock,
+      identity: options.identity,
+      ...options.mesh,
+    });
     this.sync = new DocSync(this.doc, this.awareness, this.mesh, options.clock);
     this.directory = new Directory(this.doc, options.identity, options.now);
     this.changes = new ChangeFeed(options.clock, CHANGE_DEBOUNCE_MS);
