@@ -13,6 +13,7 @@ import {
   parseServerMessage,
   type ServerMessage,
 } from "../../core/net/signaling-protocol.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 export interface SocketFixture {
   /** Where a signaling server answers. */
@@ -39,15 +40,13 @@ interface Client {
   send(message: ClientMessage): void;
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`${what}: not in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (what: string, check: () => boolean) => eventually(what, check, { timeoutMs: 10_000 });
 
-const settle = (ms = 100) => new Promise((r) => setTimeout(r, ms));
+/**
+ * A short window in which nothing more may happen (a second close, a late
+ * message): absence has no event to wait for, so the suite watches for a while.
+ */
+const quietWindow = (ms = 100) => new Promise((r) => setTimeout(r, ms));
 
 export function describeSignalingSocket(name: string, start: () => Promise<SocketFixture>) {
   describe(`signaling socket: ${name}`, () => {
@@ -158,7 +157,7 @@ export function describeSignalingSocket(name: string, start: () => Promise<Socke
       expect(client.events.at(-1)).toEqual({ type: "close", code: 1008, reason: "bad-signature" });
       expect(() => client.send({ type: "ping" })).not.toThrow();
       expect(() => client.socket.close(1000, "again")).not.toThrow();
-      await settle();
+      await quietWindow();
       expect(client.count("close")).toBe(1);
       expect(client.events.at(-1)?.type).toBe("close");
     });
@@ -172,7 +171,7 @@ export function describeSignalingSocket(name: string, start: () => Promise<Socke
       await until("the server noticed", () => fixture.serverSockets() === 0);
       client.socket.close(1000, "again");
       expect(() => client.send({ type: "ping" })).not.toThrow();
-      await settle();
+      await quietWindow();
       expect(client.count("close")).toBe(1);
       expect(client.events.at(-1)?.type).toBe("close");
     });
@@ -181,14 +180,14 @@ export function describeSignalingSocket(name: string, start: () => Promise<Socke
       const client = connect();
       client.socket.close(1000, "leaving");
       await until("closed", () => client.count("close") === 1);
-      await settle();
+      await quietWindow();
       expect(client.events).toEqual([{ type: "close", code: 1006, reason: "" }]);
     });
 
     it("reports a server that will not take the socket as one close (1006), never open", async () => {
       const client = connect(fixture.deadUrl);
       await until("closed", () => client.count("close") === 1);
-      await settle();
+      await quietWindow();
       expect(client.events).toEqual([{ type: "close", code: 1006, reason: "" }]);
       expect(() => client.send({ type: "ping" })).not.toThrow();
     });
