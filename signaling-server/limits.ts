@@ -22,6 +22,16 @@ export interface SignalingLimits {
   socketsPerIp: number;
   /** Open signaling sockets in total. */
   maxSockets: number;
+  /**
+   * Open TCP connections from one IP address, of any kind (HTTP, upgrading,
+   * WebSocket), counted from the moment each is accepted. Unless given:
+   * socketsPerIp + CONNECTION_MARGIN.perIp.
+   */
+  connectionsPerIp: number;
+  /** Open TCP connections in total. Unless given: maxSockets + CONNECTION_MARGIN.total. */
+  maxConnections: number;
+  /** A connection that has not sent complete request headers this long after it opened gets 408 and is closed. */
+  headerTimeoutMs: number;
   /** A WebSocket ping this often… */
   heartbeatIntervalMs: number;
   /** …must be answered within this, or the socket is terminated. */
@@ -38,6 +48,13 @@ export interface SignalingLimits {
   iceServers: IceServer[];
 }
 
+/**
+ * Room for plain HTTP (the app's files, /healthz) beside the signaling
+ * sockets, when the connection caps are not given: they follow socketsPerIp
+ * and maxSockets, so raising those is never undone by a cap below them.
+ */
+export const CONNECTION_MARGIN = Object.freeze({ perIp: 64, total: 1_024 });
+
 export const DEFAULT_LIMITS: Readonly<SignalingLimits> = Object.freeze({
   maxFrameBytes: 64 * 1024,
   messagesPerSecond: 50,
@@ -47,6 +64,9 @@ export const DEFAULT_LIMITS: Readonly<SignalingLimits> = Object.freeze({
   maxRooms: 10_000,
   socketsPerIp: 64,
   maxSockets: 20_000,
+  connectionsPerIp: 64 + CONNECTION_MARGIN.perIp,
+  maxConnections: 20_000 + CONNECTION_MARGIN.total,
+  headerTimeoutMs: 10_000,
   heartbeatIntervalMs: 30_000,
   heartbeatTimeoutMs: 10_000,
   joinTimeoutMs: 10_000,
@@ -68,6 +88,9 @@ export const LIMIT_ENV: Readonly<Record<keyof SignalingLimits, string>> = Object
   maxRooms: "SIGNAL_MAX_ROOMS",
   socketsPerIp: "SIGNAL_SOCKETS_PER_IP",
   maxSockets: "SIGNAL_MAX_SOCKETS",
+  connectionsPerIp: "SIGNAL_CONNECTIONS_PER_IP",
+  maxConnections: "SIGNAL_MAX_CONNECTIONS",
+  headerTimeoutMs: "SIGNAL_HEADER_TIMEOUT_MS",
   heartbeatIntervalMs: "SIGNAL_HEARTBEAT_INTERVAL_MS",
   heartbeatTimeoutMs: "SIGNAL_HEARTBEAT_TIMEOUT_MS",
   joinTimeoutMs: "SIGNAL_JOIN_TIMEOUT_MS",
@@ -98,6 +121,9 @@ export function resolveLimits(given: Partial<SignalingLimits> = {}): SignalingLi
       throw new LimitError(`${key}: a positive integer, not ${String(v)}`);
     limits[key] = v;
   }
+  if (given.connectionsPerIp === undefined)
+    limits.connectionsPerIp = limits.socketsPerIp + CONNECTION_MARGIN.perIp;
+  if (given.maxConnections === undefined) limits.maxConnections = limits.maxSockets + CONNECTION_MARGIN.total;
   if (given.iceServers !== undefined)
     limits.iceServers = checkIceServers(parseIceServers(given.iceServers), "iceServers");
   return limits;

@@ -12,6 +12,8 @@ export type RejectReason =
   | "binary"
   | "flood"
   | "max-sockets"
+  | "too-many-connections"
+  | "max-connections"
   | "too-many-sessions"
   | "strikes"
   | "heartbeat"
@@ -19,6 +21,8 @@ export type RejectReason =
   | "bad-path";
 
 export interface Gauges {
+  /** TCP connections of any kind (tcp-gate.ts). */
+  connections: number;
   sockets: number;
   rooms: number;
   peers: number;
@@ -45,6 +49,9 @@ export class Metrics {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
     };
+    metric("spare_signaling_connections", "gauge", "Open TCP connections: HTTP, upgrading or WebSocket.", [
+      ["", gauges.connections],
+    ]);
     metric("spare_signaling_sockets", "gauge", "Open signaling WebSockets, joined or not.", [
       ["", gauges.sockets],
     ]);

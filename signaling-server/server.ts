@@ -1,5 +1,7 @@
 // The one small server: static hosting of the built app, WebSocket signaling on
-// /signal (signaling.ts), /healthz and /metrics. A factory returning {ready,
+// /signal (signaling.ts), /healthz and /metrics. Every TCP connection is
+// counted from its first moment (tcp-gate.ts) and must finish its request
+// headers within headerTimeoutMs. A factory returning {ready,
 // address, close}, so `npm start` and the tests (port 0) run the same thing.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -12,6 +14,7 @@ import { resolveLimits, type SignalingLimits } from "./limits.ts";
 import { Metrics, type RejectReason } from "./metrics.ts";
 import { type HubStats, SignalingHub } from "./signaling.ts";
 import { staticFiles } from "./static-files.ts";
+import { TcpGate } from "./tcp-gate.ts";
 
 export interface SignalingServerOptions extends Partial<SignalingLimits> {
   port?: number;
@@ -27,8 +30,15 @@ export interface SignalingServer {
   address(): { host: string; port: number; url: string };
   /** Live counts: sockets, rooms, peers, admitted raw sockets, distinct IPs. */
   stats(): HubStats;
+  /** TCP connections open now, of any kind (HTTP, upgrading, WebSocket), as the TCP gate counts them. */
+  connections(): number;
   /** Stops accepting, closes every socket (1001), cuts the ones that do not go; never hangs. */
   close(): Promise<void>;
+}
+
+/** How often Node looks for connections past headerTimeoutMs: within a quarter of it, at most once a second. */
+export function headerCheckIntervalMs(headerTimeoutMs: number): number {
+  return Math.max(10, Math.min(1000, Math.floor(headerTimeoutMs / 4)));
 }
 
 const UPGRADE_REFUSALS: Partial<Record<RejectReason, [number, string]>> = {
@@ -68,24 +78,38 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
     res.setHeader("Content-Type", "text/plain; charset=utf-8");
     res.end("not found\n");
   };
-  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const gate = new TcpGate(limits, metrics);
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz") {
       res.setHeader("Content-Type", "application/json");
       res.setHeader("Cache-Control", "no-store");
-      res.end(JSON.stringify({ ok: true, ...hub.stats() }));
+      res.end(JSON.stringify({ ok: true, ...hub.stats(), connections: gate.connections }));
       return;
     }
     if (path === "/metrics") {
       const { sockets, rooms, peers } = hub.stats();
       res.setHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
       res.setHeader("Cache-Control", "no-store");
-      res.end(metrics.render({ sockets, rooms, peers }));
+      res.end(metrics.render({ connections: gate.connections, sockets, rooms, peers }));
       return;
     }
     if (serveStatic) serveStatic(req, res, () => notFound(res));
     else notFound(res);
-  });
+  };
+  // A connection gets headerTimeoutMs from when it opens to finish its request
+  // headers (a socket that never sends a byte included), then Node answers 408
+  // and closes it; nothing here takes a request body, so the whole request gets
+  // no longer. Node's check runs on its own timer, which http.close() ends.
+  const http = createServer(
+    {
+      headersTimeout: limits.headerTimeoutMs,
+      requestTimeout: limits.headerTimeoutMs,
+      connectionsCheckingInterval: headerCheckIntervalMs(limits.headerTimeoutMs),
+    },
+    serve,
+  );
+  gate.attach(http);
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? "/").split("?")[0];
     const ip = ipKey(req.socket.remoteAddress);
@@ -130,6 +154,7 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
       return { host: info.address, port: info.port, url: `http://${shown}:${info.port}` };
     },
     stats: () => hub.stats(),
+    connections: () => gate.connections,
     close() {
       closing ??= (async () => {
         await ready.catch(() => undefined);
@@ -141,6 +166,7 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
         await hub.close(limits.shutdownGraceMs);
         wss.close();
         await stopped;
+        gate.detach();
       })();
       return closing;
     },
