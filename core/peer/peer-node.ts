@@ -2,7 +2,6 @@
 // document with its presence, and the directory of profiles. The page, the Node
 // contributor and the in-memory tests all build one of these with their own
 // signaling and transport.
-import { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
 import type { Identity } from "../crypto/identity.ts";
 import { Mesh, type MeshOptions } from "../net/mesh.ts";
@@ -11,7 +10,8 @@ import type { SignalingLike } from "../net/signaling-types.ts";
 import type { LinkFactory } from "../net/transport.ts";
 import { Directory, type Profile } from "../state/directory.ts";
 import { DocSync } from "../state/doc-sync.ts";
-import { type Presence, verifyPresence } from "../state/presence.ts";
+import type { Presence } from "../state/presence.ts";
+import { PresenceBoard } from "../state/presence-board.ts";
 import type { Clock } from "../util/clock.ts";
 import { ChangeFeed } from "./change-feed.ts";
 import { type PresenceFields, PresencePublisher } from "./presence-publisher.ts";
@@ -30,6 +30,8 @@ export interface PeerNodeOptions {
   presence: () => PresenceFields;
   /** Presence is signed again this often even when nothing changed. */
   presenceIntervalMs?: number;
+  /** Presence not renewed for this long is dropped (default: 3 intervals, at least 10 s). */
+  presenceStaleMs?: number;
   now?: () => number;
 }
 
@@ -57,7 +59,8 @@ const CHANGE_DEBOUNCE_MS = 50;
 
 export class PeerNode {
   readonly doc: Y.Doc;
-  readonly awareness: Awareness;
+  /** Every live peer's signed presence (its own mesh channel; see presence-board.ts). */
+  readonly presenceBoard: PresenceBoard;
   readonly mesh: Mesh;
   readonly sync: DocSync;
   readonly directory: Directory;
@@ -68,22 +71,28 @@ export class PeerNode {
 
   constructor(private readonly options: PeerNodeOptions) {
     this.doc = options.doc ?? new Y.Doc();
-    this.awareness = new Awareness(this.doc);
-    this.awareness.setLocalState(null);
     this.mesh = new Mesh(options.signaling, options.linkFactory, {
       clock: options.clock,
       identity: options.identity,
       ...options.mesh,
     });
-    this.sync = new DocSync(this.doc, this.awareness, this.mesh, options.clock);
+    this.sync = new DocSync(this.doc, this.mesh, options.clock);
+    const presenceIntervalMs = options.presenceIntervalMs ?? 60_000;
+    this.presenceBoard = new PresenceBoard({
+      mesh: this.mesh,
+      clock: options.clock,
+      now: () => (options.now ?? Date.now)(),
+      // A floor, so a busy event loop that renews late does not drop live peers.
+      staleMs: options.presenceStaleMs ?? Math.max(3 * presenceIntervalMs, 10_000),
+    });
     this.directory = new Directory(this.doc, options.identity, options.now);
     this.changes = new ChangeFeed(options.clock, CHANGE_DEBOUNCE_MS);
-    this.presence = new PresencePublisher(this.awareness, {
+    this.presence = new PresencePublisher(this.presenceBoard, {
       identity: options.identity,
       clock: options.clock,
       self: () => this.self,
       presence: options.presence,
-      intervalMs: options.presenceIntervalMs ?? 60_000,
+      intervalMs: presenceIntervalMs,
       now: () => (options.now ?? Date.now)(),
     });
   }
@@ -104,13 +113,13 @@ export class PeerNode {
     if (this.running) return;
     this.running = true;
     this.sync.start();
+    this.presenceBoard.start();
     this.mesh.start();
     this.options.signaling.start();
     const changed = () => this.changes.changed();
-    this.awareness.on("change", changed);
     this.directory.map.observe(changed);
     this.off.push(
-      () => this.awareness.off("change", changed),
+      this.presenceBoard.on("change", changed),
       () => this.directory.map.unobserve(changed),
       this.mesh.on("change", changed),
       this.options.signaling.on("peer-joined", changed),
@@ -125,12 +134,12 @@ export class PeerNode {
     this.running = false;
     for (const off of this.off.splice(0)) off();
     this.presence.stop();
+    this.presenceBoard.stop(); // floods our signed "gone" while the links are still up
     this.changes.cancel();
     this.sync.stop();
     this.mesh.stop();
     this.options.signaling.stop();
     this.directory.stop();
-    this.awareness.destroy();
     this.changes.clear();
   }
 
@@ -148,14 +157,10 @@ export class PeerNode {
     const profiles = await this.directory.profiles();
     const presences = new Map<PeerAddress, Presence>();
     const seen = new Map<PeerAddress, number>();
-    await Promise.all(
-      [...this.awareness.getStates().entries()].map(async ([clientId, state]) => {
-        const p = await verifyPresence(state);
-        if (!p) return;
-        presences.set(p.peer, p);
-        seen.set(p.peer, Math.max(p.at, this.awareness.meta.get(clientId)?.lastUpdated ?? 0));
-      }),
-    );
+    for (const [peer, heard] of this.presenceBoard.presences()) {
+      presences.set(peer, heard.presence);
+      seen.set(peer, Math.max(heard.presence.at, heard.seenAtMs));
+    }
     const links = new Map(this.mesh.links().map((l) => [l.remote, l]));
     const addresses = new Set<PeerAddress>([
       this.self,

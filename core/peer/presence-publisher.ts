@@ -1,13 +1,19 @@
-// This peer's presence in the shared awareness: signed when the peer starts,
+// This peer's presence on the presence board: signed when the peer starts,
 // whenever what it says changes, and again every `intervalMs` even when nothing
 // did, so others see it is still there.
-import type { Awareness } from "y-protocols/awareness";
+
 import type { Identity } from "../crypto/identity.ts";
+import type { SignedEntry } from "../crypto/signed.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import { type Presence, signPresence } from "../state/presence.ts";
 import type { Clock } from "../util/clock.ts";
 
 export type PresenceFields = Omit<Presence, "peer" | "at" | "boxKey">;
+
+/** Where signed presence goes (the PresenceBoard). */
+export interface PresenceSink {
+  publish(identity: Identity, entry: SignedEntry<Presence>): Promise<void>;
+}
 
 export interface PresencePublisherOptions {
   identity: Identity;
@@ -22,9 +28,10 @@ export interface PresencePublisherOptions {
 export class PresencePublisher {
   private cancelNext: (() => void) | null = null;
   private running = false;
+  private lastAt = 0;
 
   constructor(
-    private readonly awareness: Awareness,
+    private readonly board: PresenceSink,
     private readonly options: PresencePublisherOptions,
   ) {}
 
@@ -48,11 +55,15 @@ export class PresencePublisher {
       ...this.options.presence(),
       peer: this.options.self(),
       boxKey: identity.box.publicKey,
-      at: this.options.now(),
+      // Strictly later than the last one, so two signed within one millisecond still replace each other.
+      at: Math.max(this.options.now(), this.lastAt + 1),
     };
+    this.lastAt = presence.at;
     const signed = await signPresence(identity, presence);
     if (!this.running) return;
-    this.awareness.setLocalState(signed);
+    await this.board.publish(identity, signed);
+    if (!this.running) return;
+    this.cancelNext?.(); // another publish may have finished meanwhile: one timer only
     this.cancelNext = clock.after(this.options.intervalMs, () => {
       void this.publish();
     });

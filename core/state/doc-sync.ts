@@ -1,12 +1,11 @@
-// Keeps one yjs document and its awareness (presence) in step across the mesh
-// with y-protocols. Updates are flooded: whatever a peer learns from one link
+// Keeps one yjs document in step across the mesh with y-protocols/sync (presence
+// has a channel of its own: state/presence-board.ts). Updates are flooded: whatever a peer learns from one link
 // it passes to its other links, so peers that are not directly connected still
 // converge. yjs reports an update only when it brought something new, which is
 // what stops the flood. Every link also re-offers its state vector now and then
 // (anti-entropy), so a message lost on a link cannot leave a peer behind for good.
 import * as decoding from "lib0/decoding";
 import * as encoding from "lib0/encoding";
-import * as awarenessProtocol from "y-protocols/awareness";
 import * as syncProtocol from "y-protocols/sync";
 import type * as Y from "yjs";
 import { CHANNEL_IDS, type MeshPort, type PeerChannel, type Protocol } from "../net/channels.ts";
@@ -15,8 +14,6 @@ import type { Clock } from "../util/clock.ts";
 
 /** y-protocols/sync messages for the shared document. */
 export const SYNC_PROTOCOL: Protocol = { name: "yjs-sync", id: CHANNEL_IDS.sync, version: 1 };
-/** y-protocols/awareness updates: presence. */
-export const AWARENESS_PROTOCOL: Protocol = { name: "yjs-awareness", id: CHANNEL_IDS.awareness, version: 1 };
 
 export class DocSync {
   private readonly off: (() => void)[] = [];
@@ -24,17 +21,14 @@ export class DocSync {
   /** The one extra offer made shortly after a link opens, by link. */
   private readonly followUps = new Map<PeerAddress, () => void>();
   private readonly sync: PeerChannel;
-  private readonly presence: PeerChannel;
 
   constructor(
     private readonly doc: Y.Doc,
-    private readonly awareness: awarenessProtocol.Awareness,
     private readonly mesh: MeshPort,
     private readonly clock: Clock,
     private readonly resyncIntervalMs = 10_000,
   ) {
     this.sync = mesh.channel(SYNC_PROTOCOL);
-    this.presence = mesh.channel(AWARENESS_PROTOCOL);
   }
 
   start(): void {
@@ -46,20 +40,9 @@ export class DocSync {
     this.doc.on("update", onUpdate);
     this.off.push(() => this.doc.off("update", onUpdate));
 
-    const onAwareness = (
-      changes: { added: number[]; updated: number[]; removed: number[] },
-      origin: unknown,
-    ) => {
-      const clients = [...changes.added, ...changes.updated, ...changes.removed];
-      const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients);
-      this.presence.broadcast(update, origin as PeerAddress | undefined);
-    };
-    this.awareness.on("update", onAwareness);
-    this.off.push(() => this.awareness.off("update", onAwareness));
-
     this.off.push(
       this.mesh.on("open", (remote) => {
-        this.greet(remote);
+        this.offerState(remote);
         // Once more shortly after: the very first messages on a fresh link are the likeliest to be lost.
         this.followUps.get(remote)?.();
         this.followUps.set(
@@ -75,7 +58,6 @@ export class DocSync {
         this.followUps.delete(remote);
       }),
       this.sync.on("message", (remote, payload) => this.receiveSync(remote, payload)),
-      this.presence.on("message", (remote, payload) => this.receiveAwareness(remote, payload)),
     );
     this.scheduleResync();
   }
@@ -94,24 +76,12 @@ export class DocSync {
     this.sync.send(remote, encoding.toUint8Array(encoder));
   }
 
-  /** Leaves: tells the others this peer's presence is gone, then stops listening. */
   stop(): void {
-    awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], "local");
     this.cancelResync?.();
     this.cancelResync = null;
     for (const cancel of this.followUps.values()) cancel();
     this.followUps.clear();
     for (const off of this.off.splice(0)) off();
-  }
-
-  /** A new link: offer our state vector, and tell it everyone's presence we know. */
-  private greet(remote: PeerAddress): void {
-    this.offerState(remote);
-    const clients = [...this.awareness.getStates().keys()];
-    if (clients.length > 0) {
-      const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients);
-      this.presence.send(remote, update);
-    }
   }
 
   private receiveSync(remote: PeerAddress, payload: Uint8Array): void {
@@ -120,14 +90,6 @@ export class DocSync {
       const reply = encoding.createEncoder();
       syncProtocol.readSyncMessage(decoder, reply, this.doc, remote);
       if (encoding.length(reply) > 0) this.sync.send(remote, encoding.toUint8Array(reply));
-    } catch {
-      // Malformed input from a peer costs only itself.
-    }
-  }
-
-  private receiveAwareness(remote: PeerAddress, payload: Uint8Array): void {
-    try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, payload, remote);
     } catch {
       // Malformed input from a peer costs only itself.
     }

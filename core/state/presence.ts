@@ -1,10 +1,11 @@
-// Presence: what each live peer tells the others about itself (yjs awareness,
+// Presence: what each live peer tells the others about itself (the presence board,
 // not the document). It is signed like everything else, so nobody can pose as
 // another peer; readers verify it and keep only the peers whose proof holds.
 
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
 import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/peer-address.ts";
+import { isBase64UrlOf } from "../util/base64url.ts";
 import { isShortText } from "../util/guards.ts";
 
 export const PRESENCE_KIND = "presence/1";
@@ -40,7 +41,7 @@ export function parsePresence(v: unknown): Presence | null {
   const c = p.capacity as Record<string, unknown> | undefined;
   const l = p.load as Record<string, unknown> | undefined;
   if (typeof p.peer !== "string" || !PEER_ADDRESS_PATTERN.test(p.peer)) return null;
-  if (typeof p.boxKey !== "string" || !/^[A-Za-z0-9_-]{43}$/.test(p.boxKey)) return null;
+  if (!isBase64UrlOf(p.boxKey, 32)) return null;
   if (!isShortText(p.name, 40) || !isShortText(p.appVersion, 40)) return null;
   if (!c || typeof c.contributing !== "boolean" || !num(c.cores, 1024) || !num(c.memoryMiB, 1 << 24))
     return null;

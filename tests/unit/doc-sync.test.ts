@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
 import { ChannelRouter, type MeshPort, type PeerChannel, type Protocol } from "../../core/net/channels.ts";
 import { DocSync } from "../../core/state/doc-sync.ts";
@@ -52,11 +51,10 @@ class LossyMesh implements MeshPort {
 function peer(name: string, clock: ManualClock, before: (doc: Y.Doc) => void = () => {}) {
   const doc = new Y.Doc();
   before(doc); // what the peer already had when it came online
-  const awareness = new Awareness(doc);
   const mesh = new LossyMesh(name);
-  const sync = new DocSync(doc, awareness, mesh, clock, 10_000);
+  const sync = new DocSync(doc, mesh, clock, 10_000);
   sync.start();
-  return { doc, awareness, mesh, sync };
+  return { doc, mesh, sync };
 }
 
 describe("DocSync", () => {
@@ -74,10 +72,7 @@ describe("DocSync", () => {
     expect(a.doc.getArray("log").length).toBe(0);
     await clock.advance(1000, flush);
     expect(a.doc.getArray("log").toArray()).toEqual(["written before the link"]);
-    for (const p of [a, b]) {
-      p.sync.stop();
-      p.awareness.destroy();
-    }
+    for (const p of [a, b]) p.sync.stop();
     expect(clock.pending).toBe(0);
   });
 
@@ -98,9 +93,6 @@ describe("DocSync", () => {
     // ...arrives with the next periodic exchange.
     await clock.advance(10_000, flush);
     expect(b.doc.getMap("m").get("k")).toBe("v");
-    for (const p of [a, b]) {
-      p.sync.stop();
-      p.awareness.destroy();
-    }
+    for (const p of [a, b]) p.sync.stop();
   });
 });
