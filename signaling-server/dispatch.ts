@@ -155,12 +155,11 @@ export class Dispatcher {
       return;
     }
     if (placement === "too-many-sessions") {
-      // No code of its own in the protocol (yet): room-full, for this key.
       this.metrics.reject("too-many-sessions");
       const n = this.limits.sessionsPerKey;
       this.board.error(
         conn,
-        "room-full",
+        "too-many-sessions",
         `this key already has ${n} sessions in the room (at most ${n} per key)`,
       );
       return;

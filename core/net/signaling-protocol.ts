@@ -37,6 +37,7 @@ export const ERROR_CODES = [
   "already-joined",
   "bad-signature",
   "room-full",
+  "too-many-sessions",
   "too-many-rooms",
   "too-many-sockets",
   "unknown-peer",

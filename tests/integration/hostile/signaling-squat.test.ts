@@ -77,7 +77,7 @@ describe("signaling server, squatters and starvation", () => {
     for (let i = 0; i < 4; i++) joined.push(await socks[i]!.join(squatter, "main", `s${i}`));
     for (let i = 4; i < 10; i++)
       await expect(socks[i]!.join(squatter, "main", `s${i}`)).rejects.toThrow(
-        /join refused: room-full .*4 sessions/,
+        /join refused: too-many-sessions .*4 sessions/,
       );
     // Refused, not cut: the socket may still join elsewhere.
     expect(socks[9]!.ws.readyState).toBe(socks[9]!.ws.OPEN);
