@@ -6,6 +6,7 @@ import { datachannelBench } from "./bench/datachannel.ts";
 import { foundationBench } from "./bench/foundation.ts";
 import { remoteBench } from "./bench/remote.ts";
 import { signalingBench } from "./bench/signaling.ts";
+import { stateSyncBench } from "./bench/state-sync.ts";
 
 const sections: Record<
   string,
@@ -15,6 +16,7 @@ const sections: Record<
   datachannel: datachannelBench,
   signaling: signalingBench,
   remote: remoteBench,
+  state: stateSyncBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);

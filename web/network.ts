@@ -1,7 +1,5 @@
 // Wires this tab into the network: its identity, the signaling server, WebRTC
 // links, the shared document (kept in IndexedDB) and its presence.
-import { IndexeddbPersistence } from "y-indexeddb";
-import * as Y from "yjs";
 import type { Identity } from "../core/crypto/identity.ts";
 import { type IceServer, parseIceServers } from "../core/net/ice-servers.ts";
 import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
@@ -9,9 +7,11 @@ import { SIGNALING_PATH } from "../core/net/signaling-protocol.ts";
 import type { LinkFactory } from "../core/net/transport.ts";
 import { PeerNode, type PresenceFields } from "../core/peer/peer-node.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
+import { StorePersistence } from "../core/state/store-persistence.ts";
 import { systemClock } from "../core/util/clock.ts";
 import { simplePeerLinks } from "../transports/simple-peer-link.ts";
 import { standardSockets } from "../transports/websocket.ts";
+import { IdbStore } from "./idb-store.ts";
 
 export interface NetworkSettings {
   /** The network (signaling room) to join. */
@@ -65,8 +65,6 @@ export function startNetwork(
   settings: NetworkSettings,
   presence: () => PresenceFields,
 ): Network {
-  const doc = new Y.Doc();
-  const persistence = new IndexeddbPersistence(`spare-cycles-doc-${settings.room}`, doc);
   const signaling = new SignalingClient({
     url: signalingUrl(settings),
     room: settings.room,
@@ -80,9 +78,11 @@ export function startNetwork(
     signaling,
     linkFactory: linksWithIce(simplePeerLinks(), settings.iceServers),
     clock: systemClock,
-    doc,
     presence,
   });
+  // The shared state is kept in IndexedDB per room, and read back (verified) on start.
+  const persistence = new StorePersistence(node.store, new IdbStore(`spare-cycles-state-${settings.room}`));
+  void persistence.load();
   node.start();
   // Back online: do not wait for the backoff.
   const online = () => signaling.reconnectNow();
@@ -94,7 +94,7 @@ export function startNetwork(
     stop() {
       window.removeEventListener("online", online);
       node.stop();
-      void persistence.destroy();
+      persistence.dispose();
     },
   };
 }

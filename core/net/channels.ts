@@ -14,14 +14,15 @@ export interface Protocol {
 
 /** The channel ids in use, in one place so two protocols never share one. */
 export const CHANNEL_IDS = {
-  sync: 0,
-  awareness: 1,
+  // 0 and 1 carried yjs document sync and awareness; retired, so an old peer's frames are dropped.
   mesh: 2,
   transfer: 3,
   vm: 4,
   shell: 5,
   checkpoint: 6,
   linkAuth: 7,
+  presence: 16,
+  state: 20,
 } as const;
 
 export const FRAME_HEADER_BYTES = 2;

@@ -1,17 +1,17 @@
 // One peer of the network, whatever it runs in: signaling, the mesh, the shared
-// document with its presence, and the directory of profiles. The page, the Node
+// state (held per author) with its presence, and the directory of profiles. The page, the Node
 // contributor and the in-memory tests all build one of these with their own
 // signaling and transport.
-import * as Y from "yjs";
 import type { Identity } from "../crypto/identity.ts";
 import { Mesh, type MeshOptions } from "../net/mesh.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { SignalingLike } from "../net/signaling-types.ts";
 import type { LinkFactory } from "../net/transport.ts";
+import { AuthorStore, type StoreLimits } from "../state/author-store.ts";
 import { Directory, type Profile } from "../state/directory.ts";
-import { DocSync } from "../state/doc-sync.ts";
 import type { Presence } from "../state/presence.ts";
 import { PresenceBoard } from "../state/presence-board.ts";
+import { StoreSync, type StoreSyncOptions } from "../state/store-sync.ts";
 import type { Clock } from "../util/clock.ts";
 import { ChangeFeed } from "./change-feed.ts";
 import { type PresenceFields, PresencePublisher } from "./presence-publisher.ts";
@@ -23,8 +23,10 @@ export interface PeerNodeOptions {
   signaling: SignalingLike & { start(): void; stop(): void };
   linkFactory: LinkFactory;
   clock: Clock;
-  /** The document (the page hands in one that IndexedDB persists). */
-  doc?: Y.Doc;
+  /** Quotas of the shared state, per author. */
+  storeLimits?: Partial<StoreLimits>;
+  /** Rate limits of its sync, per link. */
+  sync?: StoreSyncOptions;
   mesh?: Partial<Omit<MeshOptions, "clock" | "identity">>;
   /** What this peer says about itself; read whenever presence is signed. */
   presence: () => PresenceFields;
@@ -58,11 +60,12 @@ interface NodeEvents {
 const CHANGE_DEBOUNCE_MS = 50;
 
 export class PeerNode {
-  readonly doc: Y.Doc;
+  /** The shared state, per author (persist it with StorePersistence). */
+  readonly store: AuthorStore;
   /** Every live peer's signed presence (its own mesh channel; see presence-board.ts). */
   readonly presenceBoard: PresenceBoard;
   readonly mesh: Mesh;
-  readonly sync: DocSync;
+  readonly sync: StoreSync;
   readonly directory: Directory;
   private readonly changes: ChangeFeed;
   private readonly presence: PresencePublisher;
@@ -70,13 +73,13 @@ export class PeerNode {
   private running = false;
 
   constructor(private readonly options: PeerNodeOptions) {
-    this.doc = options.doc ?? new Y.Doc();
+    this.store = new AuthorStore(options.identity, options.storeLimits, () => (options.now ?? Date.now)());
     this.mesh = new Mesh(options.signaling, options.linkFactory, {
       clock: options.clock,
       identity: options.identity,
       ...options.mesh,
     });
-    this.sync = new DocSync(this.doc, this.mesh, options.clock);
+    this.sync = new StoreSync(this.store, this.mesh, options.clock, options.sync);
     const presenceIntervalMs = options.presenceIntervalMs ?? 60_000;
     this.presenceBoard = new PresenceBoard({
       mesh: this.mesh,
@@ -85,7 +88,7 @@ export class PeerNode {
       // A floor, so a busy event loop that renews late does not drop live peers.
       staleMs: options.presenceStaleMs ?? Math.max(3 * presenceIntervalMs, 10_000),
     });
-    this.directory = new Directory(this.doc, options.identity, options.now);
+    this.directory = new Directory(this.store, options.identity, options.now);
     this.changes = new ChangeFeed(options.clock, CHANGE_DEBOUNCE_MS);
     this.presence = new PresencePublisher(this.presenceBoard, {
       identity: options.identity,
@@ -117,10 +120,9 @@ export class PeerNode {
     this.mesh.start();
     this.options.signaling.start();
     const changed = () => this.changes.changed();
-    this.directory.map.observe(changed);
     this.off.push(
       this.presenceBoard.on("change", changed),
-      () => this.directory.map.unobserve(changed),
+      this.directory.observe(changed),
       this.mesh.on("change", changed),
       this.options.signaling.on("peer-joined", changed),
       this.options.signaling.on("peer-left", changed),
@@ -139,7 +141,6 @@ export class PeerNode {
     this.sync.stop();
     this.mesh.stop();
     this.options.signaling.stop();
-    this.directory.stop();
     this.changes.clear();
   }
 

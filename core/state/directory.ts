@@ -1,12 +1,11 @@
-// The network's directory: each peer's signed profile (its display name) in the
-// shared document, keyed by peer id. Readers keep only entries whose signature
-// holds and whose key is the key of the id they sit under. Each peer repairs its
-// own entry when someone deletes or overwrites it. Anyone can write anything
-// here: an entry that is not a valid profile is dropped (and counted), never the
-// read around it, and a check that fails for any reason does not stop the ones after.
-import type * as Y from "yjs";
+// The network's directory: each peer's signed profile (its display name), in
+// that peer's own slot of the shared state, so nobody else can change or remove
+// it. Readers keep only entries whose signature holds and whose key is the key
+// of the id they sit under; an entry that is not a valid profile is dropped (and
+// counted), never the read around it.
 import type { Identity } from "../crypto/identity.ts";
-import { type SignedEntry, signEntry, type Verified, verifyEntry } from "../crypto/signed.ts";
+import { signEntry, type Verified, verifyEntry } from "../crypto/signed.ts";
+import type { AuthorStore } from "./author-store.ts";
 
 export const PROFILE_KIND = "profile/1";
 export const MAX_NAME_LENGTH = 40;
@@ -34,52 +33,47 @@ export function parseProfile(v: unknown): Profile | null {
 export interface DirectoryStats {
   /** Entries the last full read dropped: unsigned, forged, malformed or under another id. */
   invalid: number;
-  /** Repair checks that failed (each is counted and the next one runs). */
-  repairFailures: number;
-  /** Why the last repair check failed, if one did. */
-  lastRepairError: string | null;
 }
 
 export class Directory {
-  readonly map: Y.Map<unknown>;
-  readonly stats: DirectoryStats = { invalid: 0, repairFailures: 0, lastRepairError: null };
-  private own: SignedEntry<Profile> | null = null;
-  private readonly observer: () => void;
-  private repairs: Promise<void> = Promise.resolve();
+  readonly stats: DirectoryStats = { invalid: 0 };
 
   constructor(
-    doc: Y.Doc,
+    private readonly store: AuthorStore,
     private readonly identity: Identity,
     private readonly now: () => number = Date.now,
-  ) {
-    this.map = doc.getMap("profiles");
-    this.observer = () => this.repair();
-    this.map.observe(this.observer);
-  }
+  ) {}
 
-  stop(): void {
-    this.map.unobserve(this.observer);
+  /** Calls `fn` whenever a profile changes; returns the unsubscribe. */
+  observe(fn: () => void): () => void {
+    return this.store.on("change", (slot) => {
+      if (slot.space === "profiles") fn();
+    });
   }
 
   async setName(name: string): Promise<void> {
     const payload: Profile = { peerId: this.identity.peerId, name: cleanName(name), updatedAt: this.now() };
-    this.own = await signEntry(this.identity, PROFILE_KIND, payload);
-    this.map.set(this.identity.peerId, this.own);
+    await this.store.put(
+      "profiles",
+      this.identity.peerId,
+      await signEntry(this.identity, PROFILE_KIND, payload),
+    );
   }
 
-  /** Our own profile as the document has it (ours from another tab included). */
+  /** Our own profile as the state has it (ours from another tab included). */
   async ownProfile(): Promise<Profile | null> {
-    return (await this.verified(this.identity.peerId, this.map.get(this.identity.peerId)))?.payload ?? null;
+    const value = this.store.get(this.identity.peerId, "profiles", this.identity.peerId);
+    return (await this.verified(this.identity.peerId, value))?.payload ?? null;
   }
 
-  /** Every valid profile, by peer id. */
+  /** Every valid profile, by peer id: each from its own peer's slot. */
   async profiles(): Promise<Map<string, Verified<Profile>>> {
     const out = new Map<string, Verified<Profile>>();
     let invalid = 0;
     await Promise.all(
-      [...this.map.entries()].map(async ([peerId, value]) => {
-        const v = await this.verified(peerId, value);
-        if (v) out.set(peerId, v);
+      this.store.list("profiles").map(async (slot) => {
+        const v = slot.key === slot.author ? await this.verified(slot.key, slot.value) : null;
+        if (v) out.set(slot.key, v);
         else invalid++;
       }),
     );
@@ -91,34 +85,5 @@ export class Directory {
   private async verified(peerId: string, value: unknown): Promise<Verified<Profile> | null> {
     const v = await verifyEntry(value, PROFILE_KIND, parseProfile);
     return v && v.signer === peerId && v.payload.peerId === peerId ? v : null;
-  }
-
-  /**
-   * Puts our entry back if it was removed or replaced by anything but a newer one
-   * of ours. Checks run one at a time, each on the value it read, so a check that
-   * finishes late never adopts a value written while it ran. A check that fails
-   * is counted and the chain goes on: the next change is checked all the same.
-   */
-  private repair(): void {
-    this.repairs = this.repairs
-      .then(() => this.repairOnce())
-      .catch((err: unknown) => {
-        this.stats.repairFailures++;
-        this.stats.lastRepairError = String(err);
-      });
-  }
-
-  private async repairOnce(): Promise<void> {
-    const own = this.own;
-    if (!own) return;
-    const value = this.map.get(this.identity.peerId);
-    const current = await this.verified(this.identity.peerId, value);
-    if (this.map.get(this.identity.peerId) !== value) return; // changed meanwhile: a later check follows
-    if (current && current.payload.updatedAt >= own.payload.updatedAt) {
-      // Ours (maybe from another tab with the same identity): adopt it.
-      this.own = value as SignedEntry<Profile>;
-      return;
-    }
-    if (this.own === own) this.map.set(this.identity.peerId, own);
   }
 }

@@ -16,18 +16,14 @@
 
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
-import type { MeshPort, PeerChannel, Protocol } from "../net/channels.ts";
+import { CHANNEL_IDS, type MeshPort, type PeerChannel, type Protocol } from "../net/channels.ts";
 import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isObject } from "../util/guards.ts";
 import { PRESENCE_KIND, type Presence, parsePresence } from "./presence.ts";
 
-/**
- * Channel 16: core/net/channels.ts CHANNEL_IDS holds 0-7 (1 was y-protocols
- * awareness, no longer spoken); 16 is outside that list and unused.
- */
-export const PRESENCE_PROTOCOL: Protocol = { name: "presence", id: 16, version: 1 };
+export const PRESENCE_PROTOCOL: Protocol = { name: "presence", id: CHANNEL_IDS.presence, version: 1 };
 
 export const PRESENCE_GONE_KIND = "presence-gone/1";
 

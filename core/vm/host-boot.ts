@@ -4,7 +4,8 @@
 // owner holds checkpoints: that would silently throw its files away.
 import type { SignedEntry } from "../crypto/signed.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
-import type { CheckpointRecord, VmBook } from "../state/vm-records.ts";
+import type { VmBook } from "../state/vm-book.ts";
+import type { CheckpointRecord } from "../state/vm-records.ts";
 import { sha256Hex } from "../util/bytes.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { CheckpointExchange } from "./checkpoint-exchange.ts";

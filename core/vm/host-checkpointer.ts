@@ -8,7 +8,8 @@ import { type SignedEntry, signEntry } from "../crypto/signed.ts";
 import type { MeshPort } from "../net/channels.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { Transfers } from "../net/transfer.ts";
-import { CHECKPOINT_KIND, type CheckpointRecord, checkpointKey, type VmBook } from "../state/vm-records.ts";
+import type { VmBook } from "../state/vm-book.ts";
+import { CHECKPOINT_KIND, type CheckpointRecord } from "../state/vm-records.ts";
 import { sha256Hex } from "../util/bytes.ts";
 import type { Clock } from "../util/clock.ts";
 import { checkpointMeta } from "./checkpoint-protocol.ts";
@@ -80,7 +81,7 @@ export class HostCheckpointer {
         previous: c.previous,
       };
       const entry = await signEntry(this.o.identity, CHECKPOINT_KIND, record);
-      this.o.book.checkpoints.set(checkpointKey(ref.vmId, ref.epoch), entry);
+      await this.o.book.publishCheckpoint(entry);
       for (const to of holders) if (peerIdOf(to) === h.vm.owner) this.o.sendRecord(to, entry);
       c.seq = ref.seq;
       c.previous = { epoch: ref.epoch, seq: ref.seq, sha256, bytes: record.bytes };

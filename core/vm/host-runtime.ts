@@ -8,16 +8,8 @@ import { importVmKey, openBox } from "../crypto/vm-crypto.ts";
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { Transfers } from "../net/transfer.ts";
-import {
-  leaseDigest,
-  leaseKey,
-  parseVmRecord,
-  type VerifiedLease,
-  VM_KIND,
-  type VmBook,
-  type VmRecord,
-  vmIdFor,
-} from "../state/vm-records.ts";
+import type { VerifiedLease, VmBook } from "../state/vm-book.ts";
+import { leaseDigest, parseVmRecord, VM_KIND, type VmRecord, vmIdFor } from "../state/vm-records.ts";
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -211,8 +203,8 @@ export class HostRuntime {
     const checked = await verifyEntry(m.vm, VM_KIND, parseVmRecord);
     if (!checked || checked.signer !== checked.payload.owner) return null;
     if ((await vmIdFor(checked.payload.owner, checked.payload.nonce)) !== checked.payload.vmId) return null;
+    // Only the owner writes its record into the shared state; the one the start carries is proof enough.
     const inDoc = await this.o.book.vm(checked.payload.vmId);
-    if (!inDoc) this.o.book.vms.set(checked.payload.vmId, m.vm);
     return inDoc && inDoc.vm.updatedAt >= checked.payload.updatedAt ? inDoc.vm : checked.payload;
   }
 
@@ -275,9 +267,6 @@ export class HostRuntime {
     }
     // Accepted: this is the newest lease this host knows of the VM.
     await this.note(record.vmId, record.owner, lease);
-    // The owner's signed lease goes into the document, so every peer sees who runs the VM.
-    if (!book.leases.has(leaseKey(record.vmId, epoch)))
-      book.leases.set(leaseKey(record.vmId, epoch), m.lease);
     if (existing) await this.halt(record.vmId, "stopped", `moved to epoch ${epoch}`);
     const h = this.hosting(record, lease.lease, key, remote);
     h.restoreKeys = restoreKeys;
@@ -309,11 +298,8 @@ export class HostRuntime {
 
   private async leaseInDoc(record: VmRecord, epoch: number): Promise<VerifiedLease | null> {
     if (epoch < 1) return null;
-    const l = await this.o.book.checkLease(
-      this.o.book.leases.get(leaseKey(record.vmId, epoch)),
-      record.owner,
-    );
-    return l && l.lease.vmId === record.vmId && l.lease.epoch === epoch ? l : null;
+    const held = await this.o.book.leasesOf(record.vmId, record.owner);
+    return held.find((l) => l.lease.epoch === epoch) ?? null;
   }
 
   /** Remembers `l` if it is the newest lease of the VM seen so far. */

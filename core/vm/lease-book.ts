@@ -1,27 +1,17 @@
-// The owner's records in the document: its VM records and the leases it signs.
-// Everything written here is signed by the owner; what it reads back is only
-// what verifies. It remembers its newest record of each VM, and the newest
-// leases it signed or read, so that when a hostile peer overwrites or deletes
-// one it can put it back, and never falls back to an older lease meanwhile.
+// The owner's records in the shared state: its VM records and the leases it
+// signs, in the owner's own slots (nobody else can change or remove them).
+// What it reads back is only what verifies. It remembers its newest record of
+// each VM and the newest leases it signed or read, so a tab never falls back
+// to an older lease while the state catches up.
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry } from "../crypto/signed.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
-import {
-  LEASE_KIND,
-  type Lease,
-  leaseDigest,
-  leaseKey,
-  type VerifiedLease,
-  type VerifiedVm,
-  VM_KIND,
-  type VmBook,
-  type VmRecord,
-  vmIdFor,
-} from "../state/vm-records.ts";
+import type { VerifiedLease, VerifiedVm, VmBook } from "../state/vm-book.ts";
+import { LEASE_KIND, type Lease, leaseDigest, VM_KIND, type VmRecord, vmIdFor } from "../state/vm-records.ts";
 import { randomHex } from "../util/hex.ts";
 
 const NAME_CHARS = 60;
-/** How many of each VM's newest leases this tab remembers (and puts back). */
+/** How many of each VM's newest leases this tab remembers. */
 const LEASES_KEPT = 4;
 
 export class LeaseBook {
@@ -77,7 +67,7 @@ export class LeaseBook {
   private async write(record: VmRecord): Promise<void> {
     const entry = await signEntry(this.identity, VM_KIND, record);
     this.own.set(record.vmId, entry);
-    this.book.vms.set(record.vmId, entry);
+    await this.book.publishVm(entry);
   }
 
   /** This owner's VM, if the document holds a record of it that verifies. */
@@ -137,7 +127,7 @@ export class LeaseBook {
     };
     const entry = await signEntry(this.identity, LEASE_KIND, lease);
     this.remember({ lease, entry });
-    this.book.leases.set(leaseKey(vmId, lease.epoch), entry);
+    await this.book.publishLease(entry);
     return { lease, entry };
   }
 
@@ -146,27 +136,11 @@ export class LeaseBook {
     return this.own.get(vmId) ?? null;
   }
 
-  /**
-   * Puts back this owner's records where someone overwrote them with something that
-   * does not verify, and learns newer ones written by its other tabs.
-   */
-  async repair(): Promise<void> {
-    for (const [vmId, entry] of this.own) {
-      const inDoc = await this.book.vm(vmId);
-      if (!inDoc || inDoc.vm.owner !== this.owner) this.book.vms.set(vmId, entry);
-      else if (inDoc.vm.updatedAt > entry.payload.updatedAt) this.own.set(vmId, inDoc.entry);
-    }
+  /** Learns newer records and leases written by this owner's other tabs. */
+  async refresh(): Promise<void> {
     for (const { vm, entry } of await this.all()) {
       if ((this.own.get(vm.vmId)?.payload.updatedAt ?? -1) < vm.updatedAt) this.own.set(vm.vmId, entry);
-    }
-    // Leases: learn the document's, and put back those this tab holds that were deleted or overwritten.
-    for (const vmId of new Set([...this.own.keys(), ...this.ownLeases.keys()])) {
-      await this.current(vmId);
-      for (const l of this.ownLeases.get(vmId)?.values() ?? []) {
-        const k = leaseKey(vmId, l.lease.epoch);
-        const inDoc = this.book.leases.get(k) as SignedEntry<Lease> | undefined;
-        if (inDoc?.signature !== l.entry.signature) this.book.leases.set(k, l.entry);
-      }
+      await this.current(vm.vmId);
     }
   }
 }

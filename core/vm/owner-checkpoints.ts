@@ -10,13 +10,12 @@ import { type SignedEntry, verifyEntry } from "../crypto/signed.ts";
 import { unseal } from "../crypto/vm-crypto.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { KeyValueStore } from "../state/storage.ts";
+import type { VerifiedCheckpoint, VmBook } from "../state/vm-book.ts";
 import {
   CHECKPOINT_KIND,
   type CheckpointRecord,
   type Lease,
   parseCheckpointRecord,
-  type VerifiedCheckpoint,
-  type VmBook,
 } from "../state/vm-records.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isCount, isMatch, isObject, SHA256_PATTERN } from "../util/guards.ts";

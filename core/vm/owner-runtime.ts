@@ -9,7 +9,7 @@ import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import type { TransferProgress, Transfers } from "../net/transfer.ts";
 import type { KeyValueStore } from "../state/storage.ts";
-import type { VmBook } from "../state/vm-records.ts";
+import type { VmBook } from "../state/vm-book.ts";
 import type { Clock } from "../util/clock.ts";
 import { parseCheckpointMeta } from "./checkpoint-protocol.ts";
 import { LeaseBook } from "./lease-book.ts";
@@ -231,7 +231,7 @@ export class OwnerRuntime {
     }
     this.refreshing = true;
     try {
-      await this.leases.repair();
+      await this.leases.refresh();
       for (const { vm } of await this.leases.all()) {
         if (vm.deleted) {
           if (this.views.delete(vm.vmId)) this.views.changed();

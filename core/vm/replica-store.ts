@@ -5,7 +5,7 @@
 // VM's owner and its current host. The index is written one change at a time.
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { KeyValueStore } from "../state/storage.ts";
-import type { VmBook } from "../state/vm-records.ts";
+import type { VmBook } from "../state/vm-book.ts";
 import { isCount, isObject, isShortText } from "../util/guards.ts";
 import type { CheckpointKeeper } from "./checkpoint-exchange.ts";
 import type { CheckpointMeta, CheckpointRef } from "./checkpoint-protocol.ts";

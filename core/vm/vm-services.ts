@@ -6,7 +6,7 @@ import type { PeerAddress } from "../net/peer-address.ts";
 import { Transfers } from "../net/transfer.ts";
 import type { PeerNode, PeerView } from "../peer/peer-node.ts";
 import type { KeyValueStore } from "../state/storage.ts";
-import { VmBook } from "../state/vm-records.ts";
+import { VmBook } from "../state/vm-book.ts";
 import type { Clock } from "../util/clock.ts";
 import { CheckpointExchange } from "./checkpoint-exchange.ts";
 import type { VmEngine } from "./engine.ts";
@@ -42,7 +42,7 @@ export interface VmServices {
 }
 
 export function startVmServices(node: PeerNode, o: VmServicesOptions): VmServices {
-  const book = new VmBook(node.doc);
+  const book = new VmBook(node.store);
   let views: PeerView[] = [];
   const refreshViews = async () => {
     views = await node.peers();

@@ -1,8 +1,7 @@
 // Many peers in one process on the in-memory transport: the mesh stays within its
-// degree cap, and the shared document converges, through peers that are not
+// degree cap, and the shared state converges, through peers that are not
 // directly connected, including for a peer that joins late.
 import { afterEach, describe, expect, it } from "vitest";
-import * as Y from "yjs";
 import { createIdentity } from "../../core/crypto/identity.ts";
 import { signEntry } from "../../core/crypto/signed.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
@@ -46,10 +45,11 @@ async function addPeer(
   return node;
 }
 
-const stateOf = (n: PeerNode) => Y.encodeStateVector(n.doc).toString();
+/** What a peer holds of every author, as one comparable string. */
+const stateOf = (n: PeerNode) => JSON.stringify([...n.store.digest()].sort(([a], [b]) => (a < b ? -1 : 1)));
 
 describe("mesh on the in-memory transport", () => {
-  it("20 peers with degree capped at 3 converge on one document; a late peer catches up", async () => {
+  it("20 peers with degree capped at 3 converge on one state; a late peer catches up", async () => {
     const hub = new MemorySignalingHub();
     const network = new MemoryNetwork();
     let maxSeen = 0;
@@ -60,7 +60,7 @@ describe("mesh on the in-memory transport", () => {
         maxSeen = Math.max(maxSeen, p.mesh.links().length);
       });
       await p.setName(`peer-${i}`);
-      p.doc.getArray("log").push([`written by ${i}`]);
+      await p.store.put("vms", `log-${i}`, `written by ${i}`);
     }
     await eventually(
       "every peer sees 20 profiles",
@@ -70,10 +70,10 @@ describe("mesh on the in-memory transport", () => {
       },
       { timeoutMs: 20_000 },
     );
-    await eventually("identical state vectors", () => new Set(peers.map(stateOf)).size === 1, {
+    await eventually("identical digests", () => new Set(peers.map(stateOf)).size === 1, {
       timeoutMs: 10_000,
     });
-    expect(peers[7]!.doc.getArray("log").length).toBe(20);
+    expect(peers[7]!.store.list("vms")).toHaveLength(20);
     // Bounded: never more than 3 links, and most pairs are not directly linked.
     expect(maxSeen).toBeLessThanOrEqual(3);
     const direct = peers.reduce((sum, p) => sum + p.mesh.openLinks().length, 0) / 2;
@@ -91,7 +91,7 @@ describe("mesh on the in-memory transport", () => {
       async () => (await peers[0]!.directory.profiles()).get(late.identity.peerId)?.payload.name === "late",
       { timeoutMs: 10_000 },
     );
-    expect(late.doc.getArray("log").length).toBe(20);
+    expect(late.store.list("vms")).toHaveLength(20);
   });
 
   it("settles glare: two peers dialing each other at once keep exactly one link", async () => {
@@ -121,7 +121,7 @@ describe("mesh on the in-memory transport", () => {
     expect(network.openLinks).toBe(0);
   });
 
-  it("repairs an entry a hostile peer overwrote, and ignores forged ones", async () => {
+  it("keeps a peer's profile its own: a forgery under its id, in another's slot, never shows", async () => {
     const hub = new MemorySignalingHub();
     const network = new MemoryNetwork();
     const alice = await addPeer(hub, network, 4);
@@ -139,13 +139,17 @@ describe("mesh on the in-memory transport", () => {
       name: "mallory-as-alice",
       updatedAt: Date.now() + 1000,
     });
-    mallory.directory.map.set(alice.identity.peerId, forged);
-    mallory.directory.map.set("f".repeat(32), forged);
+    // Mallory can write only its own slots: it puts the forgery there, under Alice's id and another.
+    await mallory.store.put("profiles", alice.identity.peerId, forged);
+    await mallory.store.put("profiles", "f".repeat(32), forged);
     await eventually(
-      "alice's own entry is restored everywhere",
-      async () => (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice",
+      "alice holds mallory's slots",
+      () =>
+        alice.store.get(mallory.identity.peerId, "profiles", alice.identity.peerId) !== undefined &&
+        alice.store.get(mallory.identity.peerId, "profiles", "f".repeat(32)) !== undefined,
       { timeoutMs: 15_000 },
     );
+    expect((await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name).toBe("alice");
     const seen = await alice.directory.profiles();
     expect(seen.has("f".repeat(32))).toBe(false);
     expect(seen.get(alice.identity.peerId)?.payload.name).toBe("alice");

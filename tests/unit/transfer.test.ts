@@ -2,7 +2,6 @@
 // clock: what arrives is what was sent, and a hostile sender's offers and
 // chunks cost only themselves.
 import { describe, expect, it } from "vitest";
-import { ChannelRouter, type MeshPort, type PeerChannel, type Protocol } from "../../core/net/channels.ts";
 import { type TransferOffer, Transfers } from "../../core/net/transfer.ts";
 import {
   encodeTransfer,
@@ -11,53 +10,12 @@ import {
   type TransferMessage,
 } from "../../core/net/transfer-protocol.ts";
 import { ManualClock } from "../../core/util/clock.ts";
-import { Emitter } from "../../core/util/emitter.ts";
 import { flushAsync } from "../helpers/eventually.ts";
-
-/** One end of an in-memory link between two peers. */
-class End implements MeshPort {
-  readonly events = new Emitter<{ open: (r: string) => void; close: (r: string) => void }>();
-  other!: End;
-  open = true;
-  readonly router = new ChannelRouter(
-    (remote, frame) => this.deliver(remote, frame),
-    (frame) => Number(this.deliver(this.other.self, frame)),
-  );
-  constructor(readonly self: string) {}
-  private deliver(remote: string, frame: Uint8Array): boolean {
-    if (!this.open || remote !== this.other.self) return false;
-    const to = this.other;
-    queueMicrotask(() => to.router.deliver(this.self, frame.slice()));
-    return true;
-  }
-  channel(protocol: Protocol): PeerChannel {
-    return this.router.channel(protocol);
-  }
-  on(event: "open" | "close", handler: (remote: string) => void): () => void {
-    return this.events.on(event, handler);
-  }
-  isOpen(remote: string): boolean {
-    return this.open && remote === this.other.self;
-  }
-  openLinks(): string[] {
-    return this.open ? [this.other.self] : [];
-  }
-  bufferedBytes(): number {
-    return 0;
-  }
-  rttMs(): number | null {
-    return null;
-  }
-  pin(): void {}
-  unpin(): void {}
-}
+import { meshPair, type PairEnd } from "../helpers/mesh-pair.ts";
 
 function pair(accept: (offer: TransferOffer) => boolean = () => true, maxBytes = 1024 * 1024) {
   const clock = new ManualClock();
-  const a = new End("a");
-  const b = new End("b");
-  a.other = b;
-  b.other = a;
+  const [a, b] = meshPair();
   const sender = new Transfers(a, { clock, accept: () => false, chunkBytes: 1000 });
   const receiver = new Transfers(b, { clock, accept: (_r, o) => accept(o), maxBytes });
   const flush = () => flushAsync(3);
@@ -65,7 +23,7 @@ function pair(accept: (offer: TransferOffer) => boolean = () => true, maxBytes =
 }
 
 /** Sends one raw transfer message from `from` as a hostile peer would, and collects the answers it gets. */
-function raw(from: End) {
+function raw(from: PairEnd) {
   const channel = from.channel(TRANSFER_PROTOCOL);
   const answers: TransferMessage[] = [];
   channel.on("message", (_r, payload) => {

@@ -1,13 +1,15 @@
 import { describe, expect, it } from "vitest";
-import * as Y from "yjs";
 import { createIdentity } from "../../core/crypto/identity.ts";
 import { signEntry } from "../../core/crypto/signed.ts";
-import { LEASE_KIND, leaseKey, VmBook } from "../../core/state/vm-records.ts";
+import { AuthorStore } from "../../core/state/author-store.ts";
+import { leaseSlot, VmBook } from "../../core/state/vm-book.ts";
+import { LEASE_KIND } from "../../core/state/vm-records.ts";
 
 describe("VmBook", () => {
   it("does not take a valid signature for a payload it was not made for, even after checking the real one", async () => {
     const owner = await createIdentity();
-    const book = new VmBook(new Y.Doc());
+    // The owner's own store: the one slot whose leases count for this VM.
+    const book = new VmBook(new AuthorStore(owner));
     const vmId = "a".repeat(32);
     const lease = await signEntry(owner, LEASE_KIND, {
       vmId,
@@ -17,11 +19,12 @@ describe("VmBook", () => {
       previous: "0".repeat(64),
       replicas: [],
     });
-    book.leases.set(leaseKey(vmId, 2), lease);
+    await book.publishLease(lease);
     expect((await book.currentLease(vmId, owner.peerId))?.lease.host).toBe(`${"b".repeat(32)}.s`);
-    // The same signature on a payload naming another host.
+    // The same signature on a payload naming another host, in the very slot of that epoch.
     const forged = { ...lease, payload: { ...lease.payload, host: `${"c".repeat(32)}.s` } };
-    book.leases.set(leaseKey(vmId, 2), forged);
+    await book.publishLease(forged);
+    expect(book.store.get(owner.peerId, "leases", leaseSlot(vmId, 2))).toEqual(forged);
     expect(await book.checkLease(forged, owner.peerId)).toBeNull();
     expect(await book.currentLease(vmId, owner.peerId)).toBeNull();
   });

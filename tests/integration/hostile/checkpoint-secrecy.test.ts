@@ -5,12 +5,13 @@
 // replica index stays under its cap under concurrent writes; and a stranger
 // who asks for a checkpoint gets nothing.
 import { afterEach, describe, expect, it } from "vitest";
-import * as Y from "yjs";
 import { createIdentity } from "../../../core/crypto/identity.ts";
 import { signEntry } from "../../../core/crypto/signed.ts";
 import { unseal } from "../../../core/crypto/vm-crypto.ts";
+import { AuthorStore } from "../../../core/state/author-store.ts";
 import { MemoryStore } from "../../../core/state/storage.ts";
-import { LEASE_KIND, leaseKey, VM_KIND, VmBook, vmIdFor } from "../../../core/state/vm-records.ts";
+import { leaseSlot, VmBook } from "../../../core/state/vm-book.ts";
+import { LEASE_KIND, VM_KIND, vmIdFor } from "../../../core/state/vm-records.ts";
 import { sha256Hex } from "../../../core/util/bytes.ts";
 import { randomHex } from "../../../core/util/hex.ts";
 import { checkpointMeta } from "../../../core/vm/checkpoint-protocol.ts";
@@ -94,8 +95,7 @@ describe("hostile: checkpoints of later epochs, and the bytes kept for others", 
       const nonce = randomHex(16);
       const id = await vmIdFor(sybil.identity.peerId, nonce);
       const at = Date.now();
-      sybil.vm.book.vms.set(
-        id,
+      await sybil.vm.book.publishVm(
         await signEntry(sybil.identity, VM_KIND, {
           vmId: id,
           nonce,
@@ -108,8 +108,7 @@ describe("hostile: checkpoints of later epochs, and the bytes kept for others", 
           updatedAt: at,
         }),
       );
-      sybil.vm.book.leases.set(
-        leaseKey(id, 1),
+      await sybil.vm.book.publishLease(
         await signEntry(sybil.identity, LEASE_KIND, {
           vmId: id,
           epoch: 1,
@@ -121,6 +120,8 @@ describe("hostile: checkpoints of later epochs, and the bytes kept for others", 
       );
       sybilVms.push(id);
     }
+    // All in the Sybil's own slots, where a VM's owner writes its record and leases.
+    expect(sybil.node.store.get(sybil.identity.peerId, "leases", leaseSlot(sybilVms[0]!, 1))).toBeTruthy();
     await eventually("the contributor sees the Sybil's VMs", async () => {
       for (const id of sybilVms)
         if (!(await replica.vm.book.currentLease(id, sybil.identity.peerId))) return false;
@@ -145,7 +146,8 @@ describe("hostile: checkpoints of later epochs, and the bytes kept for others", 
   });
 
   it("concurrent replica writes stay under the cap", async () => {
-    const book = new VmBook(new Y.Doc());
+    // The contributor's view of the state, holding VM records by 20 owners, each from its owner's own store.
+    const book = new VmBook(new AuthorStore(await createIdentity()));
     const store = new MemoryStore();
     const maxBytes = 64 * 1024;
     const replicas = new ReplicaStore({
@@ -159,8 +161,8 @@ describe("hostile: checkpoints of later epochs, and the bytes kept for others", 
       const owner = await createIdentity();
       const nonce = randomHex(16);
       const vmId = await vmIdFor(owner.peerId, nonce);
-      book.vms.set(
-        vmId,
+      const ownerBook = new VmBook(new AuthorStore(owner));
+      await ownerBook.publishVm(
         await signEntry(owner, VM_KIND, {
           vmId,
           nonce,
@@ -173,6 +175,8 @@ describe("hostile: checkpoints of later epochs, and the bytes kept for others", 
           updatedAt: 1,
         }),
       );
+      for (const e of ownerBook.store.entriesOf(owner.peerId))
+        expect(await book.store.apply(e)).toBe("applied");
       items.push(vmId);
     }
     const blob = new Uint8Array(8 * 1024);
@@ -187,6 +191,8 @@ describe("hostile: checkpoints of later epochs, and the bytes kept for others", 
       const v = await store.get(k);
       if (k.startsWith("replica/") && v instanceof Uint8Array) stored += v.length;
     }
+    expect(await book.allVms()).toHaveLength(items.length);
+    expect(stored).toBeGreaterThan(0);
     expect(stored).toBeLessThanOrEqual(maxBytes);
   });
 

@@ -1,23 +1,24 @@
 // Attack 4: freezing another peer's presence. A peer of the room broadcasts
-// presence for the victim: through y-protocols awareness, the victim's client id
-// with its clock at 2^53 (so the victim's later updates look old), and on the
-// presence channel, newer-looking entries for the victim's address that the
-// victim never signed. The victim's later presence (it starts contributing)
-// must still reach the others.
-import * as encoding from "lib0/encoding";
+// presence for the victim's address on the presence channel, all of it at the
+// latest time there is (`at` = 2^53 - 1, so the victim's later presence would
+// look old): entries Mallory signed herself, a "gone" Mallory signed, the
+// victim's own genuine entry with its `at` raised (so its signature no longer
+// holds), and the victim's genuine entry replayed as it was. The victim's later
+// presence (it starts contributing) must still reach the others.
 import { afterEach, describe, expect, it } from "vitest";
 import { createIdentity } from "../../../core/crypto/identity.ts";
-import { signEntry } from "../../../core/crypto/signed.ts";
+import { type SignedEntry, signEntry } from "../../../core/crypto/signed.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../../core/net/memory-transport.ts";
 import { peerAddress } from "../../../core/net/peer-address.ts";
 import { PeerNode } from "../../../core/peer/peer-node.ts";
-import { PRESENCE_KIND } from "../../../core/state/presence.ts";
+import { PRESENCE_KIND, type Presence } from "../../../core/state/presence.ts";
+import { PRESENCE_GONE_KIND } from "../../../core/state/presence-board.ts";
 import { systemClock } from "../../../core/util/clock.ts";
 import { eventually } from "../../helpers/eventually.ts";
 
-/** The channels as a hostile peer addresses them: by number, whatever this build calls them. */
-const AWARENESS_CHANNEL = { name: "yjs-awareness", id: 1, version: 1 };
+/** The channel as a hostile peer addresses it: by number, whatever this build calls it. */
 const PRESENCE_CHANNEL = { name: "presence", id: 16, version: 1 };
+const MAX_AT = Number.MAX_SAFE_INTEGER;
 
 interface TestPeer {
   node: PeerNode;
@@ -52,14 +53,6 @@ async function addPeer(hub: MemorySignalingHub, network: MemoryNetwork): Promise
   return peer;
 }
 
-/** The y-protocols awareness of a node, for as long as nodes have one. */
-const awarenessOf = (p: TestPeer) =>
-  (
-    p.node as unknown as {
-      awareness?: { getStates(): Map<number, unknown>; meta: Map<number, { clock: number }> };
-    }
-  ).awareness;
-
 const presenceAt = async (reader: TestPeer, of: TestPeer) =>
   (await reader.node.peers()).find((v) => v.peer === of.node.self)?.presence ?? null;
 
@@ -70,39 +63,48 @@ describe("hostile: freezing another peer's presence", () => {
     const owner = await addPeer(hub, network);
     const victim = await addPeer(hub, network);
     const mallory = await addPeer(hub, network);
+    // Mallory keeps the victim's genuine signed presence as it passes her.
+    const presence = mallory.node.mesh.channel(PRESENCE_CHANNEL);
+    let genuine: SignedEntry<Presence> | null = null;
+    presence.on("message", (_remote, payload) => {
+      for (const item of JSON.parse(new TextDecoder().decode(payload)) as SignedEntry<Presence>[]) {
+        if (item.kind === PRESENCE_KIND && item.payload.peer === victim.node.self) genuine ??= item;
+      }
+    });
     for (const reader of [owner, mallory]) {
       await eventually(
         "the victim's presence is seen",
         async () => (await presenceAt(reader, victim)) !== null,
       );
     }
-    const heard = (await presenceAt(mallory, victim))!;
+    await eventually("mallory holds a signed presence of the victim's", () => genuine !== null);
+    await eventually("mallory links to the owner", () => mallory.node.mesh.isOpen(owner.node.self));
+    const heard = genuine!;
+    // So that replaying it is a replay: the owner holds it, or a newer one, already.
+    await eventually(
+      "the owner holds the victim's presence of then, or newer",
+      async () => ((await presenceAt(owner, victim))?.at ?? 0) >= heard.payload.at,
+    );
 
-    // Through awareness: the victim's own last state, under its client id, at a clock nobody can pass.
-    const clientId = victim.node.doc.clientID;
-    const genuine = awarenessOf(mallory)?.getStates().get(clientId);
-    const update = encoding.createEncoder();
-    encoding.writeVarUint(update, 1);
-    encoding.writeVarUint(update, clientId);
-    encoding.writeVarUint(update, 2 ** 53);
-    encoding.writeVarString(update, JSON.stringify(genuine ?? { presence: heard }));
-    const awareness = mallory.node.mesh.channel(AWARENESS_CHANNEL);
-    // On the presence channel: entries for the victim's address, far in the future, that Mallory signed.
-    const forged = await signEntry(mallory.node.identity, PRESENCE_KIND, {
-      ...heard,
-      at: Number.MAX_SAFE_INTEGER,
+    // Entries for the victim's address at the latest time there is, none of them the victim's word.
+    const forged = await signEntry(mallory.node.identity, PRESENCE_KIND, { ...heard.payload, at: MAX_AT });
+    const forgedGone = await signEntry(mallory.node.identity, PRESENCE_GONE_KIND, {
+      peer: victim.node.self,
+      at: MAX_AT,
     });
-    const presence = mallory.node.mesh.channel(PRESENCE_CHANNEL);
-    const attack = () => {
-      awareness.broadcast(encoding.toUint8Array(update));
-      presence.broadcast(new TextEncoder().encode(JSON.stringify([forged])));
-    };
+    const raised = { ...heard, payload: { ...heard.payload, at: MAX_AT } };
+    const invalidBefore = owner.node.presenceBoard.stats.invalid;
+    const oldBefore = owner.node.presenceBoard.stats.old;
+    const attack = () =>
+      presence.broadcast(new TextEncoder().encode(JSON.stringify([forged, forgedGone, raised, heard])));
     attack();
-    // Where awareness still exists, wait until the owner took the frozen clock.
-    await eventually("the attack reached the owner", () => {
-      const meta = awarenessOf(owner)?.meta.get(clientId);
-      return meta === undefined || meta.clock >= 2 ** 53;
-    });
+    await eventually(
+      "the owner refused the forgeries and the replay",
+      () =>
+        owner.node.presenceBoard.stats.invalid >= invalidBefore + 3 &&
+        owner.node.presenceBoard.stats.old >= oldBefore + 1,
+    );
+    expect((await presenceAt(owner, victim))?.at).toBeLessThan(MAX_AT);
 
     victim.contributing = true;
     await victim.node.publishPresence();
@@ -117,6 +119,8 @@ describe("hostile: freezing another peer's presence", () => {
       async () => (await presenceAt(mallory, victim))?.capacity.contributing === true,
       { timeoutMs: 5000 },
     );
-    expect((await presenceAt(owner, victim))?.at).toBeLessThan(Number.MAX_SAFE_INTEGER);
+    for (const reader of [owner, mallory]) {
+      expect((await presenceAt(reader, victim))?.at).toBeLessThan(MAX_AT);
+    }
   });
 });

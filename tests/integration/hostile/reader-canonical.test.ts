@@ -4,9 +4,9 @@
 // decode to the same bytes. Only the canonical one (those bits zero, no padding)
 // may count, so an entry has one form and one peer id has one key string.
 import { describe, expect, it } from "vitest";
-import * as Y from "yjs";
 import { createIdentity, peerIdFromPublicKey, verifySignature } from "../../../core/crypto/identity.ts";
 import { type SignedEntry, signEntry, verifyEntry } from "../../../core/crypto/signed.ts";
+import { AuthorStore } from "../../../core/state/author-store.ts";
 import { Directory, PROFILE_KIND, type Profile, parseProfile } from "../../../core/state/directory.ts";
 import { fromBase64Url } from "../../../core/util/base64url.ts";
 
@@ -38,11 +38,30 @@ describe("hostile: non-canonical base64url", () => {
     ];
     for (const v of variants) expect(await verifyEntry(v, PROFILE_KIND, parseProfile)).toBeNull();
 
-    // And in the document: a respelled copy of Alice's entry does not count as hers.
-    const doc = new Y.Doc();
-    const reader = new Directory(doc, await createIdentity());
-    doc.getMap("profiles").set(alice.peerId, variants[1]);
+    // And in the state: a respelled copy of Alice's profile, even in her own slot, does not count as hers.
+    const aliceStore = new AuthorStore(alice);
+    const readerStore = new AuthorStore(await createIdentity());
+    const reader = new Directory(readerStore, await createIdentity());
+    expect(await readerStore.apply(await aliceStore.put("profiles", alice.peerId, variants[1]))).toBe(
+      "applied",
+    );
     expect((await reader.profiles()).size).toBe(0);
-    reader.stop();
+    expect(reader.stats.invalid).toBe(1);
+
+    // Nor does a respelled copy of her state entry: the store refuses it, even after holding the
+    // genuine one (a respelled signature must not win the slot's tie-break either).
+    const genuine = await aliceStore.put("profiles", alice.peerId, entry);
+    const respelled = [
+      { ...genuine, publicKey: respell(genuine.publicKey) },
+      { ...genuine, signature: respell(genuine.signature) },
+    ];
+    for (const v of respelled) expect(await readerStore.apply(v)).toBe("invalid");
+    expect(await readerStore.apply(genuine)).toBe("applied");
+    for (const v of respelled) expect(await readerStore.apply(v)).toBe("invalid");
+    expect(readerStore.stats.invalid).toBe(4);
+    expect(readerStore.byKey("profiles", alice.peerId).map((s) => s.entry.signature)).toEqual([
+      genuine.signature,
+    ]);
+    expect((await reader.profiles()).get(alice.peerId)?.payload.name).toBe("alice");
   });
 });

@@ -1,8 +1,11 @@
-// Attack 3: wedging every reader with one small entry. A peer of the room writes
-// entries whose payloads pass the readers' field checks but hold a BigInt or
-// thousands of levels of nesting, which the canonical encoding under the
-// signature check cannot take. Every honest reader must drop just those entries
-// and go on: profiles, leases and the directory's own repairs keep working.
+// Attack 3: wedging every reader with one small entry. A peer of the room sends
+// state entries whose payloads pass the readers' field checks but hold a number
+// no JSON double can be (a 400-digit literal), a BigInt (handed straight to a
+// store) or thousands of levels of nesting, which the canonical encoding under
+// the signature check cannot take; and it puts nasty but signable values into
+// its own slots, under other peers' ids. Every honest reader must drop just
+// those entries (the store counts them) and go on: profiles and leases keep
+// reading, and the victim's later writes still land.
 import { afterEach, describe, expect, it } from "vitest";
 import { createIdentity, type Identity } from "../../../core/crypto/identity.ts";
 import { signEntry } from "../../../core/crypto/signed.ts";
@@ -10,7 +13,10 @@ import { MemoryNetwork, MemorySignalingHub } from "../../../core/net/memory-tran
 import { peerAddress } from "../../../core/net/peer-address.ts";
 import { PeerNode } from "../../../core/peer/peer-node.ts";
 import { PROFILE_KIND } from "../../../core/state/directory.ts";
-import { LEASE_KIND, leaseKey, VmBook } from "../../../core/state/vm-records.ts";
+import { STATE_KIND } from "../../../core/state/state-entry.ts";
+import { STATE_PROTOCOL } from "../../../core/state/store-sync.ts";
+import { leaseSlot, VmBook } from "../../../core/state/vm-book.ts";
+import { LEASE_KIND } from "../../../core/state/vm-records.ts";
 import { systemClock } from "../../../core/util/clock.ts";
 import { eventually } from "../../helpers/eventually.ts";
 
@@ -41,21 +47,31 @@ async function addPeer(hub: MemorySignalingHub, network: MemoryNetwork): Promise
   return node;
 }
 
-/** Nested arrays `depth` levels deep. */
+/** JSON text of nested arrays `depth` levels deep (no need to build the value). */
+const deepJson = (depth: number) => `${"[".repeat(depth)}0${"]".repeat(depth)}`;
+/** Nested arrays `depth` levels deep, as a value. */
 function deep(depth: number): unknown {
   let v: unknown = 0;
   for (let i = 0; i < depth; i++) v = [v];
   return v;
 }
+/** An integer literal no double holds: JSON.parse reads it as Infinity. */
+const HUGE = `1${"0".repeat(400)}`;
+const BAD_SIGNATURE = "A".repeat(86);
 
-/** An entry that looks like `identity`'s profile and carries `extra` inside its payload. */
-function poisonedProfile(identity: Identity, extra: unknown) {
-  return {
-    kind: PROFILE_KIND,
-    payload: { peerId: identity.peerId, name: "mallory", updatedAt: Date.now(), extra },
-    publicKey: identity.publicKey,
-    signature: "A".repeat(86),
-  };
+/** A profile of `identity`'s that carries `extraJson` inside its payload, with a signature that is not one. */
+const poisonedProfileJson = (identity: Identity, extraJson: string) =>
+  `{"kind":"${PROFILE_KIND}","payload":{"peerId":"${identity.peerId}","name":"mallory","updatedAt":1,"extra":${extraJson}},"publicKey":"${identity.publicKey}","signature":"${BAD_SIGNATURE}"}`;
+
+/** A state entry claimed by `author` for (space, key), its value given as JSON text. */
+const stateEntryJson = (author: Identity, space: string, key: string, seq: string, valueJson: string) =>
+  `{"kind":"${STATE_KIND}","payload":{"space":"${space}","key":"${key}","seq":${seq},"value":${valueJson}},"publicKey":"${author.publicKey}","signature":"${BAD_SIGNATURE}"}`;
+
+/** Sends raw entries (JSON texts) to every peer Mallory is linked to, on the state channel. */
+function sendRaw(mallory: PeerNode, entries: string[]): void {
+  mallory.mesh
+    .channel(STATE_PROTOCOL)
+    .broadcast(new TextEncoder().encode(`{"t":"entries","e":[${entries.join(",")}]}`));
 }
 
 async function trio() {
@@ -71,13 +87,16 @@ async function trio() {
       return (await reader.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice";
     });
   }
+  for (const reader of [alice, bob]) {
+    await eventually("mallory links to alice and bob", () => mallory.mesh.isOpen(reader.self));
+  }
   return { alice, bob, mallory };
 }
 
 describe("hostile: one malformed entry wedges every reader", () => {
-  it("a BigInt or deep nesting in a payload is dropped; profiles and leases still read", async () => {
+  it("a huge number, a BigInt or deep nesting in a payload is dropped; profiles and leases still read", async () => {
     const { alice, bob, mallory } = await trio();
-    // A genuine lease, signed by its owner, for a VM of Alice's.
+    // A genuine lease, signed by its owner, in the owner's slot for a VM of Alice's.
     const vmId = "a".repeat(32);
     const lease = await signEntry(alice.identity, LEASE_KIND, {
       vmId,
@@ -87,46 +106,51 @@ describe("hostile: one malformed entry wedges every reader", () => {
       previous: null,
       replicas: [],
     });
-    alice.doc.getMap("leases").set(leaseKey(vmId, 1), lease);
+    await new VmBook(alice.store).publishLease(lease);
+    for (const reader of [bob, mallory]) {
+      await eventually("the lease everywhere", async () => {
+        return (await new VmBook(reader.store).currentLease(vmId, alice.identity.peerId)) !== null;
+      });
+    }
+    const invalidBefore = [alice.store.stats.invalid, bob.store.stats.invalid];
 
-    // Mallory's poison: payloads the field checks accept, which the signed encoding cannot take.
-    mallory.doc.transact(() => {
-      const profiles = mallory.doc.getMap("profiles");
-      profiles.set(mallory.identity.peerId, poisonedProfile(mallory.identity, 10n));
-      profiles.set("c".repeat(32), poisonedProfile(mallory.identity, deep(4000)));
-      const leases = mallory.doc.getMap("leases");
-      leases.set(leaseKey(vmId, 2), {
-        kind: LEASE_KIND,
-        payload: {
-          vmId,
-          epoch: 2,
-          host: mallory.self,
-          issuedAt: 1,
-          previous: "0".repeat(64),
-          replicas: [],
-          extra: 10n,
-        },
-        publicKey: alice.identity.publicKey,
-        signature: "A".repeat(86),
-      });
-      leases.set(leaseKey(vmId, 3), {
-        kind: LEASE_KIND,
-        payload: {
-          vmId,
-          epoch: 3,
-          host: mallory.self,
-          issuedAt: 1,
-          previous: "0".repeat(64),
-          replicas: [],
-          extra: deep(4000),
-        },
-        publicKey: alice.identity.publicKey,
-        signature: "A".repeat(86),
-      });
-    });
-    await eventually("the poison reached bob and alice", () =>
-      [bob, alice].every((p) => p.doc.getMap("leases").has(leaseKey(vmId, 3))),
+    // Mallory's poison over the wire: entries the field checks would take, that the signed
+    // encoding cannot (Infinity, 4000 levels), in her own slots and claimed for Alice's.
+    const leasePoison = (epoch: number, extraJson: string) =>
+      `{"kind":"${LEASE_KIND}","payload":{"vmId":"${vmId}","epoch":${epoch},"host":"${mallory.self}","issuedAt":1,"previous":"${"0".repeat(64)}","replicas":[],"extra":${extraJson}},"publicKey":"${alice.identity.publicKey}","signature":"${BAD_SIGNATURE}"}`;
+    const poison = [
+      stateEntryJson(
+        mallory.identity,
+        "profiles",
+        mallory.identity.peerId,
+        "1",
+        poisonedProfileJson(mallory.identity, HUGE),
+      ),
+      stateEntryJson(mallory.identity, "profiles", "c".repeat(32), "2", deepJson(4000)),
+      stateEntryJson(mallory.identity, "profiles", "d".repeat(32), HUGE, '"x"'),
+      stateEntryJson(alice.identity, "leases", leaseSlot(vmId, 2), "9", leasePoison(2, HUGE)),
+      stateEntryJson(alice.identity, "leases", leaseSlot(vmId, 3), "10", leasePoison(3, deepJson(4000))),
+    ];
+    sendRaw(mallory, poison);
+    await eventually("the poison reached alice and bob, and was counted", () =>
+      [alice, bob].every((p, i) => p.store.stats.invalid >= invalidBefore[i]! + poison.length),
     );
+    // And handed straight to a store, where nothing can serialize it: a BigInt.
+    const bigint = {
+      kind: STATE_KIND,
+      payload: { space: "profiles", key: mallory.identity.peerId, seq: 3, value: { extra: 10n } },
+      publicKey: mallory.identity.publicKey,
+      signature: BAD_SIGNATURE,
+    };
+    for (const reader of [alice, bob]) {
+      expect(await reader.store.apply(bigint, mallory.self)).toBe("invalid");
+      expect(await reader.store.apply({ ...bigint, payload: { ...bigint.payload, seq: 10n } })).toBe(
+        "invalid",
+      );
+      expect(await reader.store.apply({ ...bigint, payload: { ...bigint.payload, value: deep(4000) } })).toBe(
+        "invalid",
+      );
+    }
 
     for (const reader of [alice, bob]) {
       const profiles = await reader.directory.profiles();
@@ -134,35 +158,85 @@ describe("hostile: one malformed entry wedges every reader", () => {
       expect(profiles.get(bob.identity.peerId)?.payload.name).toBe("bob");
       expect(profiles.has(mallory.identity.peerId)).toBe(false);
       expect(profiles.has("c".repeat(32))).toBe(false);
-      const book = new VmBook(reader.doc);
+      expect(reader.store.authors()).not.toContain(mallory.identity.peerId);
+      const book = new VmBook(reader.store);
       const current = await book.currentLease(vmId, alice.identity.peerId);
       expect(current?.lease.epoch).toBe(1);
       expect(await book.leasesOf(vmId, alice.identity.peerId)).toHaveLength(1);
     }
   });
 
-  it("after a malformed entry under its id, a peer still repairs its entry", async () => {
+  it("nasty but signable values in Mallory's own slots are ignored; a poisoned id still takes its owner's writes", async () => {
     const { alice, bob, mallory } = await trio();
-    // First the poison under Alice's own id (her check of it fails), then a forgery.
-    let sawPoison = false;
-    const map = alice.directory.map;
-    map.observe(() => {
-      if ((map.get(alice.identity.peerId) as { payload?: { extra?: unknown } })?.payload?.extra === 10n)
-        sawPoison = true;
-    });
-    mallory.directory.map.set(alice.identity.peerId, poisonedProfile(alice.identity, 10n));
-    await eventually("alice saw the poison", () => sawPoison);
+    const aliceId = alice.identity.peerId;
+    const vmId = "b".repeat(32);
+    // Under Alice's id, in Mallory's own slots: junk, a profile of Alice's with a signature that is
+    // not one, a genuine signature by Mallory over a newer profile claiming Alice's id, and a lease
+    // for a VM of Alice's. All signed by Mallory, so every store takes them as Mallory's.
     const forged = await signEntry(mallory.identity, PROFILE_KIND, {
-      peerId: alice.identity.peerId,
+      peerId: aliceId,
       name: "mallory-as-alice",
       updatedAt: Date.now() + 1000,
     });
-    mallory.directory.map.set(alice.identity.peerId, forged);
-    await eventually("alice's entry is repaired at bob", async () => {
-      return (await bob.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice";
+    await mallory.store.put("profiles", aliceId, {
+      kind: PROFILE_KIND,
+      payload: { peerId: aliceId, name: "mallory", updatedAt: 1, extra: deep(20) },
+      publicKey: alice.identity.publicKey,
+      signature: BAD_SIGNATURE,
     });
-    await eventually("and at mallory", async () => {
-      return (await mallory.directory.profiles()).get(alice.identity.peerId)?.payload.name === "alice";
-    });
+    await mallory.store.put("profiles", aliceId, forged);
+    await mallory.store.put("profiles", mallory.identity.peerId, { peerId: aliceId, name: 1e308 });
+    await mallory.store.put("vms", vmId, "junk");
+    await mallory.store.put(
+      "leases",
+      leaseSlot(vmId, 1),
+      await signEntry(mallory.identity, LEASE_KIND, {
+        vmId,
+        epoch: 1,
+        host: mallory.self,
+        issuedAt: Date.now(),
+        previous: null,
+        replicas: [],
+      }),
+    );
+    // Over the wire: entries claimed for Alice's own slot, one poisoned, one with a seq far
+    // above hers, neither signed by her.
+    sendRaw(mallory, [
+      stateEntryJson(alice.identity, "profiles", aliceId, "5", poisonedProfileJson(alice.identity, HUGE)),
+      stateEntryJson(
+        alice.identity,
+        "profiles",
+        aliceId,
+        String(Number.MAX_SAFE_INTEGER),
+        JSON.stringify(forged),
+      ),
+    ]);
+    await eventually("mallory's entries reached bob and alice", () =>
+      [alice, bob].every(
+        (p) => p.store.get(mallory.identity.peerId, "leases", leaseSlot(vmId, 1)) !== undefined,
+      ),
+    );
+    await eventually("the forgeries claimed for alice were counted", () =>
+      [alice, bob].every((p) => p.store.stats.invalid >= 2),
+    );
+
+    for (const reader of [alice, bob, mallory]) {
+      const profiles = await reader.directory.profiles();
+      expect(profiles.get(aliceId)?.payload.name).toBe("alice");
+      expect(profiles.has(mallory.identity.peerId)).toBe(false);
+      expect(reader.directory.stats.invalid).toBeGreaterThanOrEqual(2);
+      const book = new VmBook(reader.store);
+      expect(await book.vm(vmId)).toBeNull();
+      expect(await book.leasesOf(vmId, aliceId)).toEqual([]);
+    }
+    expect((await alice.directory.ownProfile())?.name).toBe("alice");
+
+    // Alice's slot is not wedged: her next write still lands everywhere.
+    await alice.setName("alice-2");
+    for (const reader of [bob, mallory]) {
+      await eventually("alice's new name lands", async () => {
+        return (await reader.directory.profiles()).get(aliceId)?.payload.name === "alice-2";
+      });
+    }
   });
 });

@@ -1,12 +1,18 @@
 // Attack 1: taking over a VM. After the VM moved from host A to host B, a peer
-// of the room deletes the newer lease and the checkpoint records from the
-// document, and replays the owner's genuine epoch-1 lease to A as a `start`,
-// with a VM key it made and sealed to A. A must refuse (it saw epoch 2, and the
-// sender is not the owner); the owner must not adopt A; the lease comes back.
+// of the room tries to make the newer lease and the checkpoint records go away
+// (it cannot delete the owner's or the host's entries: it tombstones and forges
+// in its own slots, signs entries for their slots itself, and replays the
+// owner's genuine epoch-1 entry), and replays the owner's genuine epoch-1 lease
+// to A as a `start`, with a VM key it made and sealed to A. Every peer must keep
+// the owner's epoch-2 lease; A must refuse (it saw epoch 2, and the sender is
+// not the owner); the owner must not adopt A.
 import { afterEach, describe, expect, it } from "vitest";
-import type { SignedEntry } from "../../../core/crypto/signed.ts";
+import { type SignedEntry, signEntry } from "../../../core/crypto/signed.ts";
 import { createVmKey, exportVmKey, sealTo } from "../../../core/crypto/vm-crypto.ts";
-import { type Lease, leaseKey } from "../../../core/state/vm-records.ts";
+import type { StateEntry } from "../../../core/state/author-store.ts";
+import { STATE_KIND, type StatePayload } from "../../../core/state/state-entry.ts";
+import { leaseSlot } from "../../../core/state/vm-book.ts";
+import { LEASE_KIND, type Lease, leaseDigest } from "../../../core/state/vm-records.ts";
 import { vmKeyContext } from "../../../core/vm/engine.ts";
 import { encodeVmMessage, VM_PROTOCOL } from "../../../core/vm/vm-protocol.ts";
 import { eventually } from "../../helpers/eventually.ts";
@@ -18,18 +24,81 @@ describe("hostile: taking over a VM", () => {
   it("a former host refuses a replayed old lease from a stranger, and the owner keeps the real host", async () => {
     const { hub, network, owner, a, b, others } = await room([{}]);
     const mallory = others[0]!;
+    const ownerId = owner.identity.peerId;
+    // Mallory keeps every state entry the owner signs for its leases, as any peer of the room sees them.
+    const ownerLeaseEntries: StateEntry[] = [];
+    mallory.node.store.on("change", (slot) => {
+      if (slot.author === ownerId && slot.space === "leases") ownerLeaseEntries.push(slot.entry);
+    });
     const { vmId, first, second } = await runningVm(owner, a, b, "target");
+    await eventually(
+      "mallory holds the owner's epoch-1 lease",
+      () => mallory.node.store.get(ownerId, "leases", leaseSlot(vmId, 1)) !== undefined,
+    );
+    const oldEntry = ownerLeaseEntries.find((e) => e.payload.key === leaseSlot(vmId, 1))!;
+    const oldLease = oldEntry.payload.value as SignedEntry<Lease>;
+    expect(oldLease.payload).toMatchObject({ vmId, epoch: 1, host: first.node.self });
+
     await owner.vm.owner.move(vmId);
     await eventually("moved", () => runningOn(second, vmId) && !runningOn(first, vmId));
-    await eventually("epoch 2 everywhere", () => mallory.vm.book.leases.has(leaseKey(vmId, 2)));
-
-    // Mallory keeps the genuine epoch-1 lease, then deletes what came after it.
-    const oldLease = mallory.vm.book.leases.get(leaseKey(vmId, 1)) as SignedEntry<Lease>;
+    await eventually(
+      "epoch 2 everywhere",
+      async () => (await mallory.vm.book.currentLease(vmId, ownerId))?.lease.epoch === 2,
+    );
+    const newest = (await mallory.vm.book.currentLease(vmId, ownerId))!;
     const record = (await mallory.vm.book.vm(vmId))!.entry;
-    mallory.vm.book.leases.delete(leaseKey(vmId, 2));
-    for (const k of [...mallory.vm.book.checkpoints.keys()]) mallory.vm.book.checkpoints.delete(k);
-    // (The owner puts the lease back as soon as it sees it gone, so the former host may never see it
-    // missing: what it must rely on is what it remembers, and who is asking.)
+    const honest = [owner, first, second];
+    const invalidBefore = honest.map((p) => p.node.store.stats.invalid);
+
+    // (a) In its own slots: a tombstone over the epoch-2 slot and the checkpoint records, the owner's
+    // genuine epoch-1 lease, and an "epoch 3" lease back to A that Mallory signed itself.
+    await mallory.node.store.put("leases", leaseSlot(vmId, 2), null);
+    await mallory.node.store.put("checkpoints", vmId, null);
+    await mallory.vm.book.publishLease(oldLease);
+    await mallory.vm.book.publishLease(
+      await signEntry(mallory.identity, LEASE_KIND, {
+        vmId,
+        epoch: 3,
+        host: first.node.self,
+        issuedAt: Date.now(),
+        previous: await leaseDigest(newest.entry),
+        replicas: [],
+      } satisfies Lease),
+    );
+    // (b) Entries for the owner's epoch-2 slot it signed itself, under the owner's key: a tombstone
+    // far ahead of the owner's seq, and the epoch-1 lease moved into the epoch-2 slot.
+    const forge = async (payload: StatePayload) => ({
+      ...(await signEntry(mallory.identity, STATE_KIND, payload)),
+      publicKey: owner.identity.publicKey,
+    });
+    const forgedTombstone = await forge({
+      space: "leases",
+      key: leaseSlot(vmId, 2),
+      seq: 1_000_000,
+      value: null,
+    });
+    const forgedMove = await forge({ ...oldEntry.payload, key: leaseSlot(vmId, 2), seq: 1_000_001 });
+    // The owner's own genuine epoch-1 entry, with its key changed to the epoch-2 slot (signature kept).
+    const retargeted = { ...oldEntry, payload: { ...oldEntry.payload, key: leaseSlot(vmId, 2) } };
+    // Checkpoint records sit in the host's own slot: a forged tombstone there too.
+    const forgedCheckpoints = {
+      ...(await signEntry(mallory.identity, STATE_KIND, {
+        space: "checkpoints",
+        key: vmId,
+        seq: 1_000_000,
+        value: null,
+      } satisfies StatePayload)),
+      publicKey: first.identity.publicKey,
+    };
+    for (const p of honest) {
+      expect(await p.node.store.apply(forgedTombstone, mallory.node.self)).toBe("invalid");
+      expect(await p.node.store.apply(forgedMove, mallory.node.self)).toBe("invalid");
+      expect(await p.node.store.apply(retargeted, mallory.node.self)).toBe("invalid");
+      expect(await p.node.store.apply(forgedCheckpoints, mallory.node.self)).toBe("invalid");
+      // (c) The owner's older genuine entry, replayed: loses to what the peer holds.
+      expect(await p.node.store.apply(oldEntry, mallory.node.self)).toBe("stale");
+    }
+    expect(honest.map((p) => p.node.store.stats.invalid)).toEqual(invalidBefore.map((n) => n + 4));
 
     const key = await createVmKey();
     const sealed = await sealTo(
@@ -67,11 +136,21 @@ describe("hostile: taking over a VM", () => {
     expect(await again).toMatchObject({ state: "refused", code: "newer-lease" });
     expect(first.vm.host.vms()).toEqual([]);
 
-    // The owner puts its newest lease back and keeps the VM where it runs.
-    await eventually("the owner's newest lease is back", async () => {
-      return (await mallory.vm.book.currentLease(vmId, owner.identity.peerId))?.lease.epoch === 2;
-    });
+    // Mallory's own entries reached everyone, counted as Mallory's only; the owner's epoch-2 lease stands.
+    await eventually("mallory's entries everywhere", () =>
+      honest.every(
+        (p) => p.node.store.get(mallory.identity.peerId, "leases", leaseSlot(vmId, 3)) !== undefined,
+      ),
+    );
+    for (const p of [...honest, mallory]) {
+      expect(p.node.store.get(ownerId, "leases", leaseSlot(vmId, 2))).toEqual(newest.entry);
+      expect(p.node.store.get(ownerId, "leases", leaseSlot(vmId, 1))).toEqual(oldLease);
+      expect(await p.vm.book.currentLease(vmId, ownerId)).toMatchObject({
+        lease: { epoch: 2, host: second.node.self },
+      });
+    }
     expect(owner.vm.owner.get(vmId)).toMatchObject({ host: second.node.self, epoch: 2, state: "running" });
     expect(runningOn(second, vmId)).toBe(true);
+    expect(first.vm.host.vms()).toEqual([]);
   });
 });
