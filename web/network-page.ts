@@ -12,6 +12,7 @@ import { downloadFile } from "./download.ts";
 import { identityFile, replaceIdentity } from "./identity-store.ts";
 import { Lifetime } from "./lifetime.ts";
 import { type Network, type NetworkSettings, saveNetworkSettings, signalingUrl } from "./network.ts";
+import { renderRefusedInput } from "./refused-input.ts";
 
 const REFRESH_MS = 2000;
 
@@ -29,6 +30,9 @@ export interface NetworkElements {
   roomInput: HTMLInputElement;
   serverInput: HTMLInputElement;
   iceInput: HTMLTextAreaElement;
+  /** "Refused input": its summary line and its list (found by id when not given). */
+  refusedSummary?: HTMLElement;
+  refusedList?: HTMLElement;
 }
 
 const CONNECTION_LABEL: Record<PeerView["connection"], string> = {
@@ -43,6 +47,7 @@ export class NetworkPage {
   /** Every listener and timer this page started: dispose ends them. */
   private readonly lifetime = new Lifetime();
   private rendering = false;
+  private readonly refused: { summary: HTMLElement; list: HTMLElement } | null;
 
   constructor(
     private readonly el: NetworkElements,
@@ -54,12 +59,16 @@ export class NetworkPage {
     const { node, signaling } = network;
     el.peerId.textContent = shortPeerId(node.identity.peerId);
     el.peerId.title = node.identity.peerId;
+    const summary = el.refusedSummary ?? document.getElementById("net-refused-summary");
+    const list = el.refusedList ?? document.getElementById("net-refused");
+    this.refused = summary && list ? { summary, list } : null;
     const { signal } = this.lifetime;
     this.lifetime.defer(node.on("change", () => void this.renderPeers()));
     this.lifetime.defer(signaling.on("status", () => this.renderStatus()));
     this.lifetime.every(REFRESH_MS, () => {
       this.renderStatus();
       void this.renderPeers();
+      this.renderRefused();
     });
     const onSubmit = (form: HTMLFormElement, action: () => Promise<void>) =>
       form.addEventListener(
@@ -80,6 +89,7 @@ export class NetworkPage {
     });
     this.renderStatus();
     void this.renderPeers();
+    this.renderRefused();
   }
 
   dispose(): void {
@@ -99,6 +109,11 @@ export class NetworkPage {
     } else text = "Not connected.";
     this.el.status.textContent = text;
     this.el.status.dataset.state = s.state;
+  }
+
+  private renderRefused(): void {
+    if (this.refused)
+      renderRefusedInput(this.refused.summary, this.refused.list, this.network.node.inputStats());
   }
 
   private async renderPeers(): Promise<void> {

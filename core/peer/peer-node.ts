@@ -3,6 +3,7 @@
 // contributor and the in-memory tests all build one of these with their own
 // signaling and transport.
 import type { Identity } from "../crypto/identity.ts";
+import { verifierStats } from "../crypto/signed.ts";
 import { Mesh, type MeshOptions } from "../net/mesh.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { SignalingLike } from "../net/signaling-types.ts";
@@ -151,6 +152,44 @@ export class PeerNode {
 
   setName(name: string): Promise<void> {
     return this.directory.setName(name).then(() => this.publishPresence());
+  }
+
+  /**
+   * What this peer was sent and did not apply, as plain numbers (a copy): for the
+   * Network page. Counters only grow, except `profiles.invalid` (the last read) and
+   * `signatures` (every check in this process, whichever part of it asked).
+   */
+  inputStats() {
+    const { store, sync, presenceBoard: p } = this;
+    return {
+      entries: {
+        applied: store.stats.applied,
+        /** Unsigned, forged or not a state entry. */
+        invalid: store.stats.invalid,
+        overQuota: store.stats.overQuota,
+        /** No newer than what is held: replays, and echoes of the flood. */
+        stale: store.stats.stale,
+      },
+      /** Sync messages dropped whole: malformed, too large or over the link's rate. */
+      sync: { dropped: sync.stats.dropped },
+      presence: {
+        accepted: p.stats.accepted,
+        invalid: p.stats.invalid,
+        badMessages: p.stats.badMessages,
+        rateLimited: p.stats.rateLimited,
+        old: p.stats.old,
+      },
+      /** Held profile entries that are not their own peer's valid profile. */
+      profiles: { invalid: this.directory.stats.invalid },
+      /** Mesh frames for no channel this peer has, or of another version. */
+      frames: { dropped: this.mesh.droppedFrames() },
+      signatures: {
+        verified: verifierStats.verified,
+        cacheHits: verifierStats.cacheHits,
+        malformed: verifierStats.malformed,
+        badSignature: verifierStats.badSignature,
+      },
+    };
   }
 
   /** Every peer this one knows of: live members, presence heard through the mesh, and profiles. */

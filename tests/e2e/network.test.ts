@@ -66,6 +66,32 @@ describe("peers in a network", () => {
     await waitForName(b!, "Carol");
   });
 
+  it("shows what it refused from peers: none forged or over quota in an honest network", async () => {
+    const [a] = pages;
+    const section = a!.getByRole("region", { name: "Refused input" });
+    await section.waitFor();
+    const summary = section.locator("#net-refused-summary");
+    await summary.filter({ hasText: /^Refused from peers: \d+ forged or malformed/ }).waitFor();
+    expect(await summary.textContent()).toMatch(
+      /^Refused from peers: 0 forged or malformed, 0 over quota, \d+ old replays or repeats\.$/,
+    );
+    for (const key of ["entries", "sync", "presence", "profiles", "frames", "signatures"])
+      expect(await section.locator(`dd[data-key="${key}"]`).textContent()).toMatch(/^\d/);
+    expect(await section.locator('dd[data-key="entries"]').textContent()).toMatch(/\(\d+ taken\)$/);
+    expect(await section.locator('dd[data-key="presence"]').textContent()).toMatch(/^0 forged or malformed/);
+    if (process.env.NETWORK_SCREENSHOT) {
+      const size = a!.viewportSize();
+      await a!.setViewportSize({ width: 390, height: 844 });
+      await section.scrollIntoViewIfNeeded();
+      await a!.screenshot({ path: process.env.NETWORK_SCREENSHOT });
+      await a!.screenshot({
+        path: process.env.NETWORK_SCREENSHOT.replace(/\.png$/, "-full.png"),
+        fullPage: true,
+      });
+      if (size) await a!.setViewportSize(size);
+    }
+  });
+
   it("reconnects after the server restarts, without a reload, and resyncs", async () => {
     const [a, b, c] = pages;
     const { port } = app.server.address();
