@@ -109,14 +109,8 @@ export class AuthorStore {
 
   /** Checks an entry from anywhere and holds it if it is genuine, newer and within its author's quota. */
   async apply(raw: unknown, origin?: unknown): Promise<ApplyResult> {
-    // A new author when the store holds all it may: refused before any signature work.
-    if (this.feeds.size >= this.limits.maxAuthors && isObject(raw) && typeof raw.publicKey === "string") {
-      const author = await peerIdFromPublicKey(raw.publicKey).catch(() => null);
-      if (author !== null && !this.feeds.has(author)) {
-        this.stats.overQuota++;
-        return "over-quota";
-      }
-    }
+    const early = await this.precheck(raw);
+    if (early) return early;
     const checked = await verifyEntry(raw, STATE_KIND, parseStatePayload);
     const json = checked && canonicalJsonOrNull(checked.payload);
     if (!checked || json === null) {
@@ -137,6 +131,32 @@ export class AuthorStore {
       hash: hash32(entry.signature),
     };
     return this.hold(candidate, origin);
+  }
+
+  /**
+   * What can be told before any signature work: a new author when the store holds
+   * all it may (refused), or an entry for a slot that holds a newer one, or this
+   * very one (stale: it could not win even if genuine). Floods bring most entries
+   * many times over, so this keeps the cost of a duplicate to a lookup.
+   */
+  private async precheck(raw: unknown): Promise<ApplyResult | null> {
+    if (!isObject(raw) || typeof raw.publicKey !== "string" || !isObject(raw.payload)) return null;
+    const author = await peerIdFromPublicKey(raw.publicKey).catch(() => null);
+    if (author === null) return null;
+    const feed = this.feeds.get(author);
+    if (!feed) {
+      if (this.feeds.size < this.limits.maxAuthors) return null;
+      this.stats.overQuota++;
+      return "over-quota";
+    }
+    const { space, key, seq } = raw.payload;
+    if (typeof space !== "string" || typeof key !== "string" || typeof seq !== "number") return null;
+    const held = feed.slots.get(`${space}/${key}`);
+    const older = held !== undefined && held.seq > seq;
+    const same = held !== undefined && held.seq === seq && held.entry.signature === raw.signature;
+    if (!older && !same) return null; // may win: checked in full
+    this.stats.stale++;
+    return "stale";
   }
 
   /** Puts this peer's own value under (space, key); null removes it. Returns the signed entry. */

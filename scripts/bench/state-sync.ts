@@ -96,7 +96,7 @@ async function amplification(): Promise<{ step1_reply_ratio: number; reply_bytes
   const clock = new ManualClock();
   const [rich, asker] = meshPair();
   const store = new AuthorStore(await createIdentity());
-  for (let i = 0; i < 2000; i++) await store.put("vms", `k${i}`, record(i));
+  for (let i = 0; i < 500; i++) await store.put("vms", `k${i}`, record(i));
   const sync = new StoreSync(store, rich, clock);
   sync.start();
   openPair(rich, asker);

@@ -3,7 +3,7 @@
 // costs only itself.
 import { describe, expect, it } from "vitest";
 import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
-import { signEntry } from "../../core/crypto/signed.ts";
+import { signEntry, verifierStats } from "../../core/crypto/signed.ts";
 import { AuthorStore } from "../../core/state/author-store.ts";
 import { STATE_KIND } from "../../core/state/state-entry.ts";
 
@@ -93,6 +93,21 @@ describe("author store", () => {
     for (const b of bad) expect(await reader.apply(b)).toBe("invalid");
     expect(reader.stats.invalid).toBe(bad.length);
     expect(await reader.apply(good)).toBe("applied");
+  });
+
+  it("tells a duplicate or an older entry for a held slot without any signature work", async () => {
+    const { alice, aliceStore, reader } = await pair();
+    const old = await aliceStore.put("vms", "v", 1);
+    const newer = await aliceStore.put("vms", "v", 2);
+    expect(await reader.apply(newer)).toBe("applied");
+    const checks = () => verifierStats.verified + verifierStats.cacheHits;
+    const before = checks();
+    for (let i = 0; i < 50; i++) expect(await reader.apply(i % 2 ? newer : old)).toBe("stale");
+    expect(checks()).toBe(before);
+    // A newer entry for the slot is still checked in full (a forgery with a high seq is invalid).
+    const forged = { ...(await entry(alice, "v", 99, "x", "vms")), signature: newer.signature };
+    expect(await reader.apply(forged)).toBe("invalid");
+    expect(reader.get(alice.peerId, "vms", "v")).toBe(2);
   });
 
   it("gives this peer's next entry a seq above all of its others, so it wins its slot", async () => {
