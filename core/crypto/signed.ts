@@ -184,7 +184,8 @@ function checkSignature(publicKey: string, text: string, signature: string): Pro
   return valid;
 }
 
-function peerIdOfKey(publicKey: string): Promise<string> {
+/** peerIdFromPublicKey, remembered (the same bounded cache the verifier uses). */
+export function peerIdOfKey(publicKey: string): Promise<string> {
   let id = peerIds.get(publicKey);
   if (!id) {
     id = peerIdFromPublicKey(publicKey);
@@ -209,6 +210,8 @@ export interface Verified<T> {
   /** The signer's peer id, derived from its key. */
   signer: string;
   publicKey: string;
+  /** The signed payload's canonical JSON, as it was checked (one walk, shared with readers that need it). */
+  canonical: string;
 }
 
 /**
@@ -233,7 +236,8 @@ export async function verifyEntry<T>(
       verifierStats.badSignature++;
       return null;
     }
-    return { payload, signer: await peerIdOfKey(e.publicKey), publicKey: e.publicKey };
+    const canonical = text.slice(text.indexOf("\n") + 1);
+    return { payload, signer: await peerIdOfKey(e.publicKey), publicKey: e.publicKey, canonical };
   } catch {
     return malformed();
   }

@@ -5,8 +5,14 @@
 // tombstone by the author), a replayed old entry loses to the newer one, and the
 // state grows with live slots, not with history. Per-author quotas bound what
 // anyone can make others hold; what is refused is counted, never applied.
-import { type Identity, peerIdFromPublicKey } from "../crypto/identity.ts";
-import { canonicalJsonOrNull, type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
+import type { Identity } from "../crypto/identity.ts";
+import {
+  canonicalJsonOrNull,
+  peerIdOfKey,
+  type SignedEntry,
+  signEntry,
+  verifyEntry,
+} from "../crypto/signed.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isObject } from "../util/guards.ts";
 import { parseStatePayload, type Space, STATE_KIND, type StatePayload, slotOf } from "./state-entry.ts";
@@ -112,13 +118,13 @@ export class AuthorStore {
     const early = await this.precheck(raw);
     if (early) return early;
     const checked = await verifyEntry(raw, STATE_KIND, parseStatePayload);
-    const json = checked && canonicalJsonOrNull(checked.payload);
-    if (!checked || json === null) {
+    if (!checked) {
       this.stats.invalid++;
       return "invalid";
     }
+    const json = checked.canonical;
     const entry = raw as StateEntry;
-    // What is held is a copy: whoever handed the entry in cannot change it afterwards.
+    // What is held is a copy (of what was signed): whoever handed the entry in cannot change it afterwards.
     const p = JSON.parse(json) as StatePayload;
     const candidate: Held = {
       author: checked.signer,
@@ -141,7 +147,7 @@ export class AuthorStore {
    */
   private async precheck(raw: unknown): Promise<ApplyResult | null> {
     if (!isObject(raw) || typeof raw.publicKey !== "string" || !isObject(raw.payload)) return null;
-    const author = await peerIdFromPublicKey(raw.publicKey).catch(() => null);
+    const author = await peerIdOfKey(raw.publicKey).catch(() => null);
     if (author === null) return null;
     const feed = this.feeds.get(author);
     if (!feed) {
