@@ -21,6 +21,7 @@ import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/peer-ad
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isObject } from "../util/guards.ts";
+import { TokenBucket } from "../util/token-bucket.ts";
 import { PRESENCE_KIND, type Presence, parsePresence } from "./presence.ts";
 
 export const PRESENCE_PROTOCOL: Protocol = { name: "presence", id: CHANNEL_IDS.presence, version: 1 };
@@ -87,11 +88,6 @@ interface Held {
   seenAtMs: number;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
 type Checked =
   | { kind: "presence"; peer: PeerAddress; at: number; presence: Presence }
   | { kind: "gone"; peer: PeerAddress; at: number };
@@ -108,21 +104,26 @@ export class PresenceBoard {
   };
   private readonly events = new Emitter<{ change: () => void }>();
   private readonly held = new Map<PeerAddress, Held>();
-  private readonly buckets = new Map<PeerAddress, Bucket>();
+  private readonly buckets = new Map<PeerAddress, TokenBucket>();
   private readonly channel: PeerChannel;
   private readonly off: (() => void)[] = [];
   private cancelSweep: (() => void) | null = null;
   private own: { address: PeerAddress; gone: SignedEntry<PresenceGone> } | null = null;
-  private readonly maxEntries: number;
-  private readonly maxMessageBytes: number;
-  private readonly ratePerSecond: number;
-  private readonly burst: number;
+  private readonly limits: {
+    maxEntries: number;
+    maxMessageBytes: number;
+    ratePerSecond: number;
+    burst: number;
+  };
 
   constructor(private readonly options: PresenceBoardOptions) {
-    this.maxEntries = options.maxEntries ?? 1024;
-    this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
-    this.ratePerSecond = options.ratePerSecond ?? 100;
-    this.burst = options.burst ?? this.maxEntries + 64;
+    const maxEntries = options.maxEntries ?? 1024;
+    this.limits = {
+      maxEntries,
+      maxMessageBytes: options.maxMessageBytes ?? 1024 * 1024,
+      ratePerSecond: options.ratePerSecond ?? 100,
+      burst: options.burst ?? maxEntries + 64,
+    };
     this.channel = options.mesh.channel(PRESENCE_PROTOCOL);
   }
 
@@ -219,7 +220,8 @@ export class PresenceBoard {
     };
     for (const e of entries) {
       const json = JSON.stringify(e);
-      if (bytes + json.length + 1 > this.maxMessageBytes || batch.length >= this.maxEntries) flush();
+      if (bytes + json.length + 1 > this.limits.maxMessageBytes || batch.length >= this.limits.maxEntries)
+        flush();
       batch.push(json);
       bytes += json.length + 1;
     }
@@ -229,13 +231,13 @@ export class PresenceBoard {
   private receive(remote: PeerAddress, payload: Uint8Array): void {
     let items: unknown;
     try {
-      if (payload.length > this.maxMessageBytes) throw new Error("too large");
+      if (payload.length > this.limits.maxMessageBytes) throw new Error("too large");
       items = JSON.parse(new TextDecoder().decode(payload));
     } catch {
       this.stats.badMessages++;
       return;
     }
-    if (!Array.isArray(items) || items.length > this.maxEntries) {
+    if (!Array.isArray(items) || items.length > this.limits.maxEntries) {
       this.stats.badMessages++;
       return;
     }
@@ -302,7 +304,7 @@ export class PresenceBoard {
   }
 
   private take(peer: PeerAddress, entry: Pick<Held, "at" | "presence" | "entry">): void {
-    if (!this.held.has(peer) && this.held.size >= this.maxEntries) this.evictOne();
+    if (!this.held.has(peer) && this.held.size >= this.limits.maxEntries) this.evictOne();
     this.held.set(peer, {
       ...entry,
       receivedAt: this.options.clock.nowMs(),
@@ -324,14 +326,13 @@ export class PresenceBoard {
   }
 
   private takeToken(remote: PeerAddress): boolean {
-    const now = this.options.clock.nowMs();
-    const b = this.buckets.get(remote) ?? { tokens: this.burst, at: now };
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerSecond);
-    b.at = now;
-    this.buckets.set(remote, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    let bucket = this.buckets.get(remote);
+    if (!bucket) {
+      const { ratePerSecond, burst } = this.limits;
+      bucket = new TokenBucket(ratePerSecond, burst, () => this.options.clock.nowMs());
+      this.buckets.set(remote, bucket);
+    }
+    return bucket.take(1);
   }
 }
 
