@@ -141,9 +141,8 @@ export class AuthorStore {
 
   /**
    * What can be told before any signature work: a new author when the store holds
-   * all it may (refused), or an entry for a slot that holds a newer one, or this
-   * very one (stale: it could not win even if genuine). Floods bring most entries
-   * many times over, so this keeps the cost of a duplicate to a lookup.
+   * all it may (refused), or a copy of the very entry a slot holds (stale). Floods
+   * bring most entries many times over, so this keeps the cost of a copy to a lookup.
    */
   private async precheck(raw: unknown): Promise<ApplyResult | null> {
     if (!isObject(raw) || typeof raw.publicKey !== "string" || !isObject(raw.payload)) return null;
@@ -158,9 +157,9 @@ export class AuthorStore {
     const { space, key, seq } = raw.payload;
     if (typeof space !== "string" || typeof key !== "string" || typeof seq !== "number") return null;
     const held = feed.slots.get(`${space}/${key}`);
-    const older = held !== undefined && held.seq > seq;
-    const same = held !== undefined && held.seq === seq && held.entry.signature === raw.signature;
-    if (!older && !same) return null; // may win: checked in full
+    // Only the very entry held is told apart this way; anything else (an old one
+    // replayed, a forgery) is checked in full, so forgeries are counted as such.
+    if (held?.seq !== seq || held.entry.signature !== raw.signature) return null;
     this.stats.stale++;
     return "stale";
   }

@@ -284,8 +284,13 @@ export class PlacementController {
         cancel();
         resolve();
       };
+      // Done once this tab holds the newest checkpoint with its signed record: bytes whose
+      // record has not come yet cannot be restored from, and placing then would have to wait.
       const offKept = this.o.checkpoints.onKept((kept) => {
-        if (kept === vmId) finish();
+        if (kept !== vmId) return;
+        void this.o.checkpoints.newest(vmId).then((c) => {
+          if (c?.entry) finish();
+        });
       });
       const offClose = mesh.on("close", (peer) => {
         if (peer === host) finish();
