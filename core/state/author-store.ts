@@ -6,13 +6,7 @@
 // state grows with live slots, not with history. Per-author quotas bound what
 // anyone can make others hold; what is refused is counted, never applied.
 import type { Identity } from "../crypto/identity.ts";
-import {
-  canonicalJsonOrNull,
-  peerIdOfKey,
-  type SignedEntry,
-  signEntry,
-  verifyEntry,
-} from "../crypto/signed.ts";
+import { peerIdOfKey, type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isObject } from "../util/guards.ts";
 import { parseStatePayload, type Space, STATE_KIND, type StatePayload, slotOf } from "./state-entry.ts";
