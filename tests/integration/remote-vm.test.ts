@@ -4,180 +4,29 @@
 // checkpoint is refused in favour of the previous one, and a VM survives its
 // host going away.
 import { afterEach, describe, expect, it } from "vitest";
-import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
 import { signEntry } from "../../core/crypto/signed.ts";
 import { createVmKey, exportVmKey, sealTo } from "../../core/crypto/vm-crypto.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
-import { peerAddress } from "../../core/net/peer-address.ts";
-import { PeerNode } from "../../core/peer/peer-node.ts";
-import { MemoryStore } from "../../core/state/storage.ts";
 import { leaseSlot } from "../../core/state/vm-book.ts";
 import { LEASE_KIND, VM_KIND, type VmRecord } from "../../core/state/vm-records.ts";
-import { systemClock } from "../../core/util/clock.ts";
-import { encodeVmMessage, parseVmMessage, VM_PROTOCOL, type VmMessage } from "../../core/vm/vm-protocol.ts";
-import { startVmServices, type VmServices, type VmServicesOptions } from "../../core/vm/vm-services.ts";
+import { encodeVmMessage, VM_PROTOCOL } from "../../core/vm/vm-protocol.ts";
 import { eventually } from "../helpers/eventually.ts";
-import { fakeEngine, running } from "./fake-engine.ts";
+import { running } from "./fake-engine.ts";
+import {
+  addPeer,
+  engines,
+  hostOf,
+  nextVmMessage,
+  type Peer,
+  peers,
+  remove,
+  runningOn,
+  setFile,
+  settled,
+  stopAll,
+} from "./vm-peers.ts";
 
-const IMAGE = "test-image";
-
-interface Peer {
-  identity: Identity;
-  node: PeerNode;
-  vm: VmServices;
-  contributing: boolean;
-  stores: { keys: MemoryStore; checkpoints: MemoryStore; replicas: MemoryStore };
-  stop(): Promise<void>;
-}
-
-const peers: Peer[] = [];
-
-/**
- * Every engine the hosts start, counted at each start and stop: `maxLive` is the
- * most that were ever running at once (between a finished start and a stop), so
- * an overlap of any length shows, however short.
- */
-const engines = {
-  live: 0,
-  maxLive: 0,
-  created: new Map<string, number>(),
-  reset() {
-    this.live = this.maxLive = 0;
-    this.created.clear();
-  },
-  /** The engine factory for the host on `peer`. */
-  factory(peer: () => string): VmServicesOptions["createEngine"] {
-    return () => {
-      const inner = fakeEngine();
-      this.created.set(peer(), (this.created.get(peer()) ?? 0) + 1);
-      let live = false;
-      return {
-        ...inner,
-        start: async (options) => {
-          await inner.start(options);
-          live = true;
-          this.live++;
-          this.maxLive = Math.max(this.maxLive, this.live);
-        },
-        stop: async () => {
-          if (live) {
-            live = false;
-            this.live--;
-          }
-          await inner.stop();
-        },
-      };
-    };
-  },
-};
-
-afterEach(async () => {
-  for (const p of peers.splice(0)) await p.stop();
-  running.clear();
-  engines.reset();
-});
-
-async function addPeer(
-  hub: MemorySignalingHub,
-  network: MemoryNetwork,
-  options: { contributing?: boolean; slots?: number; identity?: Identity; stores?: Peer["stores"] } = {},
-): Promise<Peer> {
-  const identity = options.identity ?? (await createIdentity());
-  const session = Math.random().toString(36).slice(2, 8);
-  const info = { peer: peerAddress(identity.peerId, session), publicKey: identity.publicKey };
-  const stores = options.stores ?? {
-    keys: new MemoryStore(),
-    checkpoints: new MemoryStore(),
-    replicas: new MemoryStore(),
-  };
-  let vm: VmServices | null = null;
-  const peer: Peer = {
-    identity,
-    contributing: options.contributing ?? false,
-    stores,
-    node: null as unknown as PeerNode,
-    vm: null as unknown as VmServices,
-    async stop() {
-      await vm?.dispose();
-      node.stop();
-    },
-  };
-  const node = new PeerNode({
-    identity,
-    signaling: hub.connect(info),
-    linkFactory: network.factory(info.peer),
-    clock: systemClock,
-    mesh: { targetDegree: 6, maxDegree: 12, maintainIntervalMs: 200 },
-    presenceIntervalMs: 500,
-    presence: () => ({
-      name: "",
-      appVersion: "test",
-      capacity: {
-        contributing: peer.contributing,
-        cores: 2,
-        memoryMiB: 4096,
-        budgetPct: 50,
-        slots: options.slots ?? 2,
-      },
-      load: { vms: vm?.host.count() ?? 0, usedPct: 0 },
-    }),
-  });
-  node.start();
-  vm = startVmServices(node, {
-    clock: systemClock,
-    createEngine: engines.factory(() => node.self),
-    ...stores,
-    hostSettings: () => ({
-      slots: options.slots ?? 2,
-      memoryMiB: 4096,
-      budgetPct: 50,
-      checkpointIntervalMs: 300,
-    }),
-    imageId: IMAGE,
-    memoryBytes: 96 * 1024 * 1024,
-    isLeader: () => true,
-    owner: { graceMs: 600, tickMs: 100, startTimeoutMs: 5000 },
-  });
-  vm.host.setAccepting(peer.contributing);
-  vm.host.on("change", () => void node.publishPresence());
-  peer.node = node;
-  peer.vm = vm;
-  peers.push(peer);
-  return peer;
-}
-
-/** Everyone sees everyone's presence (so placement has candidates). */
-async function settled(all: Peer[]): Promise<void> {
-  await eventually("presence everywhere", async () => {
-    for (const p of all) {
-      const views = await p.node.peers();
-      if (views.filter((v) => v.presence).length < all.length) return false;
-    }
-    return true;
-  });
-}
-
-const hostOf = (owner: Peer, vmId: string) => owner.vm.owner.get(vmId)?.host ?? null;
-const runningOn = (host: Peer, vmId: string) =>
-  host.vm.host.vms().some((v) => v.vmId === vmId && v.state === "running");
 const machineOf = (host: Peer, vmId: string) => host.vm.host.vms().find((v) => v.vmId === vmId);
-
-/** Types `set NAME VALUE` into the VM's console, as the owner's shell session sends it; resolves once the VM holds the file. */
-async function setFile(owner: Peer, host: Peer, vmId: string, name: string, value: string): Promise<void> {
-  let attached = false;
-  const session = owner.vm.owner.attach(vmId, {
-    output: () => {},
-    transcript: () => {
-      attached = true; // the host answered the attach: it takes our input now
-    },
-    status: () => {},
-  });
-  await eventually("attached", () => attached && session.host() === host.node.self);
-  session.input(new TextEncoder().encode(`set ${name} ${value}\r`));
-  await eventually("the VM holds the file", () =>
-    [...running].some((m) => m.running && m.files[name] === value),
-  );
-}
 
 /** The newest checkpoint the owner holds a sealed copy of. */
 async function ownerHolds(owner: Peer, vmId: string): Promise<number> {
@@ -197,18 +46,6 @@ async function checkpointedFromNow(owner: Peer, vmId: string): Promise<void> {
   );
 }
 
-/** The next VM message `to` receives from `from`. */
-function nextVmMessage(to: Peer, from: Peer, match: (m: VmMessage) => boolean): Promise<VmMessage> {
-  return new Promise((resolve) => {
-    const off = to.node.mesh.channel(VM_PROTOCOL).on("message", (remote, payload) => {
-      const m = parseVmMessage(payload);
-      if (remote !== from.node.self || !m || !match(m)) return;
-      off();
-      resolve(m);
-    });
-  });
-}
-
 /** An owner and two contributors; the owner's VM `name` runs on `first`, `second` is free. */
 async function ownerWithRunningVm(name: string) {
   const hub = new MemorySignalingHub();
@@ -223,11 +60,7 @@ async function ownerWithRunningVm(name: string) {
   return { hub, network, owner, vmId, first: first!, second: second! };
 }
 
-/** Takes a peer off the network for good. */
-async function remove(peer: Peer): Promise<void> {
-  await peer.stop();
-  peers.splice(peers.indexOf(peer), 1);
-}
+afterEach(stopAll);
 
 describe("remote VMs", () => {
   it("places VMs only where there is room, and waits when there is none", async () => {

@@ -23,7 +23,7 @@ import {
   runningVm,
   setFile,
   stopAll,
-} from "./setup.ts";
+} from "../vm-peers.ts";
 
 afterEach(stopAll);
 

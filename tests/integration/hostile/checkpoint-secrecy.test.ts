@@ -28,7 +28,7 @@ import {
   runningOn,
   runningVm,
   stopAll,
-} from "./setup.ts";
+} from "../vm-peers.ts";
 
 afterEach(stopAll);
 

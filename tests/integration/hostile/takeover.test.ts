@@ -16,7 +16,7 @@ import { LEASE_KIND, type Lease, leaseDigest } from "../../../core/state/vm-reco
 import { vmKeyContext } from "../../../core/vm/engine.ts";
 import { encodeVmMessage, VM_PROTOCOL } from "../../../core/vm/vm-protocol.ts";
 import { eventually } from "../../helpers/eventually.ts";
-import { addPeer, engines, nextVmMessage, room, runningOn, runningVm, stopAll } from "./setup.ts";
+import { addPeer, engines, nextVmMessage, room, runningOn, runningVm, stopAll } from "../vm-peers.ts";
 
 afterEach(stopAll);
 

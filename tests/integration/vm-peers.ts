@@ -1,18 +1,19 @@
-// The setup the hostile-case tests share, after remote-vm.test.ts: real peers
-// and runtimes on the in-memory network, a fake engine that seals with the real
-// keys, and a record of every key each host's engines sealed a checkpoint with.
-import { createIdentity, type Identity } from "../../../core/crypto/identity.ts";
-import { MemoryNetwork, MemorySignalingHub } from "../../../core/net/memory-transport.ts";
-import { type PeerAddress, peerAddress } from "../../../core/net/peer-address.ts";
-import { Transfers } from "../../../core/net/transfer.ts";
-import { PeerNode } from "../../../core/peer/peer-node.ts";
-import { MemoryStore } from "../../../core/state/storage.ts";
-import { systemClock } from "../../../core/util/clock.ts";
-import { CheckpointExchange } from "../../../core/vm/checkpoint-exchange.ts";
-import { parseVmMessage, VM_PROTOCOL, type VmMessage } from "../../../core/vm/vm-protocol.ts";
-import { startVmServices, type VmServices, type VmServicesOptions } from "../../../core/vm/vm-services.ts";
-import { eventually } from "../../helpers/eventually.ts";
-import { fakeEngine, running } from "../fake-engine.ts";
+// Peers with VM services on the in-memory network, for the remote-VM and the
+// hostile-case tests: real runtimes, a fake engine that seals with the real keys,
+// and a count of every engine each host started (live at once, and the keys it
+// sealed checkpoints with).
+import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
+import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
+import { type PeerAddress, peerAddress } from "../../core/net/peer-address.ts";
+import { Transfers } from "../../core/net/transfer.ts";
+import { PeerNode } from "../../core/peer/peer-node.ts";
+import { MemoryStore } from "../../core/state/storage.ts";
+import { systemClock } from "../../core/util/clock.ts";
+import { CheckpointExchange } from "../../core/vm/checkpoint-exchange.ts";
+import { parseVmMessage, VM_PROTOCOL, type VmMessage } from "../../core/vm/vm-protocol.ts";
+import { startVmServices, type VmServices, type VmServicesOptions } from "../../core/vm/vm-services.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { fakeEngine, running } from "./fake-engine.ts";
 
 export const IMAGE = "test-image";
 
@@ -27,11 +28,19 @@ export interface Peer {
 
 export const peers: Peer[] = [];
 
-/** Every engine the hosts start: how many, and the keys each host sealed checkpoints with. */
+/**
+ * Every engine the hosts start, counted at each start and stop: `maxLive` is the
+ * most that were ever running at once (between a finished start and a stop), so
+ * an overlap of any length shows, however short; and the keys each host sealed
+ * checkpoints with.
+ */
 export const engines = {
+  live: 0,
+  maxLive: 0,
   created: new Map<PeerAddress, number>(),
   sealedWith: new Map<PeerAddress, { key: CryptoKey; context: string }[]>(),
   reset() {
+    this.live = this.maxLive = 0;
     this.created.clear();
     this.sealedWith.clear();
   },
@@ -39,8 +48,22 @@ export const engines = {
     return () => {
       const inner = fakeEngine();
       this.created.set(peer(), (this.created.get(peer()) ?? 0) + 1);
+      let live = false;
       return {
         ...inner,
+        start: async (options) => {
+          await inner.start(options);
+          live = true;
+          this.live++;
+          this.maxLive = Math.max(this.maxLive, this.live);
+        },
+        stop: async () => {
+          if (live) {
+            live = false;
+            this.live--;
+          }
+          await inner.stop();
+        },
         checkpoint: async (key, context) => {
           const list = this.sealedWith.get(peer()) ?? [];
           list.push({ key, context });
