@@ -2,26 +2,18 @@
 // degree cap, and the shared state converges, through peers that are not
 // directly connected, including for a peer that joins late.
 import { afterEach, describe, expect, it } from "vitest";
-import { createIdentity } from "../../core/crypto/identity.ts";
 import { signEntry } from "../../core/crypto/signed.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
-import { peerAddress } from "../../core/net/peer-address.ts";
-import { PeerNode } from "../../core/peer/peer-node.ts";
+import type { PeerNode } from "../../core/peer/peer-node.ts";
 import { PROFILE_KIND } from "../../core/state/directory.ts";
 import { type Clock, ManualClock, systemClock } from "../../core/util/clock.ts";
 import { eventually, flushAsync } from "../helpers/eventually.ts";
+import { memoryPeer } from "../helpers/memory-peer.ts";
 
 const nodes: PeerNode[] = [];
 
 afterEach(() => {
   for (const n of nodes.splice(0)) n.stop();
-});
-
-const presence = () => ({
-  name: "",
-  appVersion: "test",
-  capacity: { contributing: false, cores: 1, memoryMiB: 0, budgetPct: 0, slots: 0 },
-  load: { vms: 0, usedPct: 0 },
 });
 
 async function addPeer(
@@ -30,15 +22,9 @@ async function addPeer(
   maxDegree: number,
   clock: Clock = systemClock,
 ): Promise<PeerNode> {
-  const identity = await createIdentity();
-  const info = { peer: peerAddress(identity.peerId, "s1"), publicKey: identity.publicKey };
-  const node = new PeerNode({
-    identity,
-    signaling: hub.connect(info),
-    linkFactory: network.factory(info.peer),
+  const node = await memoryPeer(hub, network, {
     clock,
     mesh: { targetDegree: maxDegree, maxDegree, maintainIntervalMs: 200 },
-    presence,
   });
   nodes.push(node);
   node.start();

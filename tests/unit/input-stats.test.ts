@@ -5,13 +5,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
 import { signEntry } from "../../core/crypto/signed.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
-import { peerAddress } from "../../core/net/peer-address.ts";
-import { PeerNode, type PeerNodeOptions } from "../../core/peer/peer-node.ts";
+import type { PeerNode, PeerNodeOptions } from "../../core/peer/peer-node.ts";
 import { PRESENCE_PROTOCOL } from "../../core/state/presence-board.ts";
 import { STATE_KIND } from "../../core/state/state-entry.ts";
 import { STATE_PROTOCOL } from "../../core/state/store-sync.ts";
-import { systemClock } from "../../core/util/clock.ts";
 import { eventually } from "../helpers/eventually.ts";
+import { memoryPeer } from "../helpers/memory-peer.ts";
 
 const nodes: PeerNode[] = [];
 
@@ -19,27 +18,13 @@ afterEach(() => {
   for (const n of nodes.splice(0)) n.stop();
 });
 
-const presence = () => ({
-  name: "",
-  appVersion: "test",
-  capacity: { contributing: false, cores: 1, memoryMiB: 0, budgetPct: 0, slots: 0 },
-  load: { vms: 0, usedPct: 0 },
-});
-
 async function makeNode(
   hub: MemorySignalingHub,
   network: MemoryNetwork,
   extra: Partial<PeerNodeOptions> = {},
 ): Promise<PeerNode> {
-  const identity = await createIdentity();
-  const info = { peer: peerAddress(identity.peerId, "s1"), publicKey: identity.publicKey };
-  const node = new PeerNode({
-    identity,
-    signaling: hub.connect(info),
-    linkFactory: network.factory(info.peer),
-    clock: systemClock,
+  const node = await memoryPeer(hub, network, {
     mesh: { targetDegree: 2, maxDegree: 2, maintainIntervalMs: 100 },
-    presence,
     ...extra,
   });
   nodes.push(node);

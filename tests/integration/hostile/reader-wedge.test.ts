@@ -7,18 +7,17 @@
 // those entries (the store counts them) and go on: profiles and leases keep
 // reading, and the victim's later writes still land.
 import { afterEach, describe, expect, it } from "vitest";
-import { createIdentity, type Identity } from "../../../core/crypto/identity.ts";
+import type { Identity } from "../../../core/crypto/identity.ts";
 import { signEntry } from "../../../core/crypto/signed.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../../core/net/memory-transport.ts";
-import { peerAddress } from "../../../core/net/peer-address.ts";
-import { PeerNode } from "../../../core/peer/peer-node.ts";
+import type { PeerNode } from "../../../core/peer/peer-node.ts";
 import { PROFILE_KIND } from "../../../core/state/directory.ts";
 import { STATE_KIND } from "../../../core/state/state-entry.ts";
 import { STATE_PROTOCOL } from "../../../core/state/store-sync.ts";
 import { leaseSlot, VmBook } from "../../../core/state/vm-book.ts";
 import { LEASE_KIND } from "../../../core/state/vm-records.ts";
-import { systemClock } from "../../../core/util/clock.ts";
 import { eventually } from "../../helpers/eventually.ts";
+import { memoryPeer } from "../../helpers/memory-peer.ts";
 
 const nodes: PeerNode[] = [];
 afterEach(() => {
@@ -26,21 +25,9 @@ afterEach(() => {
 });
 
 async function addPeer(hub: MemorySignalingHub, network: MemoryNetwork): Promise<PeerNode> {
-  const identity = await createIdentity();
-  const info = { peer: peerAddress(identity.peerId, "s1"), publicKey: identity.publicKey };
-  const node = new PeerNode({
-    identity,
-    signaling: hub.connect(info),
-    linkFactory: network.factory(info.peer),
-    clock: systemClock,
+  const node = await memoryPeer(hub, network, {
     mesh: { targetDegree: 4, maxDegree: 4, maintainIntervalMs: 200 },
     presenceIntervalMs: 500,
-    presence: () => ({
-      name: "",
-      appVersion: "test",
-      capacity: { contributing: false, cores: 1, memoryMiB: 0, budgetPct: 0, slots: 0 },
-      load: { vms: 0, usedPct: 0 },
-    }),
   });
   nodes.push(node);
   node.start();

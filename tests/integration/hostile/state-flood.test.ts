@@ -5,16 +5,14 @@
 // of Mallory than the per-author quota, count what they refused, still agree on
 // the honest state, and Alice's replies stay within her per-link budget.
 import { afterEach, describe, expect, it } from "vitest";
-import { createIdentity } from "../../../core/crypto/identity.ts";
 import { signEntry } from "../../../core/crypto/signed.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../../core/net/memory-transport.ts";
-import { peerAddress } from "../../../core/net/peer-address.ts";
-import { PeerNode } from "../../../core/peer/peer-node.ts";
+import type { PeerNode } from "../../../core/peer/peer-node.ts";
 import { DEFAULT_STORE_LIMITS } from "../../../core/state/author-store.ts";
 import { STATE_KIND } from "../../../core/state/state-entry.ts";
 import { STATE_PROTOCOL } from "../../../core/state/store-sync.ts";
-import { systemClock } from "../../../core/util/clock.ts";
 import { eventually } from "../../helpers/eventually.ts";
+import { memoryPeer } from "../../helpers/memory-peer.ts";
 
 const nodes: PeerNode[] = [];
 afterEach(() => {
@@ -25,21 +23,9 @@ const REPLY_BYTES_PER_S = 64 * 1024;
 const REPLY_BURST_BYTES = 128 * 1024;
 
 async function addPeer(hub: MemorySignalingHub, network: MemoryNetwork): Promise<PeerNode> {
-  const identity = await createIdentity();
-  const info = { peer: peerAddress(identity.peerId, "s1"), publicKey: identity.publicKey };
-  const node = new PeerNode({
-    identity,
-    signaling: hub.connect(info),
-    linkFactory: network.factory(info.peer),
-    clock: systemClock,
+  const node = await memoryPeer(hub, network, {
     mesh: { targetDegree: 4, maxDegree: 4, maintainIntervalMs: 200 },
     sync: { replyBytesPerS: REPLY_BYTES_PER_S, replyBurstBytes: REPLY_BURST_BYTES },
-    presence: () => ({
-      name: "",
-      appVersion: "test",
-      capacity: { contributing: false, cores: 1, memoryMiB: 0, budgetPct: 0, slots: 0 },
-      load: { vms: 0, usedPct: 0 },
-    }),
   });
   nodes.push(node);
   node.start();
