@@ -16,6 +16,7 @@
 // back to its signer (two sessions of one identity share a peer id).
 import { type Identity, peerIdFromPublicKey, sign, verifySignature } from "../crypto/identity.ts";
 import { isObject, isShortText } from "../util/guards.ts";
+import { parseJsonBytes } from "../util/json.ts";
 import { CHANNEL_IDS, decodeFrame, encodeFrame, type Protocol } from "./channels.ts";
 import { type PeerAddress, peerIdOf } from "./peer-address.ts";
 import type { Link, LinkFingerprints } from "./transport.ts";
@@ -65,12 +66,7 @@ export async function proveLink(identity: Identity, view: LinkView): Promise<Uin
 
 export function parseLinkProof(payload: Uint8Array): LinkProof | null {
   if (payload.length > MAX_PROOF_BYTES) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
-  } catch {
-    return null;
-  }
+  const value = parseJsonBytes(payload, { fatal: true });
   if (!isObject(value) || !isShortText(value.publicKey, 64) || !isShortText(value.signature, 128))
     return null;
   return { publicKey: value.publicKey, signature: value.signature };

@@ -4,6 +4,7 @@
 // the union below; anything else is null.
 import { isObject } from "../util/guards.ts";
 import { fromHex, toHex } from "../util/hex.ts";
+import { parseJsonBytes } from "../util/json.ts";
 import { CHANNEL_IDS, type Protocol } from "./channels.ts";
 
 export const TRANSFER_PROTOCOL: Protocol = { name: "transfer", id: CHANNEL_IDS.transfer, version: 1 };
@@ -58,12 +59,7 @@ export function parseTransfer(payload: Uint8Array): TransferMessage | null {
       data: payload.subarray(CHUNK_HEADER),
     };
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(new TextDecoder().decode(payload.subarray(1)));
-  } catch {
-    return null;
-  }
+  const body = parseJsonBytes(payload.subarray(1));
   if (!isObject(body) || typeof body.id !== "string" || !ID_PATTERN.test(body.id)) return null;
   const id = body.id;
   switch (kind) {

@@ -21,6 +21,7 @@ import { PEER_ADDRESS_PATTERN, type PeerAddress, peerIdOf } from "../net/peer-ad
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isObject } from "../util/guards.ts";
+import { parseJsonBytes } from "../util/json.ts";
 import { TokenBucket } from "../util/token-bucket.ts";
 import { PRESENCE_KIND, type Presence, parsePresence } from "./presence.ts";
 
@@ -229,11 +230,8 @@ export class PresenceBoard {
   }
 
   private receive(remote: PeerAddress, payload: Uint8Array): void {
-    let items: unknown;
-    try {
-      if (payload.length > this.limits.maxMessageBytes) throw new Error("too large");
-      items = JSON.parse(new TextDecoder().decode(payload));
-    } catch {
+    const items = payload.length > this.limits.maxMessageBytes ? undefined : parseJsonBytes(payload);
+    if (items === undefined) {
       this.stats.badMessages++;
       return;
     }

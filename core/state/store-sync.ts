@@ -9,6 +9,7 @@ import { CHANNEL_IDS, type MeshPort, type PeerChannel, type Protocol } from "../
 import type { PeerAddress } from "../net/peer-address.ts";
 import type { Clock } from "../util/clock.ts";
 import { isObject } from "../util/guards.ts";
+import { parseJsonBytes } from "../util/json.ts";
 import { TokenBucket } from "../util/token-bucket.ts";
 import type { AuthorDigest, AuthorStore, StateEntry } from "./author-store.ts";
 
@@ -50,12 +51,7 @@ interface LinkState {
 
 function parse(payload: Uint8Array): SyncMessage | null {
   if (payload.length > MAX_MESSAGE_BYTES) return null;
-  let m: unknown;
-  try {
-    m = JSON.parse(new TextDecoder().decode(payload));
-  } catch {
-    return null;
-  }
+  const m = parseJsonBytes(payload);
   if (!isObject(m)) return null;
   if (m.t === "entries" && Array.isArray(m.e) && m.e.length <= MAX_ENTRIES_PER_MESSAGE)
     return { t: "entries", e: m.e };

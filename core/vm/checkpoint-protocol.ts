@@ -3,6 +3,7 @@
 // into the types below, so no part of the runtimes casts untrusted metadata.
 import { CHANNEL_IDS, type Protocol } from "../net/channels.ts";
 import { isCount, isMatch, isObject, SHA256_PATTERN } from "../util/guards.ts";
+import { parseJsonBytes } from "../util/json.ts";
 
 export const CHECKPOINT_PROTOCOL: Protocol = { name: "checkpoint", id: CHANNEL_IDS.checkpoint, version: 1 };
 
@@ -34,12 +35,7 @@ function parseRef(m: Record<string, unknown>): CheckpointRef | null {
 
 export function parseCheckpointMessage(payload: Uint8Array): CheckpointMessage | null {
   if (payload.length > 1024) return null;
-  let m: unknown;
-  try {
-    m = JSON.parse(new TextDecoder().decode(payload));
-  } catch {
-    return null;
-  }
+  const m = parseJsonBytes(payload);
   if (!isObject(m) || (m.t !== "fetch" && m.t !== "missing")) return null;
   const ref = parseRef(m);
   return ref ? { t: m.t, ...ref } : null;

@@ -14,6 +14,7 @@ import {
 } from "../state/vm-records.ts";
 import { isCount, isObject } from "../util/guards.ts";
 import { fromHex, toHex } from "../util/hex.ts";
+import { parseJsonBytes } from "../util/json.ts";
 
 /** VM control between owners and hosts: JSON messages, one per payload. */
 export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 3 };
@@ -82,12 +83,7 @@ export function encodeVmMessage(message: VmMessage): Uint8Array {
 /** Parses a VM-channel payload; null for anything malformed. */
 export function parseVmMessage(payload: Uint8Array): VmMessage | null {
   if (payload.length > 1024 * 1024) return null;
-  let m: unknown;
-  try {
-    m = JSON.parse(new TextDecoder().decode(payload));
-  } catch {
-    return null;
-  }
+  const m = parseJsonBytes(payload);
   if (!isObject(m)) return null;
   switch (m.t) {
     case "start":
