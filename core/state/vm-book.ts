@@ -5,7 +5,7 @@
 // the author who signed it, so nobody can put an old genuine entry back into play.
 import { type SignedEntry, verifyEntry } from "../crypto/signed.ts";
 import { peerIdOf } from "../net/peer-address.ts";
-import type { AuthorStore, Slot } from "./author-store.ts";
+import type { AuthorStore } from "./author-store.ts";
 import {
   CHECKPOINT_KIND,
   type CheckpointRecord,
@@ -107,12 +107,10 @@ export class VmBook {
    * that does not match (a fork: what came first stands).
    */
   async leasesOf(vmId: string, owner: string): Promise<VerifiedLease[]> {
-    const slots: Slot[] = [];
-    for (let i = 0; i < LEASE_SLOTS; i++) {
-      const value = this.store.get(owner, "leases", `${vmId}/${i}`);
-      if (value) slots.push({ value } as Slot);
-    }
-    const checked = await Promise.all(slots.map((s) => this.checkLease(s.value, owner)));
+    const values = Array.from({ length: LEASE_SLOTS }, (_, i) =>
+      this.store.get(owner, "leases", `${vmId}/${i}`),
+    );
+    const checked = await Promise.all(values.filter(Boolean).map((v) => this.checkLease(v, owner)));
     const valid = checked
       .filter((l): l is VerifiedLease => l !== null && l.lease.vmId === vmId)
       .sort((a, b) => a.lease.epoch - b.lease.epoch);
