@@ -8,6 +8,8 @@
 // at most MAX_DEPTH deep and MAX_CANONICAL_CHARS long), keys and signatures
 // count only in their canonical spelling, and whatever fails makes that one
 // entry invalid (null), never the read around it.
+
+import { LRUCache } from "lru-cache";
 import {
   type Identity,
   isPublicKeyText,
@@ -54,90 +56,59 @@ export function canonicalJson(value: unknown): string {
  * MAX_CANONICAL_CHARS. Never throws, and its work is bounded by those limits.
  */
 export function canonicalJsonOrNull(value: unknown): string | null {
-  const parts: string[] = [];
-  let length = 0;
-  const put = (s: string) => {
-    length += s.length;
-    if (length > MAX_CANONICAL_CHARS) throw new NotCanonical();
-    parts.push(s);
-  };
-  const walk = (v: unknown, depth: number): void => {
-    if (v === null || typeof v === "boolean" || typeof v === "string") {
-      put(JSON.stringify(v));
-      return;
-    }
-    if (typeof v === "number") {
-      if (!Number.isFinite(v)) throw new NotCanonical();
-      put(JSON.stringify(v));
-      return;
-    }
-    if (typeof v !== "object") throw new NotCanonical(); // undefined, bigint, function, symbol
-    if (depth >= MAX_DEPTH) throw new NotCanonical();
-    if (Array.isArray(v)) {
-      put("[");
-      for (let i = 0; i < v.length; i++) {
-        if (i > 0) put(",");
-        walk(v[i], depth + 1);
-      }
-      put("]");
-      return;
-    }
-    if (!isPlainObject(v)) throw new NotCanonical();
-    const keys = Object.keys(v)
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    put("{");
-    for (const [i, k] of keys.entries()) {
-      if (i > 0) put(",");
-      put(JSON.stringify(k));
-      put(":");
-      walk((v as Record<string, unknown>)[k], depth + 1);
-    }
-    put("}");
-  };
   try {
-    walk(value, 0);
+    return encodeCanonical(value, 0, 0);
   } catch {
     return null; // NotCanonical, or anything stranger (a getter that throws, a proxy)
   }
-  return parts.join("");
+}
+
+/** Object keys in canonical order (most payloads already have them so: then nothing is sorted). */
+function orderedKeys(v: Record<string, unknown>): string[] {
+  const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+  for (let i = 1; i < keys.length; i++)
+    if (keys[i - 1]! > keys[i]!) return keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return keys;
+}
+
+/**
+ * Appends `v`'s canonical JSON to a string already `used` long, throwing
+ * NotCanonical as soon as the whole would pass MAX_CANONICAL_CHARS.
+ */
+function encodeCanonical(v: unknown, depth: number, used: number): string {
+  let out: string;
+  if (v === null || typeof v === "boolean" || typeof v === "string") out = JSON.stringify(v);
+  else if (typeof v === "number") {
+    if (!Number.isFinite(v)) throw new NotCanonical();
+    out = JSON.stringify(v);
+  } else if (typeof v !== "object")
+    throw new NotCanonical(); // undefined, bigint, function, symbol
+  else if (depth >= MAX_DEPTH) throw new NotCanonical();
+  else if (Array.isArray(v)) {
+    out = "[";
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out += ",";
+      out += encodeCanonical(v[i], depth + 1, used + out.length);
+    }
+    out += "]";
+  } else {
+    if (!isPlainObject(v)) throw new NotCanonical();
+    const o = v as Record<string, unknown>;
+    out = "{";
+    for (const k of orderedKeys(o)) {
+      if (out.length > 1) out += ",";
+      out += `${JSON.stringify(k)}:`;
+      out += encodeCanonical(o[k], depth + 1, used + out.length);
+    }
+    out += "}";
+  }
+  if (used + out.length > MAX_CANONICAL_CHARS) throw new NotCanonical();
+  return out;
 }
 
 function signedText(kind: string, payload: unknown): string | null {
   const json = canonicalJsonOrNull(payload);
   return json === null ? null : `spare-cycles/${kind}\n${json}`;
-}
-
-/**
- * A bounded map that forgets the least recently used key first (a Map keeps
- * insertion order, so a hit is moved to the end by deleting and re-inserting it).
- */
-export class LruMap<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(readonly capacity: number) {}
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  get(key: K): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
-  }
-
-  clear(): void {
-    this.map.clear();
-  }
 }
 
 /** How many signature checks are remembered: room for a large network's entries, and its Sybils. */
@@ -149,9 +120,19 @@ export const SIGNATURE_CACHE_SIZE = 20_000;
  * another payload is checked anew), so readers that look at the same entries
  * again and again (the document, presence) verify each once.
  */
-const checked = new LruMap<string, { text: string; valid: Promise<boolean> }>(SIGNATURE_CACHE_SIZE);
+const checked = new LRUCache<string, Check>({ max: SIGNATURE_CACHE_SIZE });
 /** Peer ids by public key (a SHA-256 each). */
-const peerIds = new LruMap<string, Promise<string>>(SIGNATURE_CACHE_SIZE);
+const peerIds = new LRUCache<string, Known<string>>({ max: SIGNATURE_CACHE_SIZE });
+
+/** A check under way or done: `settled` is its answer once there is one, so a hit costs no wait. */
+interface Known<T> {
+  pending: Promise<T>;
+  settled?: T;
+}
+
+interface Check extends Known<boolean> {
+  text: string;
+}
 
 /** What the verifier has done since it started (for the Network page and for tests). */
 export const verifierStats = {
@@ -171,27 +152,49 @@ export function clearSignatureCache(): void {
   peerIds.clear();
 }
 
-function checkSignature(publicKey: string, text: string, signature: string): Promise<boolean> {
+function remember<T, K extends Known<T>>(known: K): K {
+  known.pending.then(
+    (v) => {
+      known.settled = v;
+    },
+    () => {},
+  );
+  return known;
+}
+
+function checkSignature(publicKey: string, text: string, signature: string): Known<boolean> {
   const key = `${publicKey}${signature}`;
   const hit = checked.get(key);
   if (hit && hit.text === text) {
     verifierStats.cacheHits++;
-    return hit.valid;
+    return hit;
   }
   verifierStats.verified++;
-  const valid = verifySignature(publicKey, new TextEncoder().encode(text), signature);
-  checked.set(key, { text, valid });
-  return valid;
+  const check = remember<boolean, Check>({
+    text,
+    pending: verifySignature(publicKey, new TextEncoder().encode(text), signature),
+  });
+  checked.set(key, check);
+  return check;
+}
+
+function knownPeerId(publicKey: string): Known<string> {
+  let id = peerIds.get(publicKey);
+  if (!id) {
+    id = remember<string, Known<string>>({ pending: peerIdFromPublicKey(publicKey) });
+    peerIds.set(publicKey, id);
+  }
+  return id;
 }
 
 /** peerIdFromPublicKey, remembered (the same bounded cache the verifier uses). */
 export function peerIdOfKey(publicKey: string): Promise<string> {
-  let id = peerIds.get(publicKey);
-  if (!id) {
-    id = peerIdFromPublicKey(publicKey);
-    peerIds.set(publicKey, id);
-  }
-  return id;
+  return knownPeerId(publicKey).pending;
+}
+
+/** The peer id of a key already derived, without waiting; undefined if it is not at hand. */
+export function peerIdOfKeyNow(publicKey: string): string | undefined {
+  return peerIds.get(publicKey)?.settled;
 }
 
 export async function signEntry<T>(identity: Identity, kind: string, payload: T): Promise<SignedEntry<T>> {
@@ -232,12 +235,15 @@ export async function verifyEntry<T>(
     if (text === null) return malformed();
     const payload = parse(e.payload);
     if (payload === null) return malformed();
-    if (!(await checkSignature(e.publicKey, text, e.signature))) {
+    // Answers already at hand are taken without a wait: floods bring the same entries again and again.
+    const check = checkSignature(e.publicKey, text, e.signature);
+    if (!(check.settled ?? (await check.pending))) {
       verifierStats.badSignature++;
       return null;
     }
+    const id = knownPeerId(e.publicKey);
     const canonical = text.slice(text.indexOf("\n") + 1);
-    return { payload, signer: await peerIdOfKey(e.publicKey), publicKey: e.publicKey, canonical };
+    return { payload, signer: id.settled ?? (await id.pending), publicKey: e.publicKey, canonical };
   } catch {
     return malformed();
   }

@@ -6,7 +6,7 @@
 // state grows with live slots, not with history. Per-author quotas bound what
 // anyone can make others hold; what is refused is counted, never applied.
 import type { Identity } from "../crypto/identity.ts";
-import { peerIdOfKey, type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
+import { peerIdOfKey, peerIdOfKeyNow, type SignedEntry, signEntry, verifyEntry } from "../crypto/signed.ts";
 import { Emitter } from "../util/emitter.ts";
 import { isObject } from "../util/guards.ts";
 import { parseStatePayload, type Space, STATE_KIND, type StatePayload, slotOf } from "./state-entry.ts";
@@ -25,6 +25,11 @@ export const DEFAULT_STORE_LIMITS: StoreLimits = {
   maxBytesPerAuthor: 1024 * 1024,
   maxAuthors: 4096,
 };
+
+export interface ApplyOptions {
+  /** The caller made `raw` and gives it up (e.g. just parsed from a message): it is held without a copy. */
+  handedOver?: boolean;
+}
 
 export type ApplyResult = "applied" | "stale" | "invalid" | "over-quota";
 
@@ -80,6 +85,18 @@ function hash32(text: string): number {
   return h >>> 0;
 }
 
+const ENTRY_OVERHEAD_CHARS =
+  JSON.stringify({ kind: "", payload: 0, publicKey: "", signature: "" }).length - 1;
+
+/** The length of a held entry's JSON: its payload's (the same members as the canonical form) and the rest. */
+const entryChars = (h: Held) =>
+  ENTRY_OVERHEAD_CHARS +
+  JSON.stringify(h.entry.kind).length -
+  2 +
+  h.bytes +
+  h.entry.publicKey.length +
+  h.entry.signature.length;
+
 /** Whether `a` wins over `b` for one slot: the higher seq, then (a tie) the greater signature. */
 const wins = (a: { seq: number; entry: StateEntry }, b: { seq: number; entry: StateEntry }) =>
   a.seq > b.seq || (a.seq === b.seq && a.entry.signature > b.entry.signature);
@@ -108,8 +125,9 @@ export class AuthorStore {
   }
 
   /** Checks an entry from anywhere and holds it if it is genuine, newer and within its author's quota. */
-  async apply(raw: unknown, origin?: unknown): Promise<ApplyResult> {
-    const early = await this.precheck(raw);
+  async apply(raw: unknown, origin?: unknown, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const pre = this.precheck(raw);
+    const early = pre instanceof Promise ? await pre : pre;
     if (early) return early;
     const checked = await verifyEntry(raw, STATE_KIND, parseStatePayload);
     if (!checked) {
@@ -118,8 +136,9 @@ export class AuthorStore {
     }
     const json = checked.canonical;
     const entry = raw as StateEntry;
-    // What is held is a copy (of what was signed): whoever handed the entry in cannot change it afterwards.
-    const p = JSON.parse(json) as StatePayload;
+    // What is held is a copy (of what was signed), so whoever handed the entry in cannot change it
+    // afterwards, unless the caller hands it over for good.
+    const p = options.handedOver ? checked.payload : (JSON.parse(json) as StatePayload);
     const candidate: Held = {
       author: checked.signer,
       space: p.space,
@@ -138,22 +157,34 @@ export class AuthorStore {
    * all it may (refused), or a copy of the very entry a slot holds (stale). Floods
    * bring most entries many times over, so this keeps the cost of a copy to a lookup.
    */
-  private async precheck(raw: unknown): Promise<ApplyResult | null> {
+  private precheck(raw: unknown): ApplyResult | null | Promise<ApplyResult | null> {
     if (!isObject(raw) || typeof raw.publicKey !== "string" || !isObject(raw.payload)) return null;
-    const author = await peerIdOfKey(raw.publicKey).catch(() => null);
-    if (author === null) return null;
+    const payload = raw.payload;
+    const author = peerIdOfKeyNow(raw.publicKey);
+    if (author !== undefined) return this.precheckBy(author, payload, raw.signature);
+    return peerIdOfKey(raw.publicKey).then(
+      (a) => this.precheckBy(a, payload, raw.signature),
+      () => null,
+    );
+  }
+
+  private precheckBy(
+    author: string,
+    payload: Record<string, unknown>,
+    signature: unknown,
+  ): ApplyResult | null {
     const feed = this.feeds.get(author);
     if (!feed) {
       if (this.feeds.size < this.limits.maxAuthors) return null;
       this.stats.overQuota++;
       return "over-quota";
     }
-    const { space, key, seq } = raw.payload;
+    const { space, key, seq } = payload;
     if (typeof space !== "string" || typeof key !== "string" || typeof seq !== "number") return null;
     const held = feed.slots.get(`${space}/${key}`);
     // Only the very entry held is told apart this way; anything else (an old one
     // replayed, a forgery) is checked in full, so forgeries are counted as such.
-    if (held?.seq !== seq || held.entry.signature !== raw.signature) return null;
+    if (held?.seq !== seq || held.entry.signature !== signature) return null;
     this.stats.stale++;
     return "stale";
   }
@@ -238,12 +269,17 @@ export class AuthorStore {
 
   /** The author's entries with a seq above `aboveSeq`, oldest first. */
   entriesOf(author: string, aboveSeq = 0): StateEntry[] {
+    return this.sizedEntriesOf(author, aboveSeq).map((s) => s.entry);
+  }
+
+  /** entriesOf, each with the length of its JSON (known without encoding it again). */
+  sizedEntriesOf(author: string, aboveSeq = 0): { entry: StateEntry; chars: number }[] {
     const feed = this.feeds.get(author);
     if (!feed) return [];
     return [...feed.slots.values()]
       .filter((h) => h.seq > aboveSeq)
       .sort((a, b) => a.seq - b.seq)
-      .map((h) => h.entry);
+      .map((h) => ({ entry: h.entry, chars: entryChars(h) }));
   }
 
   authors(): string[] {

@@ -183,7 +183,7 @@ export class StoreSync {
       this.stats.digestBytes += payload.length;
       this.onDigest(remote, s, new Map(m.d.map(([a, seq, count, hash]) => [a, { seq, count, hash }])));
     } else {
-      for (const e of m.e) void this.store.apply(e, remote);
+      for (const e of m.e) void this.store.apply(e, remote, { handedOver: true });
     }
   }
 
@@ -205,14 +205,14 @@ export class StoreSync {
     s.cancelPump?.();
     s.cancelPump = null;
     for (const [author, above] of s.queue) {
-      const entries = this.store.entriesOf(author, above);
+      const entries = this.store.sizedEntriesOf(author, above);
       let batch: StateEntry[] = [];
       let batchBytes = 0;
       for (let i = 0; i <= entries.length; i++) {
         const e = entries[i];
-        const size = e ? JSON.stringify(e).length : 0;
+        const size = e?.chars ?? 0;
         if (e && batch.length < MAX_ENTRIES_PER_MESSAGE && batchBytes + size <= TARGET_MESSAGE_BYTES) {
-          batch.push(e);
+          batch.push(e.entry);
           batchBytes += size;
           continue;
         }
@@ -226,7 +226,7 @@ export class StoreSync {
           this.stats.replyBytes += frame.length;
           s.queue.set(author, batch.at(-1)!.payload.seq);
         }
-        batch = e ? [e] : [];
+        batch = e ? [e.entry] : [];
         batchBytes = size;
       }
       s.queue.delete(author);

@@ -39,7 +39,7 @@ function target(i: Import): string | null {
 }
 
 // Libraries that run anywhere (no DOM, Node, socket or storage of their own).
-const CORE_PACKAGES = new Set(["yjs", "y-protocols", "lib0"]);
+const CORE_PACKAGES = new Set(["lru-cache"]);
 
 /** Inside core: which folder may import which (each folder may import itself). */
 const CORE_FOLDERS: Record<string, string[]> = {

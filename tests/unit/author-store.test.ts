@@ -122,4 +122,20 @@ describe("author store", () => {
     expect(await tabA.apply(fromB)).toBe("applied");
     expect(tabA.get(alice.peerId, "vms", "k0")).toBe("b");
   });
+
+  it("knows the length of each entry's JSON without encoding it (how sync sizes its batches)", async () => {
+    const { alice, reader } = await pair();
+    await reader.apply(await entry(alice, "a", 1, { z: "é€😀", a: [1, { y: null, b: true }] }, "vms"));
+    const raw = await entry(alice, "b", 2, "plain", "vms");
+    const { kind, payload: p, publicKey, signature } = raw; // members in another order than signed
+    await reader.apply({
+      signature,
+      publicKey,
+      payload: { value: p.value, seq: p.seq, key: p.key, space: p.space },
+      kind,
+    });
+    const sized = reader.sizedEntriesOf(alice.peerId);
+    expect(sized.map((s) => s.entry.payload.key)).toEqual(["a", "b"]);
+    for (const s of sized) expect(s.chars).toBe(JSON.stringify(s.entry).length);
+  });
 });

@@ -11,15 +11,11 @@ import {
 } from "../../core/state/presence-board.ts";
 import { ManualClock } from "../../core/util/clock.ts";
 import { Emitter } from "../../core/util/emitter.ts";
+import { eventually } from "../helpers/eventually.ts";
 
-/** Lets async work (WebCrypto included) run until `condition` holds; throws if it never does. */
-async function until(condition: () => boolean, what = "condition"): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (condition()) return;
-    await new Promise<void>((r) => setImmediate(r));
-  }
-  throw new Error(`never: ${what}`);
-}
+/** Lets async work (WebCrypto included) run until `condition` holds (the board's clock stays put). */
+const until = (condition: () => boolean, what = "condition") =>
+  eventually(what, condition, { intervalMs: 1 });
 
 const flush = async () => {
   for (let i = 0; i < 40; i++) await new Promise<void>((r) => setImmediate(r));

@@ -3,10 +3,11 @@ import { createIdentity } from "../../core/crypto/identity.ts";
 import {
   canonicalJson,
   canonicalJsonOrNull,
-  LruMap,
+  clearSignatureCache,
   MAX_CANONICAL_CHARS,
   MAX_DEPTH,
   signEntry,
+  verifierStats,
   verifyEntry,
 } from "../../core/crypto/signed.ts";
 import { AuthorStore, type Slot } from "../../core/state/author-store.ts";
@@ -75,17 +76,20 @@ describe("canonical JSON for signed payloads", () => {
   });
 });
 
-describe("LruMap", () => {
-  it("evicts the least recently used key, and a hit counts as a use", () => {
-    const lru = new LruMap<string, number>(2);
-    lru.set("a", 1);
-    lru.set("b", 2);
-    expect(lru.get("a")).toBe(1);
-    lru.set("c", 3);
-    expect(lru.get("b")).toBeUndefined();
-    expect(lru.get("a")).toBe(1);
-    expect(lru.get("c")).toBe(3);
-    expect(lru.size).toBe(2);
+describe("signature cache", () => {
+  it("checks an entry once, and the same signature under another payload anew", async () => {
+    clearSignatureCache();
+    const id = await createIdentity();
+    const profileOf = (name: string) => ({ peerId: id.peerId, name, updatedAt: 1 });
+    const good = await signEntry(id, PROFILE_KIND, profileOf("cached"));
+    const before = { ...verifierStats };
+    for (let i = 0; i < 3; i++) expect(await verifyEntry(good, PROFILE_KIND, parseProfile)).not.toBeNull();
+    expect(verifierStats.verified - before.verified).toBe(1);
+    expect(verifierStats.cacheHits - before.cacheHits).toBe(2);
+    const swapped = { ...good, payload: profileOf("other") };
+    expect(await verifyEntry(swapped, PROFILE_KIND, parseProfile)).toBeNull();
+    expect(verifierStats.verified - before.verified).toBe(2);
+    expect(await verifyEntry(good, PROFILE_KIND, parseProfile)).not.toBeNull();
   });
 });
 
