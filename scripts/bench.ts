@@ -1,8 +1,9 @@
 // `npm run bench`: every benchmark in one run on this machine (so ratios compare
 // like with like), progress on stderr, and one JSON object as the last line.
-// BENCH_ONLY=foundation,... runs a subset.
+// BENCH_ONLY=foundation,echo,... runs a subset.
 import { createBenchContext, log } from "./bench/context.ts";
 import { datachannelBench } from "./bench/datachannel.ts";
+import { echoBench } from "./bench/echo.ts";
 import { foundationBench } from "./bench/foundation.ts";
 import { remoteBench } from "./bench/remote.ts";
 import { signalingBench } from "./bench/signaling.ts";
@@ -17,6 +18,7 @@ const sections: Record<
   signaling: signalingBench,
   remote: remoteBench,
   state: stateSyncBench,
+  echo: echoBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);

@@ -1,0 +1,152 @@
+// Issue 9's echo numbers: keystroke to echo, in raw v86 in Node (a serial byte
+// in, its echo out), in the app's local shell (keydown to the echo painted), and
+// in a remote shell (an owner's tab typing into a VM on a contributor's tab).
+// The app runs at its default budget, as a person would meet it.
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+import type { Page } from "playwright-core";
+import { markCommand } from "../../core/guest/guest-console.ts";
+import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
+import { NodeVm } from "../lib/node-vm.ts";
+import { type BenchContext, log, percentile, root, round } from "./context.ts";
+
+const KEYSTROKES = 100;
+/** After this many keystrokes the line is cleared, so the shell's line stays short. */
+const LINE_KEYS = 20;
+const manifest = parseGuestManifest(JSON.parse(readFileSync(`${root}/public/guest/manifest.json`, "utf8")));
+
+/** Raw v86 in Node: one byte into the serial port until its echo comes out. */
+async function nodeEchoTimes(count: number): Promise<number[]> {
+  const state = gunzipSync(readFileSync(`${root}/public/guest/${manifest.files.state.path}`));
+  const vm = await NodeVm.start({
+    memorySizeBytes: manifest.memorySizeBytes,
+    state: state.buffer as ArrayBuffer,
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 0));
+    await vm.run("");
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const from = vm.tail.end;
+      const t0 = performance.now();
+      vm.send("a");
+      await vm.tail.waitFor("a", from);
+      times.push(performance.now() - t0);
+      if (i % LINE_KEYS === LINE_KEYS - 1) await vm.run("\x15"); // Ctrl-U, then wait for the prompt
+    }
+    vm.send("\x15");
+    return times;
+  } finally {
+    await vm.destroy();
+  }
+}
+
+/**
+ * Keystrokes until their echo is painted, timed inside the page: from the keydown
+ * event to the terminal's rows changing (xterm paints in an animation frame), so
+ * Playwright's own latency is not counted.
+ */
+async function pageEchoTimes(page: Page, terminal: string, count: number): Promise<number[]> {
+  await page.locator(`${terminal} .xterm-helper-textarea`).focus();
+  await page.evaluate((sel) => {
+    const w = window as unknown as { echo: { waiting: boolean; start: number; times: number[] } };
+    w.echo = { waiting: false, start: 0, times: [] };
+    const rows = document.querySelector(`${sel} .xterm-rows`)!;
+    document.addEventListener("keydown", () => (w.echo.start = performance.now()), { capture: true });
+    let last = rows.textContent ?? "";
+    new MutationObserver(() => {
+      const now = rows.textContent ?? "";
+      if (w.echo.waiting && now !== last) {
+        w.echo.times.push(performance.now() - w.echo.start);
+        w.echo.waiting = false;
+      }
+      last = now;
+    }).observe(rows, { subtree: true, childList: true, characterData: true });
+  }, terminal);
+  for (let i = 0; i < count; i++) {
+    await page.evaluate(() => ((window as unknown as { echo: { waiting: boolean } }).echo.waiting = true));
+    await page.keyboard.press("a");
+    await page.waitForFunction(
+      () => !(window as unknown as { echo: { waiting: boolean } }).echo.waiting,
+      null,
+      {
+        polling: "raf",
+        timeout: 10_000,
+      },
+    );
+    if (i % LINE_KEYS === LINE_KEYS - 1) {
+      await page.keyboard.press("Control+U");
+      await page.waitForTimeout(100);
+    }
+  }
+  await page.keyboard.press("Control+U");
+  return page.evaluate(() => (window as unknown as { echo: { times: number[] } }).echo.times);
+}
+
+async function runIn(page: Page, terminal: string, command: string, nonce: number): Promise<void> {
+  const marked = markCommand(command, nonce);
+  await page.locator(`${terminal} .xterm-helper-textarea`).focus();
+  await page.keyboard.insertText(marked.line.replace(/\r$/, ""));
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(
+    ({ sel, done }) => document.querySelector(`${sel} .xterm-rows`)?.textContent?.includes(done),
+    { sel: terminal, done: marked.done },
+    { timeout: 60_000, polling: 50 },
+  );
+}
+
+async function localEchoTimes(ctx: BenchContext): Promise<number[]> {
+  const page = await ctx.newPage();
+  try {
+    await page.getByRole("button", { name: "New VM" }).click();
+    await page.locator('#local-vm[data-state="running"]').waitFor({ timeout: 60_000 });
+    await runIn(page, "#vm-terminal", "", 1);
+    return await pageEchoTimes(page, "#vm-terminal", KEYSTROKES);
+  } finally {
+    await page.context().close();
+  }
+}
+
+async function remoteEchoTimes(ctx: BenchContext): Promise<number[]> {
+  const room = `bench-echo-${Date.now()}`;
+  const contributor = await ctx.newPage(`?network=${room}#contribute`);
+  const owner = await ctx.newPage(`?network=${room}#vms`);
+  try {
+    await contributor.getByRole("button", { name: "Contribute" }).click();
+    await owner.waitForFunction(
+      () => (document.querySelector("#net-peers")?.textContent?.match(/VM slots/g) ?? []).length >= 1,
+      null,
+      { timeout: 30_000 },
+    );
+    await owner.getByLabel("VM name").fill("echo");
+    await owner.getByRole("button", { name: "Create VM" }).click();
+    await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 60_000 });
+    await owner.getByRole("button", { name: "Open shell echo" }).click();
+    await runIn(owner, "#remote-terminal", "", 2);
+    return await pageEchoTimes(owner, "#remote-terminal", KEYSTROKES);
+  } finally {
+    await owner.context().close();
+    await contributor.context().close();
+  }
+}
+
+export async function echoBench(ctx: BenchContext): Promise<Record<string, unknown>> {
+  const stats = (name: string, times: number[]) => {
+    const p50 = round(percentile(times, 50), 1);
+    const p95 = round(percentile(times, 95), 1);
+    log(`${name} echo p50 ${p50} ms p95 ${p95} ms`);
+    return { p50, p95 };
+  };
+  const node = stats("node raw", await nodeEchoTimes(KEYSTROKES));
+  const local = stats("local", await localEchoTimes(ctx));
+  const remote = stats("remote", await remoteEchoTimes(ctx));
+  return {
+    echo_ms: {
+      node_raw_p50: node.p50,
+      local_p50: local.p50,
+      local_p95: local.p95,
+      remote_p50: remote.p50,
+      remote_p95: remote.p95,
+    },
+  };
+}
