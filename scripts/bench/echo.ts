@@ -32,7 +32,10 @@ async function nodeEchoTimes(count: number): Promise<number[]> {
       vm.send("a");
       await vm.tail.waitFor("a", from);
       times.push(performance.now() - t0);
-      if (i % LINE_KEYS === LINE_KEYS - 1) await vm.run("\x15"); // Ctrl-U, then wait for the prompt
+      if (i % LINE_KEYS === LINE_KEYS - 1) {
+        vm.send("\x15"); // Ctrl-U: clear the line
+        await vm.run("");
+      }
     }
     vm.send("\x15");
     return times;

@@ -12,6 +12,7 @@ import type { Clock } from "../../core/util/clock.ts";
 import { Emitter } from "../../core/util/emitter.ts";
 import { errorMessage } from "../../core/util/errors.ts";
 import { formatAge, formatBytes } from "../../core/util/format.ts";
+import { droppedInputNote, PendingInput } from "../../core/util/pending-input.ts";
 import type { LoadProgress, StateSource, VmStats } from "../../worker/api.ts";
 import { SpareWorker } from "./spare.ts";
 import { Timers } from "./timers.ts";
@@ -35,7 +36,7 @@ export interface LocalVmNotice {
 /** Everything the page shows, as data. */
 export interface LocalVmState {
   ui: UiState;
-  /** Typing reaches the VM. */
+  /** Typing reaches the VM (while it loads, it is held and delivered once the VM runs). */
   inputEnabled: boolean;
   status: string;
   /** A new object each time a notice is shown; null when there is none. */
@@ -87,6 +88,8 @@ export class LocalVmController {
   private autosave: AutosavePolicy | null = null;
   private saving: Promise<void> | null = null;
   private lastSavedAtMs: number | null = null;
+  /** What is typed while the VM loads, delivered in order once it runs. */
+  private readonly typedAhead = new PendingInput();
   private shown: Shown = {
     ui: "empty",
     status: "",
@@ -118,7 +121,8 @@ export class LocalVmController {
 
   state(): LocalVmState {
     const { saveTitle, ...shown } = this.shown;
-    return { ...shown, inputEnabled: shown.ui === "running" && this.vm !== null, save: this.saveState() };
+    const typable = shown.ui === "running" || shown.ui === "loading";
+    return { ...shown, inputEnabled: typable && this.vm !== null, save: this.saveState() };
   }
 
   /** What this tab's VM costs right now, for presence. */
@@ -172,6 +176,12 @@ export class LocalVmController {
 
   /** What the user typed in the shell. */
   input(bytes: Uint8Array): void {
+    if (this.vm && this.shown.ui === "loading") {
+      const first = this.typedAhead.dropped === 0;
+      if (!this.typedAhead.push(bytes) && first)
+        this.showNotice(droppedInputNote(bytes.length, "the VM was starting"), false);
+      return;
+    }
     if (!this.vm || this.shown.ui !== "running") return;
     void this.vm.api.input(bytes);
     this.autosave?.noteActivity(this.deps.clock.nowMs());
@@ -270,6 +280,9 @@ export class LocalVmController {
     states.push(guest.imageState());
     const vm = this.spare.take() ?? this.deps.createWorker();
     this.vm = vm;
+    this.typedAhead.clear();
+    // A person types as soon as they see the terminal: what they type now is kept.
+    this.events.emit("focusShell");
     this.show({
       prepared: false,
       status: saved
@@ -312,7 +325,8 @@ export class LocalVmController {
       });
       this.timers.every("stats", STATS_INTERVAL_MS, () => void this.refreshStats());
       this.scheduleAutosave();
-      this.events.emit("focusShell");
+      const typed = this.typedAhead.take();
+      if (typed) this.input(typed);
       // Off the critical path: the first seconds belong to the user's first commands.
       this.timers.after("cache", CACHE_DELAY_MS, () => this.makeAvailableOffline());
     } catch (err) {
@@ -358,6 +372,7 @@ export class LocalVmController {
   }
 
   private async teardown(): Promise<void> {
+    this.typedAhead.clear();
     this.timers.cancel("autosave");
     this.timers.cancel("stats");
     this.timers.cancel("cache");
