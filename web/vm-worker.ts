@@ -29,7 +29,9 @@ export class VmWorker {
 
   /** Starts the VM; a crash of the worker rejects instead of hanging. */
   start(request: StartRequest, events: VmHostEvents): Promise<StartResult> {
-    const transfer = request.states.flatMap((s) => (s.kind === "bytes" ? [s.bytes] : []));
+    const transfer = request.states.flatMap((s) =>
+      s.kind === "bytes" || s.kind === "delta" ? [s.bytes] : [],
+    );
     return Promise.race([
       this.api.start(Comlink.transfer(request, transfer), Comlink.proxy(events)),
       this.crash,

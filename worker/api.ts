@@ -30,6 +30,8 @@ export interface BaseSource {
 export type StateSource = (
   | { kind: "url"; url: string; sha256: string; bytes: number }
   | { kind: "bytes"; bytes: ArrayBuffer }
+  /** A local save: a gzipped delta against the image's state `base` (see VmHostApi.snapshot). */
+  | { kind: "delta"; bytes: ArrayBuffer; base: BaseSource }
   /** A sealed checkpoint: opened with the VM key, unpacked, and applied to the base. */
   | { kind: "sealed"; bytes: ArrayBuffer; key: CryptoKey; context: string; base: BaseSource }
 ) & {
@@ -89,8 +91,9 @@ export interface VmStats {
 }
 
 export interface VmSnapshot {
-  /** gzip-compressed v86 state. */
+  /** gzip of the v86 state ("gzip"), or of its delta against a base state ("delta-gzip"). */
   state: ArrayBuffer;
+  encoding: "gzip" | "delta-gzip";
   /** Console output up to the moment of the save. */
   transcript: string;
   rawBytes: number;
@@ -113,7 +116,8 @@ export interface VmHostApi {
   prepare(guest: GuestSource, likelyState: StateSource | null): Promise<void>;
   start(request: StartRequest, events: VmHostEvents): Promise<StartResult>;
   input(bytes: Uint8Array): void;
-  snapshot(): Promise<VmSnapshot>;
+  /** The VM's state; with `base`, as a delta against it (small, and quick to make). */
+  snapshot(base?: BaseSource): Promise<VmSnapshot>;
   /** A checkpoint sealed with the VM key: delta against `base`, with the console transcript. */
   sealedCheckpoint(key: CryptoKey, context: string, base: BaseSource): Promise<SealedCheckpoint>;
   /** What the console shows now (the last 64 KiB). */

@@ -11,14 +11,24 @@ import type { BaseSource, SealedCheckpoint, StateSource, VmSnapshot } from "./ap
 import { fetchGunzipped } from "./fetch-bytes.ts";
 
 const baseIndexes = new Map<string, Promise<BaseIndex>>();
+/** Base states this worker already holds unpacked (it restored them), by SHA-256: no second download. */
+const knownBases = new Map<string, Uint8Array>();
+
+/** Keeps the unpacked bytes of a base state this worker has anyway; they must not change afterwards. */
+export function rememberBase(sha256: string, raw: Uint8Array): void {
+  if (!baseIndexes.has(sha256)) knownBases.set(sha256, raw);
+}
 
 /** The image state checkpoints are deltas against, indexed once per worker. */
 export function baseIndexFor(base: BaseSource): Promise<BaseIndex> {
   let index = baseIndexes.get(base.sha256);
   if (!index) {
-    index = fetchGunzipped(base.url, { expectedSha256: base.sha256, expectedBytes: base.bytes }).then(
-      indexBase,
-    );
+    const known = knownBases.get(base.sha256);
+    knownBases.delete(base.sha256);
+    const raw = known
+      ? Promise.resolve(known)
+      : fetchGunzipped(base.url, { expectedSha256: base.sha256, expectedBytes: base.bytes });
+    index = raw.then(indexBase);
     index.catch(() => baseIndexes.delete(base.sha256));
     baseIndexes.set(base.sha256, index);
   }
@@ -59,7 +69,7 @@ export async function openCheckpoint(
   return { raw: applyDelta(delta, await baseIndexFor(source.base)), transcript };
 }
 
-/** The emulator's state, gzipped, with the transcript. */
+/** The emulator's state, gzipped whole, with the transcript. */
 export async function takeSnapshot(emulator: V86, transcript: string): Promise<VmSnapshot> {
   const t0 = performance.now();
   const raw = new Uint8Array(await emulator.save_state());
@@ -68,6 +78,7 @@ export async function takeSnapshot(emulator: V86, transcript: string): Promise<V
   const t2 = performance.now();
   return {
     state: exactBuffer(state),
+    encoding: "gzip",
     transcript,
     rawBytes: raw.length,
     saveMs: Math.round(t1 - t0),

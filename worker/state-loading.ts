@@ -1,11 +1,13 @@
 // Restoring a VM from a saved state: the state downloaded, unpacked or unsealed
-// while the emulator is made, then restored into it.
+// while the emulator is made, then restored into it; or, when `prepare` already
+// restored that state into an emulator, that emulator as it is.
 import type { V86 } from "v86";
 import { exactBuffer, gunzip, isGzip } from "../core/util/bytes.ts";
 import type { GuestSource, StateSource, VmHostEvents } from "./api.ts";
-import { openCheckpoint } from "./checkpoints.ts";
+import { openCheckpoint, rememberBase } from "./checkpoints.ts";
 import { fetchGunzipped } from "./fetch-bytes.ts";
-import type { VmPreparation } from "./vm-preparation.ts";
+import { openDeltaSnapshot } from "./local-saves.ts";
+import type { TakenEmulator, VmPreparation } from "./vm-preparation.ts";
 
 export interface Restored {
   emulator: V86;
@@ -23,28 +25,40 @@ export async function restoreState(
   timingsMs: Record<string, number>,
 ): Promise<Restored> {
   const t0 = performance.now();
-  const made = preparation.takeEmulator(guest, wasm);
+  const url = source.kind === "url" ? source.url : null;
+  const ahead = url !== null && preparation.restoresAhead(url);
+  const made = preparation.takeEmulator(guest, wasm, url);
   made.catch(() => {}); // awaited below; a failure here is reported there
+  if (ahead) {
+    const taken = await made;
+    if (taken.restored) {
+      timingsMs.preparedMs = Math.round(performance.now() - t0);
+      return { emulator: taken.emulator, transcript: null };
+    }
+  }
   let bytes: Uint8Array;
   let transcript: string | null;
   try {
-    ({ raw: bytes, transcript } = await loadState(source, preparation, events));
+    ({ raw: bytes, transcript } = await loadState(source, events));
     timingsMs.stateMs = Math.round(performance.now() - t0);
   } catch (err) {
-    await (await made.catch(() => null))?.destroy().catch(() => {});
+    await (await made.catch(() => null))?.emulator.destroy().catch(() => {});
     throw err;
   }
-  const emulator = await made;
+  const { emulator } = (await made) as TakenEmulator;
   timingsMs.emulatorMs = Math.round(performance.now() - t0);
   events.progress({ stage: "restore", label: "Restoring the VM", done: 0, total: 1 });
   const t1 = performance.now();
   try {
+    // restore_state copies out of the bytes and leaves them as they were.
     await emulator.restore_state(exactBuffer(bytes));
   } catch (err) {
     await emulator.destroy().catch(() => {});
     throw err;
   }
   timingsMs.restoreMs = Math.round(performance.now() - t1);
+  // The image's state is what local saves are deltas against: keep it rather than download it again.
+  if (source.kind === "url") rememberBase(source.sha256, bytes);
   events.progress({ stage: "restore", label: "Restoring the VM", done: 1, total: 1 });
   return { emulator, transcript };
 }
@@ -52,20 +66,15 @@ export async function restoreState(
 /** The state's raw bytes: downloaded and unpacked as they arrive, unpacked from memory, or unsealed. */
 async function loadState(
   source: StateSource,
-  preparation: VmPreparation,
   events: VmHostEvents,
 ): Promise<{ raw: Uint8Array; transcript: string | null }> {
   if (source.kind === "sealed") {
     events.progress({ stage: "decompress", label: "Opening the checkpoint", done: 0, total: 1 });
     return openCheckpoint(source);
   }
-  const prefetched = source.kind === "url" ? preparation.takePrefetched(source.url) : null;
-  if (prefetched) {
-    const bytes = await prefetched.catch(() => null);
-    if (bytes) {
-      events.progress({ stage: "decompress", label: "Unpacking the VM state", done: 0, total: 1 });
-      return { raw: await gunzip(bytes), transcript: null };
-    }
+  if (source.kind === "delta") {
+    events.progress({ stage: "decompress", label: "Unpacking the saved VM", done: 0, total: 1 });
+    return { raw: await openDeltaSnapshot(source.bytes, source.base), transcript: null };
   }
   if (source.kind === "url") {
     const label = "Downloading the VM state";

@@ -28,6 +28,7 @@ import type {
 } from "./api.ts";
 import { createBusyMeter } from "./busy-meter.ts";
 import { sealCheckpoint, takeSnapshot } from "./checkpoints.ts";
+import { takeDeltaSnapshot } from "./local-saves.ts";
 import { RunMeter } from "./run-meter.ts";
 import { restoreState } from "./state-loading.ts";
 import { coldBoot, compileWasm, waitForShell } from "./v86-boot.ts";
@@ -153,10 +154,11 @@ export class VmHost implements VmHostApi {
     this.emulator?.serial_send_bytes(0, bytes);
   }
 
-  async snapshot(): Promise<VmSnapshot> {
+  async snapshot(base?: BaseSource): Promise<VmSnapshot> {
     const emulator = this.emulator;
     if (!emulator) throw new Error("no VM is running");
-    return takeSnapshot(emulator, this.console.recent());
+    const transcript = this.console.recent();
+    return base ? takeDeltaSnapshot(emulator, transcript, base) : takeSnapshot(emulator, transcript);
   }
 
   async pause(): Promise<void> {

@@ -117,6 +117,77 @@ describe("VmHost", () => {
     await second.host.destroy();
   });
 
+  it("saves as a small delta against the image, which restores with its files", async () => {
+    const first = await startHost([imageState()]);
+    await first.run("echo delta-$((20+4)) > /root/f && sync");
+    const saved = await first.host.snapshot(imageState());
+    await first.host.destroy();
+    expect(saved.encoding).toBe("delta-gzip");
+    // Well under the whole state gzipped (about 10 MB).
+    expect(saved.state.byteLength).toBeLessThan(2_000_000);
+    const second = await startHost([
+      { kind: "delta", bytes: saved.state, base: imageState(), transcript: saved.transcript, label: "Saved" },
+    ]);
+    expect(second.result.restoredIndex).toBe(0);
+    expect(await second.run("cat /root/f")).toContain("delta-24");
+    await second.host.destroy();
+  });
+
+  it("passes over a delta that is damaged, and says why", async () => {
+    const first = await startHost([imageState()]);
+    const saved = await first.host.snapshot(imageState());
+    await first.host.destroy();
+    const damaged = new Uint8Array(saved.state.slice(0));
+    damaged[damaged.length - 12]! ^= 0xff; // inside the gzip stream, before its checksum
+    const { host, result } = await startHost([
+      { kind: "delta", bytes: damaged.buffer, base: imageState(), transcript: "", label: "Your saved VM" },
+      imageState(),
+    ]);
+    expect(result.restoredIndex).toBe(1);
+    expect(result.problems[0]).toMatch(/^Your saved VM would not load/);
+    await host.destroy();
+  });
+
+  it("restores the likely state ahead in prepare, and starts another state cleanly", async () => {
+    const first = await startHost([imageState()]);
+    await first.run("echo other-$((30+3)) > /root/g");
+    const other = await first.host.snapshot();
+    await first.host.destroy();
+
+    const ahead = new VmHost();
+    await ahead.prepare(guest(), imageState());
+    const tail = new ConsoleTail();
+    const result = await ahead.start(
+      { guest: guest(), states: [imageState()], budgetPct: 100 },
+      { output: (bytes) => tail.push(bytes), progress: () => {} },
+    );
+    expect(result.timingsMs.preparedMs).toBeDefined();
+    expect(result.timingsMs.stateMs).toBeUndefined(); // nothing left to download or unpack
+    const marked = markCommand("echo ahead-$((6*7))", 1);
+    ahead.input(new TextEncoder().encode(marked.line));
+    await withTimeout(tail.waitFor(marked.done), 30_000, "the prepared VM");
+    expect(tail.recent()).toContain("ahead-42");
+    await ahead.destroy();
+
+    // Prepared for the image, started from another state: that state, not a mix.
+    const elsewhere = new VmHost();
+    await elsewhere.prepare(guest(), imageState());
+    const tail2 = new ConsoleTail();
+    await elsewhere.start(
+      {
+        guest: guest(),
+        states: [{ kind: "bytes", bytes: other.state, transcript: "", label: "other" }],
+        budgetPct: 100,
+      },
+      { output: (bytes) => tail2.push(bytes), progress: () => {} },
+    );
+    const cat = markCommand("cat /root/g", 2);
+    elsewhere.input(new TextEncoder().encode(cat.line));
+    await withTimeout(tail2.waitFor(cat.done), 30_000, "the other state");
+    expect(tail2.recent()).toContain("other-33");
+    await elsewhere.destroy();
+  });
+
   it("passes over a state that will not load, and says why", async () => {
     const broken: StateSource = {
       kind: "bytes",

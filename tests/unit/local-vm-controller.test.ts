@@ -49,7 +49,14 @@ class FakeWorker implements LocalVmWorker {
     snapshot: async (): Promise<VmSnapshot> => {
       this.snapshots++;
       const state = new Uint8Array([this.snapshots, 2, 3]).buffer;
-      return { state, transcript: `saved #${this.snapshots}`, rawBytes: 4096, saveMs: 1, compressMs: 1 };
+      return {
+        state,
+        encoding: "gzip",
+        transcript: `saved #${this.snapshots}`,
+        rawBytes: 4096,
+        saveMs: 1,
+        compressMs: 1,
+      };
     },
     pause: async () => {
       this.paused = true;

@@ -1,0 +1,37 @@
+// Saves of the VM on this device: the state as a delta against the image's state
+// (what differs from it, typically well under a megabyte), gzipped. Making one
+// takes a tenth of the time of gzipping the whole state, so the VM can be saved
+// as it goes; opening one needs the image's state, which the worker keeps.
+import type { V86 } from "v86";
+import { applyDelta, encodeDelta } from "../core/guest/state-delta.ts";
+import { exactBuffer, gunzip, gzip } from "../core/util/bytes.ts";
+import type { BaseSource, VmSnapshot } from "./api.ts";
+import { baseIndexFor } from "./checkpoints.ts";
+
+/** The emulator's state as a gzipped delta against `base`, with the transcript. */
+export async function takeDeltaSnapshot(
+  emulator: V86,
+  transcript: string,
+  base: BaseSource,
+): Promise<VmSnapshot> {
+  const index = await baseIndexFor(base);
+  const t0 = performance.now();
+  const raw = new Uint8Array(await emulator.save_state());
+  const t1 = performance.now();
+  const state = await gzip(encodeDelta(raw, index));
+  const t2 = performance.now();
+  return {
+    state: exactBuffer(state),
+    encoding: "delta-gzip",
+    transcript,
+    rawBytes: raw.length,
+    saveMs: Math.round(t1 - t0),
+    compressMs: Math.round(t2 - t1),
+  };
+}
+
+/** The raw state a local save encodes; throws when it is damaged or made against another base. */
+export async function openDeltaSnapshot(bytes: ArrayBuffer, base: BaseSource): Promise<Uint8Array> {
+  const [delta, index] = await Promise.all([gunzip(new Uint8Array(bytes)), baseIndexFor(base)]);
+  return applyDelta(delta, index);
+}
