@@ -1,9 +1,11 @@
 // The consoles of the VMs a host runs: only tabs the owner granted (a signed,
-// fresh grant naming this host and that tab) see the output and may type.
+// fresh grant naming this host and that tab) see the output and may type. What
+// they type while the VM is still restoring is held, in order, until it runs.
 import { type SignedEntry, verifyEntry } from "../crypto/signed.ts";
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import { ATTACH_KIND, parseAttachGrant } from "../state/vm-records.ts";
+import { droppedInputNote, PendingInput } from "../util/pending-input.ts";
 import type { Hosting } from "./hosting.ts";
 import { encodeShell, parseShell, SHELL_PROTOCOL } from "./vm-protocol.ts";
 
@@ -13,6 +15,8 @@ const GRANT_MAX_AGE_MS = 5 * 60_000;
 export class HostConsole {
   private readonly shell: PeerChannel;
   private readonly off: (() => void)[];
+  /** Typing for a VM that is not running yet; dropped with its hosting. */
+  private readonly typedAhead = new WeakMap<Hosting, PendingInput>();
 
   constructor(
     private readonly mesh: MeshPort,
@@ -54,11 +58,29 @@ export class HostConsole {
     this.hosted.get(vmId)?.viewers.delete(remote);
   }
 
+  /** `h` runs now: what its tabs typed while it restored reaches it, in order. */
+  running(h: Hosting): void {
+    const typed = this.typedAhead.get(h)?.take();
+    this.typedAhead.delete(h);
+    if (typed && h.engine && h.view.state === "running") h.engine.input(typed);
+  }
+
   private onInput(remote: PeerAddress, payload: Uint8Array): void {
     const shell = parseShell(payload);
     const h = shell && this.hosted.get(shell.vmId);
     // Only tabs the owner granted the console may type into it.
-    if (h?.engine && h.viewers.has(remote) && h.view.state === "running") h.engine.input(shell!.bytes);
+    if (!shell || !h?.viewers.has(remote)) return;
+    if (h.engine && h.view.state === "running") h.engine.input(shell.bytes);
+    else if (h.view.state === "restoring") this.holdInput(h, remote, shell.bytes);
+  }
+
+  private holdInput(h: Hosting, remote: PeerAddress, bytes: Uint8Array): void {
+    const held = this.typedAhead.get(h) ?? new PendingInput();
+    this.typedAhead.set(h, held);
+    const first = held.dropped === 0;
+    if (held.push(bytes) || !first) return;
+    const note = `\r\n[${droppedInputNote(bytes.length, "the VM was restoring")}]\r\n`;
+    this.shell.send(remote, encodeShell(h.vm.vmId, new TextEncoder().encode(note)));
   }
 
   private forget(remote: PeerAddress): void {

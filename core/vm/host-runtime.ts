@@ -373,6 +373,7 @@ export class HostRuntime {
       return;
     }
     this.status(h, "running", problems);
+    this.console.running(h);
     this.checkpointer.schedule(h);
     void this.checkLeases();
   }

@@ -1,6 +1,8 @@
 // The owner's consoles: each tab attaches a shell to a VM on whichever host runs
 // it now, with a grant the owner signs for that host and that tab, and follows
-// the VM when it moves. Console bytes travel on the shell channel.
+// the VM when it moves. Console bytes travel on the shell channel. What a tab
+// types while no host has confirmed it (the VM starts, moves, or the link is
+// re-made) is held in order and sent once one does.
 import type { Identity } from "../crypto/identity.ts";
 import { signEntry } from "../crypto/signed.ts";
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
@@ -8,6 +10,7 @@ import { whenOpen } from "../net/link-wait.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import { ATTACH_KIND } from "../state/vm-records.ts";
 import type { Clock } from "../util/clock.ts";
+import { droppedInputNote, PendingInput } from "../util/pending-input.ts";
 import type { OwnedState, OwnerViews } from "./owner-views.ts";
 import { encodeShell, parseShell, SHELL_PROTOCOL, type VmMessage } from "./vm-protocol.ts";
 
@@ -16,6 +19,8 @@ export interface ShellHandlers {
   /** What the console showed before this tab attached (sent on every (re)attach). */
   transcript(text: string): void;
   status(state: OwnedState, host: PeerAddress | null, detail: string): void;
+  /** Something the user should know about their typing (some of it was dropped). */
+  notice?(text: string): void;
 }
 
 export interface ShellSession {
@@ -55,10 +60,18 @@ export class ShellSessions {
           if (s.vmId === shell.vmId && s.currentHost === remote) s.handlers.output(shell.bytes);
       }),
       o.views.on("update", (v) => {
-        for (const s of this.sessions) if (s.vmId === v.vmId) s.handlers.status(v.state, v.host, v.detail);
+        for (const s of this.sessions) {
+          if (s.vmId !== v.vmId) continue;
+          s.handlers.status(v.state, v.host, v.detail);
+          s.deliver();
+        }
       }),
       o.views.on("change", () => {
         for (const s of this.sessions) void s.check();
+      }),
+      // A host forgets the tabs it loses a link to: ask it again once the link is back.
+      o.mesh.on("close", (remote) => {
+        for (const s of this.sessions) s.linkLost(remote);
       }),
     ];
   }
@@ -78,8 +91,11 @@ export class ShellSessions {
 
   /** The host confirmed a tab: only its first answer replaces what the terminal shows. */
   attached(remote: PeerAddress, vmId: string, transcript: string): void {
-    for (const s of this.sessions)
-      if (s.vmId === vmId && s.confirmed(remote)) s.handlers.transcript(transcript);
+    for (const s of this.sessions) {
+      if (s.vmId !== vmId || !s.confirmed(remote)) continue;
+      s.handlers.transcript(transcript);
+      s.deliver();
+    }
   }
 
   /** Signs a grant for this tab to use the VM's console on `host`, and sends it. */
@@ -96,8 +112,9 @@ export class ShellSessions {
     await this.grant(vmId, host);
   }
 
-  input(host: PeerAddress, vmId: string, bytes: Uint8Array): void {
-    this.shell.send(host, encodeShell(vmId, bytes));
+  /** False when the link to `host` would not take it. */
+  input(host: PeerAddress, vmId: string, bytes: Uint8Array): boolean {
+    return this.shell.send(host, encodeShell(vmId, bytes));
   }
 }
 
@@ -113,6 +130,8 @@ class Session implements ShellSession {
   private cancelRetry: (() => void) | null = null;
   private closed = false;
   private asking = false;
+  /** Typing while no host has confirmed this tab. */
+  private readonly typedAhead = new PendingInput();
 
   constructor(
     private readonly owner: ShellSessions,
@@ -153,8 +172,30 @@ class Session implements ShellSession {
     return this.currentHost;
   }
 
+  /** Typing goes through the queue, so nothing overtakes what is still held. */
   input(bytes: Uint8Array): void {
-    if (this.currentHost) this.owner.input(this.currentHost, this.vmId, bytes);
+    const first = this.typedAhead.dropped === 0;
+    if (!this.typedAhead.push(bytes) && first)
+      this.handlers.notice?.(droppedInputNote(bytes.length, "the VM was out of reach"));
+    this.deliver();
+  }
+
+  /** Sends what is held, if a host has confirmed this tab (else it waits for one). */
+  deliver(): void {
+    const host = this.currentHost;
+    if (!host || this.attachedTo !== host) return;
+    // A lease for another host is signed (the VM moves): hold it for the new host.
+    const view = this.owner.o.views.get(this.vmId);
+    if (view?.host && view.host !== host) return;
+    const typed = this.typedAhead.take();
+    if (typed && !this.owner.input(host, this.vmId, typed)) this.typedAhead.push(typed);
+  }
+
+  /** The link to `remote` closed: if it is this tab's host, it must confirm the tab again. */
+  linkLost(remote: PeerAddress): void {
+    if (remote !== this.currentHost) return;
+    this.attachedTo = null;
+    void this.check();
   }
 
   rttMs(): number | null {
