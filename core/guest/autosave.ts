@@ -1,6 +1,10 @@
 // When to save a VM on its own: soon after activity settles, never later than
 // a limit after the first unsaved change, and now and then even when nothing
 // visible happened (the guest may work silently in the background).
+//
+// Local saves are small deltas (a tenth of a second to make), so the defaults
+// keep at most about a second of work unsaved: half a second after the last
+// keystroke or output, and every few seconds while the guest keeps busy.
 
 export interface AutosaveOptions {
   /** Quiet time after the last activity before saving. */
@@ -11,6 +15,12 @@ export interface AutosaveOptions {
   periodicMs?: number;
 }
 
+export const AUTOSAVE_DEFAULTS: Required<AutosaveOptions> = {
+  idleMs: 500,
+  maxDelayMs: 3000,
+  periodicMs: 30_000,
+};
+
 export class AutosavePolicy {
   private readonly idleMs: number;
   private readonly maxDelayMs: number;
@@ -20,12 +30,13 @@ export class AutosavePolicy {
   private lastSaveMs: number;
 
   constructor(nowMs: number, options: AutosaveOptions = {}) {
-    this.idleMs = options.idleMs ?? 2000;
-    this.maxDelayMs = options.maxDelayMs ?? 15_000;
-    this.periodicMs = options.periodicMs ?? 120_000;
+    this.idleMs = options.idleMs ?? AUTOSAVE_DEFAULTS.idleMs;
+    this.maxDelayMs = options.maxDelayMs ?? AUTOSAVE_DEFAULTS.maxDelayMs;
+    this.periodicMs = options.periodicMs ?? AUTOSAVE_DEFAULTS.periodicMs;
     this.lastSaveMs = nowMs;
   }
 
+  /** Something changed since the last save that completed (a save under way does not count yet). */
   get dirty(): boolean {
     return this.firstChangeMs !== null;
   }
@@ -39,7 +50,9 @@ export class AutosavePolicy {
   /** A save began at `startedMs` and completed: changes after its start stay unsaved. */
   noteSaved(startedMs: number): void {
     this.lastSaveMs = startedMs;
-    if (this.firstChangeMs !== null && this.lastActivityMs < startedMs) this.firstChangeMs = null;
+    if (this.firstChangeMs === null) return;
+    // What is still unsaved changed after the save began, not at the first change it covered.
+    this.firstChangeMs = this.lastActivityMs < startedMs ? null : Math.max(this.firstChangeMs, startedMs);
   }
 
   /** Milliseconds from `nowMs` until the next save is due (0 = now). */

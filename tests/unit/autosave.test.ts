@@ -29,6 +29,24 @@ describe("AutosavePolicy", () => {
     expect(p.dirty).toBe(false);
   });
 
+  it("counts the wait of a change made during a save from that save's start", () => {
+    const p = new AutosavePolicy(0, options);
+    for (let t = 0; t <= 12_000; t += 500) p.noteActivity(t); // busy all along
+    p.noteSaved(10_000); // a save began at 10 s, with changes after it
+    for (let t = 12_500; t <= 20_000; t += 500) p.noteActivity(t);
+    // Due 15 s after that save began (25 s), not at once (15 s after the first change it covered).
+    expect(p.dueInMs(20_000)).toBe(2000);
+  });
+
+  it("by default keeps at most about a second of work unsaved", () => {
+    const p = new AutosavePolicy(0);
+    p.noteActivity(1000);
+    expect(p.dueInMs(1000)).toBe(500);
+    for (let t = 1000; t <= 10_000; t += 100) p.noteActivity(t);
+    expect(p.dueInMs(3000)).toBe(1000); // at most 3 s while busy
+    expect(new AutosavePolicy(0).dueInMs(0)).toBe(30_000);
+  });
+
   it("saves periodically even without visible activity", () => {
     const p = new AutosavePolicy(0, options);
     expect(p.dirty).toBe(false);

@@ -5,8 +5,10 @@ import { type SavedVm, SavedVmStore } from "../../core/guest/saved-vm.ts";
 import { MemoryStore } from "../../core/state/storage.ts";
 import { ManualClock } from "../../core/util/clock.ts";
 import { BUDGET_KEY, CACHE_DELAY_MS, LocalVmController } from "../../web/local-vm/controller.ts";
+import { RETRY_AFTER_FAILURE_MS } from "../../web/local-vm/saver.ts";
 import type { LocalVmGuest, LocalVmWorker } from "../../web/local-vm/worker-port.ts";
 import type {
+  BaseSource,
   GuestSource,
   StartRequest,
   StartResult,
@@ -38,6 +40,10 @@ class FakeWorker implements LocalVmWorker {
   disposed = false;
   paused = false;
   snapshots = 0;
+  /** The base each snapshot was asked to be a delta against. */
+  snapshotBases: (BaseSource | undefined)[] = [];
+  /** While set, snapshots wait for it (a save under way). */
+  snapshotGate: Promise<void> | null = null;
   inputs: Uint8Array[] = [];
   budgets: number[] = [];
   private answer: { resolve(r: StartResult): void; reject(e: Error): void } | null = null;
@@ -46,13 +52,16 @@ class FakeWorker implements LocalVmWorker {
     input: async (bytes: Uint8Array) => {
       this.inputs.push(bytes);
     },
-    snapshot: async (): Promise<VmSnapshot> => {
+    snapshot: async (base?: BaseSource): Promise<VmSnapshot> => {
       this.snapshots++;
-      const state = new Uint8Array([this.snapshots, 2, 3]).buffer;
+      this.snapshotBases.push(base);
+      const n = this.snapshots;
+      await this.snapshotGate;
+      const state = new Uint8Array([n, 2, 3]).buffer;
       return {
         state,
-        encoding: "gzip",
-        transcript: `saved #${this.snapshots}`,
+        encoding: base ? "delta-gzip" : "gzip",
+        transcript: `saved #${n}`,
         rawBytes: 4096,
         saveMs: 1,
         compressMs: 1,
@@ -172,10 +181,12 @@ async function startRunning(t: ReturnType<typeof setUp>): Promise<FakeWorker> {
 }
 
 const savedVm = (savedAtMs: number): SavedVm => ({
-  schema: 1,
+  schema: 2,
   imageId: "image-1",
   v86Version: "v86-1",
   savedAtMs,
+  encoding: "gzip",
+  baseSha256: null,
   state: new Uint8Array([9, 9, 9]).buffer,
   rawBytes: 4096,
   transcript: "root@spare:~# ",
@@ -194,24 +205,27 @@ describe("LocalVmController", () => {
     expect(s.save).toMatchObject({ text: "Not saved yet", saved: false });
     expect(await t.current()).toBeNull();
 
-    await t.advance(2000);
+    await t.advance(500);
     const record = await t.current();
     expect(record).toMatchObject({ imageId: "image-1", v86Version: "v86-1", transcript: "saved #1" });
-    expect(record?.savedAtMs).toBe(EPOCH + 2000);
+    expect(record?.savedAtMs).toBe(EPOCH + 500);
     expect(t.controller.state().save).toMatchObject({ saved: true, text: "Saved just now" });
     expect(t.controller.state().save.title).toMatch(/^Saved automatically: /);
+    // A delta against the image's state, which the record names.
+    expect(worker.snapshotBases).toEqual([{ url: imageState.url, sha256: "0".repeat(64), bytes: 1000 }]);
+    expect(record).toMatchObject({ schema: 2, encoding: "delta-gzip", baseSha256: "0".repeat(64) });
   });
 
   it("waits for typing to settle before saving", async () => {
     const t = setUp();
     const worker = await startRunning(t);
-    await t.advance(2000); // the first save of the new VM
+    await t.advance(500); // the first save of the new VM
     expect(worker.snapshots).toBe(1);
 
     t.controller.input(new TextEncoder().encode("l"));
-    await t.advance(1500);
+    await t.advance(400);
     t.controller.input(new TextEncoder().encode("s"));
-    await t.advance(1500);
+    await t.advance(400);
     expect(worker.snapshots).toBe(1);
     expect(worker.inputs).toHaveLength(2);
     expect(t.controller.state().save).toMatchObject({
@@ -219,7 +233,7 @@ describe("LocalVmController", () => {
       text: "Unsaved changes (saved just now)",
     });
 
-    await t.advance(500);
+    await t.advance(100); // half a second after the last keystroke
     expect(worker.snapshots).toBe(2);
     expect(t.controller.state().save.saved).toBe(true);
   });
@@ -227,21 +241,22 @@ describe("LocalVmController", () => {
   it("does not let constant typing put off a save for long", async () => {
     const t = setUp();
     const worker = await startRunning(t);
-    await t.advance(2000);
-    for (let i = 0; i < 20; i++) {
+    await t.advance(500);
+    for (let i = 0; i < 30; i++) {
       t.controller.input(new Uint8Array([0x61]));
-      await t.advance(1000);
+      await t.advance(200);
     }
-    expect(worker.snapshots).toBe(2); // 15 s after the first unsaved keystroke
+    // Six seconds of typing, never half a second apart: saved 3 and 6 s after it began.
+    expect(worker.snapshots).toBe(3);
   });
 
   it("saves now and then even when nothing visible happens", async () => {
     const t = setUp();
     const worker = await startRunning(t);
-    await t.advance(2000);
-    await t.advance(119_000);
+    await t.advance(500);
+    await t.advance(29_000);
     expect(worker.snapshots).toBe(1);
-    await t.advance(2000);
+    await t.advance(1000);
     expect(worker.snapshots).toBe(2);
   });
 
@@ -265,10 +280,99 @@ describe("LocalVmController", () => {
     await init;
     expect(t.controller.state().status).toMatch(/^Resumed in/);
     expect(t.controller.state().notice).toBeNull();
-    // Nothing changed since the save it came from: no save is due soon.
-    await t.advance(60_000);
+    // Nothing changed since the save it came from: no save is due soon, and leaving loses nothing.
+    expect(t.controller.hasUnsavedWork()).toBe(false);
+    await t.advance(29_000);
     expect(worker.snapshots).toBe(0);
     expect(await t.saved.setAsideCopy()).toBeNull();
+  });
+
+  it("resumes a save made as a delta against the image's state", async () => {
+    const delta: SavedVm = { ...savedVm(EPOCH - 5000), encoding: "delta-gzip", baseSha256: "0".repeat(64) };
+    const t = setUp({ saved: delta });
+    await t.seed();
+    const init = t.controller.init();
+    await flush();
+    const worker = t.workers[0]!;
+    expect(worker.request?.states[0]).toMatchObject({
+      kind: "delta",
+      base: { url: imageState.url, sha256: "0".repeat(64), bytes: 1000 },
+      label: "Your saved VM",
+    });
+    worker.finishStart(0);
+    await init;
+    expect(t.controller.state().status).toMatch(/^Resumed in/);
+  });
+
+  it("asks before leaving only while something is not saved yet", async () => {
+    const t = setUp();
+    await t.controller.init();
+    expect(t.controller.hasUnsavedWork()).toBe(false); // no VM
+    const worker = await startRunning(t);
+    expect(t.controller.hasUnsavedWork()).toBe(true); // a new VM, never saved
+    await t.advance(500);
+    expect(t.controller.hasUnsavedWork()).toBe(false);
+
+    worker.events!.output(new TextEncoder().encode("data written"));
+    expect(t.controller.hasUnsavedWork()).toBe(true);
+    let open!: () => void;
+    worker.snapshotGate = new Promise((resolve) => {
+      open = resolve;
+    });
+    await t.advance(500);
+    expect(worker.snapshots).toBe(2);
+    expect(t.controller.state().save.text).toBe("Saving…");
+    expect(t.controller.hasUnsavedWork()).toBe(true); // under way is not saved
+    open();
+    await t.advance(0);
+    expect(t.controller.hasUnsavedWork()).toBe(false);
+    expect(t.controller.state().save).toMatchObject({ saved: true, text: "Saved just now" });
+  });
+
+  it("keeps saving after output that came during a save, half a second after it settles", async () => {
+    const t = setUp();
+    const worker = await startRunning(t);
+    await t.advance(500);
+    worker.events!.output(new TextEncoder().encode("a"));
+    let open!: () => void;
+    worker.snapshotGate = new Promise((resolve) => {
+      open = resolve;
+    });
+    await t.advance(500); // the save starts
+    worker.events!.output(new TextEncoder().encode("b")); // during it
+    await t.advance(200);
+    open();
+    worker.snapshotGate = null;
+    await t.advance(0);
+    expect(t.controller.state().save.saved).toBe(false); // "b" is not in that save
+    await t.advance(299);
+    expect(worker.snapshots).toBe(2);
+    await t.advance(1);
+    expect(worker.snapshots).toBe(3);
+    expect(t.controller.hasUnsavedWork()).toBe(false);
+  });
+
+  it("a save that cannot be written leaves the previous one readable", async () => {
+    const t = setUp();
+    const worker = await startRunning(t);
+    await t.advance(500);
+    expect((await t.current())?.transcript).toBe("saved #1");
+    const set = t.store.set.bind(t.store);
+    t.store.set = async () => {
+      throw new Error("QuotaExceededError");
+    };
+    worker.events!.output(new TextEncoder().encode("more"));
+    await t.advance(500);
+    expect(worker.snapshots).toBe(2);
+    expect(t.controller.state().notice?.text).toBe("Saving failed: QuotaExceededError");
+    expect(t.controller.hasUnsavedWork()).toBe(true);
+    expect((await t.current())?.transcript).toBe("saved #1");
+    t.store.set = set;
+    await t.advance(RETRY_AFTER_FAILURE_MS - 1);
+    expect(worker.snapshots).toBe(2); // not retried at once, over and over
+    await t.advance(1);
+    expect((await t.current())?.transcript).toBe("saved #3");
+    expect(t.controller.hasUnsavedWork()).toBe(false);
   });
 
   it("sets aside a saved VM that will not restore, offers it for download, and starts fresh", async () => {
@@ -292,7 +396,7 @@ describe("LocalVmController", () => {
       `spare-cycles-vm-${new Date(old.savedAtMs).toISOString().slice(0, 19)}.v86state.gz`,
     );
     expect(new Uint8Array(file!.data)).toEqual(new Uint8Array([9, 9, 9]));
-    await t.advance(2000);
+    await t.advance(500);
     expect((await t.current())?.transcript).toBe("saved #1");
     expect(new Uint8Array((await t.saved.setAsideCopy())!.state)).toEqual(new Uint8Array([9, 9, 9]));
   });
@@ -320,22 +424,22 @@ describe("LocalVmController", () => {
   it("reset discards the saved VM and starts a fresh one", async () => {
     const t = setUp();
     const first = await startRunning(t);
-    await t.advance(2000);
+    await t.advance(500);
     expect(await t.current()).not.toBeNull();
     const reset = t.controller.reset();
     await flush();
     expect(first.disposed).toBe(true);
     expect(await t.current()).toBeNull();
-    expect(t.controller.state().save.text).toBe("Not saved yet");
     t.workers[1]!.finishStart(0);
     await reset;
     expect(t.controller.state().ui).toBe("running");
+    expect(t.controller.state().save.text).toBe("Not saved yet");
   });
 
   it("sends console output to the shell and counts it as activity", async () => {
     const t = setUp();
     const worker = await startRunning(t);
-    await t.advance(2000);
+    await t.advance(500);
     worker.events!.output(new TextEncoder().encode("hello-42"));
     expect(t.output).toEqual(["hello-42"]);
     expect(t.controller.state().save.saved).toBe(false);
@@ -364,7 +468,7 @@ describe("LocalVmController", () => {
     await a;
     expect(worker.snapshots).toBe(1);
     expect(t.controller.state().save.title).toMatch(
-      /^Saved on demand: 3 B \(state 4\.0 KB before compression\)$/,
+      /^Saved on demand: 3 B \(changes from the image; state 4\.0 KB before compression\)$/,
     );
   });
 

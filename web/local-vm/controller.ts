@@ -1,19 +1,18 @@
-// "This device" without the DOM: the VM in this tab's worker, its lifecycle, and
-// when it is saved. The VM is saved on demand, soon after activity settles, now
-// and then, and when the page is hidden; a reload resumes it with its files. A
+// "This device" without the DOM: the VM in this tab's worker and its lifecycle.
+// The VM is saved as it goes (saver.ts); a reload resumes it with its files. A
 // saved state that will not restore is set aside for download, never dropped.
 // The worker factory and the clock are injected, so tests drive all of it.
 
 import { clampBudgetPct } from "../../core/cpu/governor.ts";
-import { AutosavePolicy } from "../../core/guest/autosave.ts";
 import type { SavedVm, SavedVmStore } from "../../core/guest/saved-vm.ts";
 import type { KeyValueStore } from "../../core/state/storage.ts";
 import type { Clock } from "../../core/util/clock.ts";
 import { Emitter } from "../../core/util/emitter.ts";
 import { errorMessage } from "../../core/util/errors.ts";
-import { formatAge, formatBytes } from "../../core/util/format.ts";
+import { formatAge } from "../../core/util/format.ts";
 import { droppedInputNote, PendingInput } from "../../core/util/pending-input.ts";
 import type { LoadProgress, StateSource, VmStats } from "../../worker/api.ts";
+import { LocalVmSaver, type SaveState } from "./saver.ts";
 import { SpareWorker } from "./spare.ts";
 import { Timers } from "./timers.ts";
 import type { LocalVmGuest, LocalVmWorker } from "./worker-port.ts";
@@ -45,7 +44,7 @@ export interface LocalVmState {
   progress: LoadProgress | null;
   /** The VM's last stats (kept after it stops). */
   stats: VmStats | null;
-  save: { text: string; saved: boolean; title: string };
+  save: SaveState;
   /** Whether a new VM can start offline; null until that is looked into. */
   offline: { text: string; title?: string; ready?: boolean } | null;
   budgetPct: number;
@@ -74,20 +73,18 @@ export interface LocalVmDeps {
   guest: LocalVmGuest;
   /** Runs `fn` when the browser is idle; returns its cancel (default: the clock, shortly). */
   whenIdle?: (fn: () => void) => () => void;
-  /** Asks the browser to keep this origin's storage; called after each save. */
+  /** Asks the browser to keep this origin's storage; called after the first save. */
   persistStorage?: () => void;
 }
 
-type Shown = Omit<LocalVmState, "inputEnabled" | "save"> & { saveTitle: string };
+type Shown = Omit<LocalVmState, "inputEnabled" | "save">;
 
 export class LocalVmController {
   private readonly events = new Emitter<LocalVmEvents>();
   private readonly timers: Timers;
   private readonly spare: SpareWorker;
+  private readonly saver: LocalVmSaver;
   private vm: LocalVmWorker | null = null;
-  private autosave: AutosavePolicy | null = null;
-  private saving: Promise<void> | null = null;
-  private lastSavedAtMs: number | null = null;
   /** What is typed while the VM loads, delivered in order once it runs. */
   private readonly typedAhead = new PendingInput();
   private shown: Shown = {
@@ -96,7 +93,6 @@ export class LocalVmController {
     notice: null,
     progress: null,
     stats: null,
-    saveTitle: "",
     offline: null,
     budgetPct: DEFAULT_BUDGET_PCT,
     prepared: false,
@@ -113,6 +109,16 @@ export class LocalVmController {
       needed: () => this.vm === null,
       ready: () => this.show({ prepared: true }),
     });
+    this.saver = new LocalVmSaver({
+      clock,
+      wallMs: () => this.wallMs(),
+      saved: deps.saved,
+      guest: deps.guest,
+      ...(deps.persistStorage && { persistStorage: deps.persistStorage }),
+      canSave: () => this.shown.ui === "running" || this.shown.ui === "paused",
+      changed: () => this.show({}),
+      failed: (message) => this.showNotice(message, false),
+    });
   }
 
   on<K extends keyof LocalVmEvents>(event: K, handler: LocalVmEvents[K]): () => void {
@@ -120,9 +126,9 @@ export class LocalVmController {
   }
 
   state(): LocalVmState {
-    const { saveTitle, ...shown } = this.shown;
+    const shown = this.shown;
     const typable = shown.ui === "running" || shown.ui === "loading";
-    return { ...shown, inputEnabled: typable && this.vm !== null, save: this.saveState() };
+    return { ...shown, inputEnabled: typable && this.vm !== null, save: this.saver.state() };
   }
 
   /** What this tab's VM costs right now, for presence. */
@@ -137,7 +143,6 @@ export class LocalVmController {
     if (typeof stored === "number") this.show({ budgetPct: clampBudgetPct(stored) });
     const saved = await this.deps.saved.load();
     if (saved) {
-      this.lastSavedAtMs = saved.savedAtMs;
       await this.boot(saved);
     } else {
       this.show({
@@ -155,7 +160,6 @@ export class LocalVmController {
   async startNew(): Promise<void> {
     if (this.shown.ui === "loading") return;
     await this.teardown();
-    this.lastSavedAtMs = null;
     await this.boot(null);
   }
 
@@ -169,7 +173,7 @@ export class LocalVmController {
     if (!this.canReset()) return;
     await this.teardown();
     await this.deps.saved.clear();
-    this.lastSavedAtMs = null;
+    this.saver.forget();
     this.events.emit("clearShell");
     await this.boot(null);
   }
@@ -184,43 +188,17 @@ export class LocalVmController {
     }
     if (!this.vm || this.shown.ui !== "running") return;
     void this.vm.api.input(bytes);
-    this.autosave?.noteActivity(this.deps.clock.nowMs());
-    this.scheduleAutosave();
+    this.saver.noteActivity();
   }
 
   /** Saves the VM to this device; concurrent requests share one save. */
   save(reason: string): Promise<void> {
-    if (this.saving) return this.saving;
-    const vm = this.vm;
-    if (!vm || (this.shown.ui !== "running" && this.shown.ui !== "paused")) return Promise.resolve();
-    const startedMs = this.deps.clock.nowMs();
-    this.saving = (async () => {
-      this.show({});
-      try {
-        const snapshot = await vm.api.snapshot();
-        if (this.vm !== vm) return;
-        const record: SavedVm = {
-          schema: 1,
-          imageId: this.deps.guest.imageId,
-          v86Version: this.deps.guest.v86Version,
-          savedAtMs: this.wallMs(),
-          state: snapshot.state,
-          rawBytes: snapshot.rawBytes,
-          transcript: snapshot.transcript,
-        };
-        await this.deps.saved.save(record);
-        this.deps.persistStorage?.();
-        this.lastSavedAtMs = record.savedAtMs;
-        this.autosave?.noteSaved(startedMs);
-        this.shown.saveTitle = `Saved ${reason}: ${formatBytes(snapshot.state.byteLength)} (state ${formatBytes(snapshot.rawBytes)} before compression)`;
-      } catch (err) {
-        this.showNotice(`Saving failed: ${errorMessage(err)}`, false);
-      } finally {
-        this.saving = null;
-        this.show({});
-      }
-    })();
-    return this.saving;
+    return this.saver.save(reason);
+  }
+
+  /** Whether leaving the page now would lose something (for a "leave site?" prompt). */
+  hasUnsavedWork(): boolean {
+    return this.saver.unsaved();
   }
 
   async togglePause(): Promise<void> {
@@ -247,13 +225,15 @@ export class LocalVmController {
     const vm = await this.deps.saved.setAsideCopy();
     if (!vm) return null;
     const when = new Date(vm.savedAtMs).toISOString().slice(0, 19);
-    return { name: `spare-cycles-vm-${when}.v86state.gz`, data: vm.state, type: "application/gzip" };
+    // A delta restores only against the image's state it was made from (public/guest/state.bin.gz).
+    const kind = vm.encoding === "delta-gzip" ? "v86delta" : "v86state";
+    return { name: `spare-cycles-vm-${when}.${kind}.gz`, data: vm.state, type: "application/gzip" };
   }
 
   /** Stops the VM, the spare worker and every timer; nothing is saved or shown after this. */
   async dispose(): Promise<void> {
     this.timers.cancelAll();
-    this.autosave = null;
+    this.saver.detach();
     const vm = this.vm;
     this.vm = null;
     this.events.clear();
@@ -269,14 +249,7 @@ export class LocalVmController {
     });
     const { guest } = this.deps;
     const states: StateSource[] = [];
-    if (saved) {
-      states.push({
-        kind: "bytes",
-        bytes: saved.state.slice(0),
-        transcript: saved.transcript,
-        label: "Your saved VM",
-      });
-    }
+    if (saved) states.push(savedState(saved, guest.imageState()));
     states.push(guest.imageState());
     const vm = this.spare.take() ?? this.deps.createWorker();
     this.vm = vm;
@@ -296,7 +269,7 @@ export class LocalVmController {
           output: (bytes) => {
             if (this.vm !== vm) return;
             this.events.emit("output", bytes);
-            this.autosave?.noteActivity(this.deps.clock.nowMs());
+            this.saver.noteActivity();
           },
           progress: (progress) => {
             if (this.vm === vm) this.show({ progress });
@@ -315,16 +288,13 @@ export class LocalVmController {
       } else if (result.mode === "cold-boot") {
         this.showNotice(`Booted from scratch: ${result.problems.join("; ")}`, false);
       }
-      const now = this.deps.clock.nowMs();
-      this.autosave = new AutosavePolicy(now);
-      if (!fromSaved) this.autosave.noteActivity(now); // save the new VM soon
       this.show({
         ui: "running",
         loadTimings: { loadMs: result.loadMs, ...result.timingsMs },
         status: `${fromSaved ? "Resumed" : "Started"} in ${(result.loadMs / 1000).toFixed(1)} s. The VM runs in this tab.`,
       });
       this.timers.every("stats", STATS_INTERVAL_MS, () => void this.refreshStats());
-      this.scheduleAutosave();
+      this.saver.attach(vm, fromSaved ? saved.savedAtMs : null);
       const typed = this.typedAhead.take();
       if (typed) this.input(typed);
       // Off the critical path: the first seconds belong to the user's first commands.
@@ -350,15 +320,6 @@ export class LocalVmController {
     );
   }
 
-  private scheduleAutosave(): void {
-    this.timers.cancel("autosave");
-    if (!this.autosave || !this.vm) return;
-    const dueMs = this.autosave.dueInMs(this.deps.clock.nowMs());
-    this.timers.after("autosave", dueMs, () => {
-      void this.save("automatically").finally(() => this.scheduleAutosave());
-    });
-  }
-
   private async refreshStats(): Promise<void> {
     const vm = this.vm;
     if (!vm) return;
@@ -373,28 +334,14 @@ export class LocalVmController {
 
   private async teardown(): Promise<void> {
     this.typedAhead.clear();
-    this.timers.cancel("autosave");
+    this.saver.detach();
     this.timers.cancel("stats");
     this.timers.cancel("cache");
-    this.autosave = null;
     const vm = this.vm;
     this.vm = null;
     this.show({});
     if (vm) await vm.dispose();
     this.show({ ui: "empty" });
-  }
-
-  private saveState(): LocalVmState["save"] {
-    const dirty = this.autosave?.dirty ?? false;
-    let text: string;
-    if (this.saving) text = "Saving…";
-    else if (!this.vm) text = "";
-    else if (this.lastSavedAtMs === null) text = "Not saved yet";
-    else {
-      const age = formatAge(this.wallMs() - this.lastSavedAtMs);
-      text = dirty ? `Unsaved changes (saved ${age})` : `Saved ${age}`;
-    }
-    return { text, saved: !!this.vm && !dirty && this.lastSavedAtMs !== null, title: this.shown.saveTitle };
   }
 
   private showNotice(text: string, offerDownload: boolean): void {
@@ -409,4 +356,16 @@ export class LocalVmController {
   private wallMs(): number {
     return (this.deps.wallMs ?? Date.now)();
   }
+}
+
+/** A saved VM as a state for the worker to restore (a delta needs the image's state). */
+function savedState(saved: SavedVm, image: StateSource): StateSource {
+  const common = { transcript: saved.transcript, label: "Your saved VM" };
+  // A copy: the worker takes the bytes, and a failed restore sets the record aside.
+  const bytes = saved.state.slice(0);
+  if (saved.encoding === "delta-gzip" && image.kind === "url") {
+    const base = { url: image.url, sha256: image.sha256, bytes: image.bytes };
+    return { kind: "delta", bytes, base, ...common };
+  }
+  return { kind: "bytes", bytes, ...common };
 }

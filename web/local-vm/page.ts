@@ -1,11 +1,13 @@
 // "This device": a VM running in a worker of this tab, with its shell. Puts the
 // controller (lifecycle, autosave, set-aside) together with the real worker, the
-// browser's clock and idle time, the shipped guest, and the view.
+// browser's clock and idle time, the shipped guest, and the view; and asks
+// "leave site?" only while leaving would lose something not saved yet.
 
 import type { SavedVmStore } from "../../core/guest/saved-vm.ts";
 import type { KeyValueStore } from "../../core/state/storage.ts";
 import { systemClock } from "../../core/util/clock.ts";
 import { guestManifest, guestSource, imageState, keepGuestCached } from "../guest.ts";
+import { Lifetime } from "../lifetime.ts";
 import { VmWorker } from "../vm-worker.ts";
 import { LocalVmController } from "./controller.ts";
 import { type LocalVmElements, LocalVmView } from "./view.ts";
@@ -25,6 +27,8 @@ function whenIdle(fn: () => void): () => void {
 export class LocalVmPage {
   private readonly controller: LocalVmController;
   private readonly view: LocalVmView;
+  /** The page's own listeners (leaving the page). */
+  private readonly lifetime = new Lifetime();
 
   constructor(el: LocalVmElements, saved: SavedVmStore, settings: KeyValueStore) {
     this.controller = new LocalVmController({
@@ -43,6 +47,21 @@ export class LocalVmPage {
       persistStorage: () => void navigator.storage?.persist?.(),
     });
     this.view = new LocalVmView(el, this.controller);
+    const { signal } = this.lifetime;
+    window.addEventListener(
+      "beforeunload",
+      (event) => {
+        if (!this.controller.hasUnsavedWork()) return;
+        // The browser asks "leave site?"; a save under way or due in a moment then finishes.
+        event.preventDefault();
+        event.returnValue = "";
+      },
+      { signal },
+    );
+    // Also where the page is left without being hidden first; usually one save is already under way.
+    window.addEventListener("pagehide", () => void this.controller.save("when the page was left"), {
+      signal,
+    });
   }
 
   /** What this tab's VM costs right now, for presence. */
@@ -62,6 +81,7 @@ export class LocalVmPage {
 
   /** Ends the view's listeners, the controller's timers, and the VM's worker. */
   async dispose(): Promise<void> {
+    this.lifetime.end();
     this.view.dispose();
     await this.controller.dispose();
   }

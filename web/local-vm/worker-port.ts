@@ -1,6 +1,7 @@
 // What the local VM controller needs of a VM worker and of the guest image: the
 // page hands it the real ones (VmWorker, web/guest.ts), tests hand it fakes.
 import type {
+  BaseSource,
   GuestSource,
   StartRequest,
   StartResult,
@@ -14,7 +15,7 @@ import type {
 export interface LocalVmWorker {
   readonly api: {
     input(bytes: Uint8Array): Promise<void>;
-    snapshot(): Promise<VmSnapshot>;
+    snapshot(base?: BaseSource): Promise<VmSnapshot>;
     pause(): Promise<void>;
     resume(): Promise<void>;
     setBudget(pct: number): Promise<void>;
