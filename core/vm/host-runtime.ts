@@ -14,7 +14,9 @@ import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { CheckpointExchange } from "./checkpoint-exchange.ts";
+import { newPacing } from "./checkpoint-pacing.ts";
 import { restoreKeyContext, type VmEngine, vmKeyContext } from "./engine.ts";
+import { watchInput, watchOutput } from "./host-activity.ts";
 import { bootHosted, NoRestorableCheckpoint } from "./host-boot.ts";
 import { HostCheckpointer } from "./host-checkpointer.ts";
 import { HostConsole } from "./host-console.ts";
@@ -82,6 +84,7 @@ export class HostRuntime {
       clock: o.clock,
       now: this.now,
       intervalMs: () => o.settings().checkpointIntervalMs,
+      budgetPct: () => o.settings().budgetPct,
       sendRecord: (to, record) => this.send(to, { t: "checkpoint", record }),
       isCurrent: (h) => this.hosted.get(h.vm.vmId) === h,
       changed: () => this.changed(),
@@ -340,7 +343,14 @@ export class HostRuntime {
       engine: null,
       requester,
       viewers: new Set(),
-      checkpoints: { seq: 0, previous: null, cancelTimer: null, busy: false },
+      checkpoints: {
+        seq: 0,
+        previous: null,
+        cancelTimer: null,
+        timerDueMs: null,
+        busy: false,
+        pacing: newPacing(this.o.clock.nowMs()),
+      },
     };
   }
 
@@ -353,9 +363,10 @@ export class HostRuntime {
         book: this.o.book,
         exchange: this.o.exchange,
         replicas: this.o.replicas,
-        createEngine: this.o.createEngine,
+        // What is typed in and what comes out is the guest's activity: checkpoints follow it.
+        createEngine: () => watchInput(this.o.createEngine(), () => this.checkpointer.activity(h)),
         budgetPct: this.o.settings().budgetPct,
-        onOutput: this.console.output(h),
+        onOutput: watchOutput(this.console.output(h), () => this.checkpointer.activity(h)),
         keepLink: (peer) => [...this.hosted.values()].some((x) => x.requester === peer),
       });
     } catch (err) {

@@ -2,6 +2,7 @@
 // under, the engine, who may use its console, and where its checkpoints stand.
 import type { PeerAddress } from "../net/peer-address.ts";
 import type { CheckpointSummary, Lease, VmRecord } from "../state/vm-records.ts";
+import type { PacingState } from "./checkpoint-pacing.ts";
 import type { VmEngine } from "./engine.ts";
 import type { HostedState } from "./vm-protocol.ts";
 
@@ -21,7 +22,15 @@ export interface HostedVm {
   state: HostedState;
   detail: string;
   startedAtMs: number;
-  lastCheckpoint: { seq: number; atMs: number; bytes: number; saveMs: number; transferMs: number } | null;
+  lastCheckpoint: {
+    seq: number;
+    atMs: number;
+    bytes: number;
+    saveMs: number;
+    transferMs: number;
+    /** What checkpoints took of the VM's CPU budget over the last minute, in %. */
+    overheadPct: number;
+  } | null;
 }
 
 /** Where a hosted VM's checkpoints stand. */
@@ -31,7 +40,11 @@ export interface CheckpointState {
   /** The newest one, made here or restored from; the next one names it. */
   previous: CheckpointSummary | null;
   cancelTimer: (() => void) | null;
+  /** When the pending timer fires (clock ms), if there is one. */
+  timerDueMs: number | null;
   busy: boolean;
+  /** When the next one is due: activity, cost and failures so far. */
+  pacing: PacingState;
 }
 
 export interface Hosting {

@@ -1,0 +1,27 @@
+// What counts as a hosted guest's activity, for its checkpoints to follow: the
+// bytes typed into its console and the bytes it writes back.
+import type { VmEngine } from "./engine.ts";
+
+/** `engine`, calling `onActivity` after each input it is given. */
+export function watchInput(engine: VmEngine, onActivity: () => void): VmEngine {
+  return {
+    start: (o) => engine.start(o),
+    input: (bytes) => {
+      engine.input(bytes);
+      onActivity();
+    },
+    checkpoint: (key, context) => engine.checkpoint(key, context),
+    transcript: () => engine.transcript(),
+    setBudget: (pct) => engine.setBudget(pct),
+    stats: () => engine.stats(),
+    stop: () => engine.stop(),
+  };
+}
+
+/** `out`, calling `onActivity` after each output. */
+export function watchOutput(out: (bytes: Uint8Array) => void, onActivity: () => void) {
+  return (bytes: Uint8Array): void => {
+    out(bytes);
+    onActivity();
+  };
+}
