@@ -24,6 +24,7 @@ export interface MyVmsElements {
 
 const STATE_LABEL: Record<OwnedVm["state"], string> = {
   placing: "placing",
+  checking: "checking with its host",
   starting: "starting",
   running: "running",
   moving: "moving",

@@ -57,12 +57,14 @@ export class OwnerRuntime {
   private readonly vmChannel: PeerChannel;
   private readonly off: (() => void)[] = [];
   private running = true;
+  private readonly now: () => number;
   private refreshing = false;
   /** A change came in during a refresh: run once more after it. */
   private refreshAgain = false;
 
   constructor(private readonly o: OwnerRuntimeOptions) {
     const now = o.now ?? Date.now;
+    this.now = now;
     this.leases = new LeaseBook(o.book, o.identity, now);
     o.checkpoints.useLeases({
       leaseOf: async (vmId, epoch) => (await this.leases.leaseOf(vmId, epoch))?.lease ?? null,
@@ -190,7 +192,8 @@ export class OwnerRuntime {
         if (v && v.host === remote && v.epoch === m.epoch && !this.placement.isPlacing(m.vmId)) {
           const state: OwnedState =
             m.state === "running" ? "running" : m.state === "restoring" ? "starting" : v.state;
-          this.views.update(m.vmId, { state, detail: m.detail || v.detail });
+          // The host of the current lease said so: this is what the page shows.
+          this.views.update(m.vmId, { state, detail: m.detail || v.detail, reportedAt: this.now() });
         }
         return;
       }
@@ -244,7 +247,14 @@ export class OwnerRuntime {
           if (lease.host === null)
             this.views.quietly(vm.vmId, { state: "stopped", host: null, epoch: lease.epoch });
           else if (lease.epoch > v.epoch)
-            this.views.quietly(vm.vmId, { host: lease.host, epoch: lease.epoch, state: "starting" });
+            // Signed: where it runs. Not yet known: how; its host is asked (placement-controller.ts).
+            this.views.quietly(vm.vmId, {
+              host: lease.host,
+              epoch: lease.epoch,
+              state: "checking",
+              reportedAt: null,
+              detail: "asking its host",
+            });
         }
         const latest = await this.o.book.latestCheckpoint(vm.vmId, this.leases.owner);
         if (latest) {

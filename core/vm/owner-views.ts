@@ -4,7 +4,19 @@ import type { PeerAddress } from "../net/peer-address.ts";
 import type { VmRecord } from "../state/vm-records.ts";
 import { Emitter } from "../util/emitter.ts";
 
-export type OwnedState = "placing" | "starting" | "running" | "moving" | "stopped" | "waiting" | "failed";
+/**
+ * "checking": the signed lease names a host, but this tab has not heard from it
+ * yet (it just started or came back); the host's own report settles it.
+ */
+export type OwnedState =
+  | "placing"
+  | "checking"
+  | "starting"
+  | "running"
+  | "moving"
+  | "stopped"
+  | "waiting"
+  | "failed";
 
 export interface OwnedVm {
   vmId: string;
@@ -15,6 +27,8 @@ export interface OwnedVm {
   epoch: number;
   detail: string;
   lastCheckpoint: { epoch: number; seq: number; createdAt: number; bytes: number } | null;
+  /** When the host of `host`/`epoch` last reported the VM's state to this tab (null: not yet). */
+  reportedAt: number | null;
   transfer: { direction: "in" | "out"; done: number; total: number } | null;
 }
 
@@ -59,6 +73,7 @@ export class OwnerViews {
         epoch: 0,
         detail: "",
         lastCheckpoint: null,
+        reportedAt: null,
         transfer: null,
       };
       this.views.set(vm.vmId, v);

@@ -36,7 +36,7 @@ export interface PlacementOptions {
   /** Asks a host for this tab's console (and so for the VM's state). */
   grant: (vmId: string, host: PeerAddress) => Promise<void>;
   tickMs?: number;
-  /** How long a host may be unreachable before its VMs move. */
+  /** How long after its link closed (the keepalive found it silent) a host's VMs move. */
   graceMs?: number;
   linkTimeoutMs?: number;
   startTimeoutMs?: number;
@@ -63,25 +63,40 @@ const RESTORE_CHOICES = 3;
 const FLUSH_TIMEOUT_MS = 20_000;
 /** How long after this tab starts a host's absence counts as "while you were offline". */
 const CAME_BACK_MS = 30_000;
+/** How long after its link closed a host's VMs move, by default (the keepalive already waited 1.5 s). */
+const GRACE_MS = 500;
+/** How often this tab asks a host it has not heard from how its VM is. */
+const ASK_EVERY_MS = 2000;
 
 export class PlacementController {
   private readonly placing = new Set<string>();
+  /** When each VM's host was last seen linked to this tab (set while linked, and as its link closes). */
   private readonly lastSeen = new Map<string, number>();
+  /** When this tab last asked each VM's host how the VM is. */
+  private readonly askedAt = new Map<string, number>();
   private readonly statusWaiters = new Map<string, StatusWaiter>();
   private readonly startedAtMs: number;
   private cancelTick: (() => void) | null = null;
+  private readonly cancelChecks = new Set<() => void>();
   private running = true;
+  private ticking: Promise<void> | null = null;
   private readonly keys: VmKeys;
+  private readonly offClose: () => void;
 
   constructor(private readonly o: PlacementOptions) {
     this.startedAtMs = o.now();
     this.keys = new VmKeys(o.keys);
+    // A host's link closing is the news: look again once the grace is over, not at the next tick.
+    this.offClose = o.mesh.on("close", (peer) => this.linkClosed(peer));
     this.scheduleTick();
   }
 
   dispose(): void {
     this.running = false;
     this.cancelTick?.();
+    this.offClose();
+    for (const cancel of this.cancelChecks) cancel();
+    this.cancelChecks.clear();
   }
 
   isPlacing(vmId: string): boolean {
@@ -149,6 +164,7 @@ export class PlacementController {
         if (outcome.state === "running") {
           views.update(vmId, {
             state: "running",
+            reportedAt: this.o.now(),
             host,
             detail: [why, outcome.detail].filter(Boolean).join("; "),
           });
@@ -310,10 +326,29 @@ export class PlacementController {
     });
   }
 
-  private async tick(): Promise<void> {
-    const { views, mesh } = this.o;
+  /** The link to `peer` closed: the VMs it hosts were seen until now, and are looked at once the grace is over. */
+  private linkClosed(peer: PeerAddress): void {
+    const views = this.o.views.list().filter((v) => v.host === peer);
+    if (views.length === 0 || !this.running) return;
+    for (const v of views) this.lastSeen.set(v.vmId, this.o.now());
+    const cancel = this.o.clock.after((this.o.graceMs ?? GRACE_MS) + 1, () => {
+      this.cancelChecks.delete(cancel);
+      void this.tick();
+    });
+    this.cancelChecks.add(cancel);
+  }
+
+  /** One look at every VM's host; never two at once. */
+  private tick(): Promise<void> {
+    this.ticking ??= this.look().finally(() => {
+      this.ticking = null;
+    });
+    return this.ticking;
+  }
+
+  private async look(): Promise<void> {
+    const { mesh } = this.o;
     if (!this.o.isLeader()) return;
-    const grace = this.o.graceMs ?? 4000;
     for (const { vm } of await this.o.leases.all()) {
       if (vm.deleted || this.placing.has(vm.vmId)) continue;
       const lease = await this.o.leases.currentLease(vm.vmId);
@@ -325,22 +360,48 @@ export class PlacementController {
       mesh.pin(lease.host);
       if (mesh.isOpen(lease.host)) {
         this.lastSeen.set(vm.vmId, this.o.now());
-        const v = views.get(vm.vmId);
-        if (v && v.state !== "running" && v.host === lease.host && v.epoch === lease.epoch) continue;
-        if (v && (v.host !== lease.host || v.epoch !== lease.epoch)) {
-          // Another tab placed it, or this tab just came back: ask the host how it is.
-          void this.o.grant(vm.vmId, lease.host);
-          views.update(vm.vmId, { host: lease.host, epoch: lease.epoch });
-        }
+        this.askIfUnheard(vm.vmId, lease.host, lease.epoch);
         continue;
       }
-      const seen = Math.max(this.lastSeen.get(vm.vmId) ?? 0, this.startedAtMs, lease.issuedAt);
-      if (this.o.now() - seen > grace) this.failover(vm.vmId, lease.host, "the host stopped answering");
+      if (this.hostGone(vm.vmId, lease.issuedAt))
+        this.failover(vm.vmId, lease.host, "the host stopped answering");
     }
+  }
+
+  /**
+   * Whether a VM's host is gone: its link closed more than the grace ago, or (never
+   * linked since this tab started or the lease was issued) it has not linked in the
+   * time a link takes to open.
+   */
+  private hostGone(vmId: string, issuedAt: number): boolean {
+    const now = this.o.now();
+    const seen = this.lastSeen.get(vmId);
+    if (seen !== undefined) return now - seen > (this.o.graceMs ?? GRACE_MS);
+    return now - Math.max(this.startedAtMs, issuedAt) > (this.o.linkTimeoutMs ?? 10_000);
+  }
+
+  /**
+   * The signed lease says where the VM runs; only its host says how it is. Until this
+   * tab has that host's report for this epoch (it just started, came back, or another
+   * tab placed it), it shows "checking" and asks the host, every few seconds.
+   */
+  private askIfUnheard(vmId: string, host: PeerAddress, epoch: number): void {
+    const { views } = this.o;
+    const v = views.get(vmId);
+    if (!v) return;
+    const heard = v.host === host && v.epoch === epoch && v.reportedAt !== null;
+    if (heard) return;
+    if (v.host !== host || v.epoch !== epoch)
+      views.update(vmId, { host, epoch, state: "checking", reportedAt: null, detail: "" });
+    const now = this.o.now();
+    if (now - (this.askedAt.get(vmId) ?? -Infinity) < ASK_EVERY_MS) return;
+    this.askedAt.set(vmId, now);
+    void this.o.grant(vmId, host);
   }
 
   /** Moves a VM off `from` (which went away), from its newest checkpoint. */
   failover(vmId: string, from: PeerAddress, why: string): void {
+    if (this.placing.has(vmId)) return;
     const cameBack = this.o.now() - this.startedAtMs < CAME_BACK_MS;
     const newest = this.o.views.get(vmId)?.lastCheckpoint;
     const age = newest ? `${Math.round((this.o.now() - newest.createdAt) / 1000)} s` : "unknown";
