@@ -119,13 +119,16 @@ export class ContributePage {
         tr.dataset.checkpointSaveMs = String(c.saveMs);
         tr.dataset.checkpointTransferMs = String(c.transferMs);
         tr.dataset.checkpointAt = String(c.atMs);
+        tr.dataset.checkpointOverheadPct = String(c.overheadPct);
       }
       const cells = [
         v.name,
         shortPeerId(v.owner),
         v.state + (v.detail ? ` (${v.detail})` : ""),
         `epoch ${v.epoch}`,
-        c ? `#${c.seq}, ${formatBytes(c.bytes)}, ${formatAge(Date.now() - c.atMs)}` : "none yet",
+        c
+          ? `#${c.seq}, ${formatBytes(c.bytes)}, ${formatAge(Date.now() - c.atMs)}, ${c.overheadPct}% of its budget`
+          : "none yet",
       ];
       for (const text of cells) {
         const td = document.createElement("td");
