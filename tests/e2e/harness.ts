@@ -21,7 +21,7 @@ export interface App {
  * DevTools' override does not reach it here; pages get a stand-in that says
  * "nominal" until a test calls window.__setPressure(state).
  */
-const PRESSURE_STAND_IN = `(() => {
+export const PRESSURE_STAND_IN = `(() => {
   const observers = new Set();
   let state = "nominal";
   const record = () => [{ source: "cpu", state, time: performance.now() }];
