@@ -136,7 +136,8 @@ describe("a VM in this tab", () => {
     const download = page.waitForEvent("download");
     await page.getByRole("button", { name: "Download the saved VM" }).click();
     const file = await download;
-    expect(file.suggestedFilename()).toMatch(/\.v86state\.gz$/);
+    // Saves are deltas against the image now: the file says so.
+    expect(file.suggestedFilename()).toMatch(/\.v86delta\.gz$/);
     await context.close();
   });
 });
