@@ -30,8 +30,21 @@ export async function takeDeltaSnapshot(
   };
 }
 
-/** The raw state a local save encodes; throws when it is damaged or made against another base. */
-export async function openDeltaSnapshot(bytes: ArrayBuffer, base: BaseSource): Promise<Uint8Array> {
+/**
+ * The raw state a local save encodes; throws when it is damaged or made against
+ * another base. Notes where the time went in `timingsMs` (baseMs: the base
+ * downloaded or found and indexed; applyMs).
+ */
+export async function openDeltaSnapshot(
+  bytes: ArrayBuffer,
+  base: BaseSource,
+  timingsMs: Record<string, number>,
+): Promise<Uint8Array> {
+  const t0 = performance.now();
   const [delta, index] = await Promise.all([gunzip(new Uint8Array(bytes)), baseIndexFor(base)]);
-  return applyDelta(delta, index);
+  const t1 = performance.now();
+  const raw = applyDelta(delta, index);
+  timingsMs.baseMs = Math.round(t1 - t0);
+  timingsMs.applyMs = Math.round(performance.now() - t1);
+  return raw;
 }

@@ -28,7 +28,10 @@ export async function restoreState(
   const url = source.kind === "url" ? source.url : null;
   const ahead = url !== null && preparation.restoresAhead(url);
   const made = preparation.takeEmulator(guest, wasm, url);
-  made.catch(() => {}); // awaited below; a failure here is reported there
+  made.then(
+    () => (timingsMs.emulatorReadyMs = Math.round(performance.now() - t0)),
+    () => {}, // awaited below; a failure here is reported there
+  );
   if (ahead) {
     const taken = await made;
     if (taken.restored) {
@@ -39,7 +42,7 @@ export async function restoreState(
   let bytes: Uint8Array;
   let transcript: string | null;
   try {
-    ({ raw: bytes, transcript } = await loadState(source, events));
+    ({ raw: bytes, transcript } = await loadState(source, events, timingsMs));
     timingsMs.stateMs = Math.round(performance.now() - t0);
   } catch (err) {
     await (await made.catch(() => null))?.emulator.destroy().catch(() => {});
@@ -67,6 +70,7 @@ export async function restoreState(
 async function loadState(
   source: StateSource,
   events: VmHostEvents,
+  timingsMs: Record<string, number>,
 ): Promise<{ raw: Uint8Array; transcript: string | null }> {
   if (source.kind === "sealed") {
     events.progress({ stage: "decompress", label: "Opening the checkpoint", done: 0, total: 1 });
@@ -74,7 +78,7 @@ async function loadState(
   }
   if (source.kind === "delta") {
     events.progress({ stage: "decompress", label: "Unpacking the saved VM", done: 0, total: 1 });
-    return { raw: await openDeltaSnapshot(source.bytes, source.base), transcript: null };
+    return { raw: await openDeltaSnapshot(source.bytes, source.base, timingsMs), transcript: null };
   }
   if (source.kind === "url") {
     const label = "Downloading the VM state";

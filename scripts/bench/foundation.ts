@@ -1,5 +1,6 @@
-// Issue 2's numbers: restore and cold boot in Chromium's worker vs raw v86 in
-// Node, the governor's real CPU share, and guest throughput in the worker vs Node.
+// Issue 2's numbers: restore (restore.ts) and cold boot in Chromium's worker vs
+// raw v86 in Node, the governor's real CPU share, and guest throughput in the
+// worker vs Node.
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import type { Page } from "playwright-core";
@@ -7,11 +8,11 @@ import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
 import { NodeVm } from "../lib/node-vm.ts";
 import { type BenchContext, callPage, log, median, root, round } from "./context.ts";
 import { processTree, sampleCpu } from "./proc-cpu.ts";
+import { restoreBench } from "./restore.ts";
 
 const manifest = parseGuestManifest(JSON.parse(readFileSync(`${root}/public/guest/manifest.json`, "utf8")));
 const guestFile = (path: string) => new Uint8Array(readFileSync(`${root}/public/guest/${path}`));
 const BUSY_LOOP = "while :; do :; done &\r";
-const RUNS = 3;
 
 interface BenchApi {
   start(o: { cold: boolean; budgetPct: number }): Promise<unknown>;
@@ -31,86 +32,6 @@ async function benchPage(ctx: BenchContext): Promise<Page> {
   const page = await ctx.newPage("bench.html");
   await page.waitForFunction(() => document.documentElement.dataset.benchReady === "true");
   return page;
-}
-
-/**
- * The app as a person uses it: press "New VM", type a command at the prompt, see
- * the answer. Times are taken inside the page, so Playwright's own round trips
- * (noticing the prompt, then typing) are not counted: click-to-answer is the
- * time until the VM took input plus the time from typing to the answer.
- */
-async function appClickToAnswer(
-  ctx: BenchContext,
-): Promise<{ ms: number; readyMs: number; answerMs: number; timings: unknown }> {
-  const page = await ctx.newPage();
-  // Full speed for the measurement (the app's default budget is 50%).
-  await page.locator("#vm-budget").fill("100");
-  await page.locator('#local-vm[data-prepared="true"]').waitFor({ timeout: 60_000 });
-  await page.evaluate(() => {
-    const w = window as unknown as Record<string, number>;
-    const root = document.querySelector("#local-vm")!;
-    document
-      .querySelector("#vm-new")!
-      .addEventListener("click", () => (w.clickAt = performance.now()), { capture: true });
-    new MutationObserver(() => {
-      if (root.getAttribute("data-state") === "running") w.readyAt ??= performance.now();
-    }).observe(root, { attributes: true });
-    new MutationObserver(() => {
-      if (document.querySelector("#vm-terminal .xterm-rows")?.textContent?.includes("hello-42"))
-        w.answerAt ??= performance.now();
-    }).observe(document.querySelector("#vm-terminal")!, {
-      subtree: true,
-      childList: true,
-      characterData: true,
-    });
-  });
-  await page.getByRole("button", { name: "New VM" }).click();
-  await page.locator('#local-vm[data-state="running"]').waitFor();
-  await page.locator("#vm-terminal .xterm-helper-textarea").focus();
-  await page.evaluate(() => ((window as unknown as Record<string, number>).typedAt = performance.now()));
-  await page.keyboard.insertText("echo hello-$((6*7))");
-  await page.keyboard.press("Enter");
-  await page.waitForFunction(
-    () => (window as unknown as Record<string, number>).answerAt !== undefined,
-    null,
-    {
-      polling: "raf",
-    },
-  );
-  const t = await page.evaluate(() => {
-    const w = window as unknown as Record<string, number>;
-    return { clickAt: w.clickAt, readyAt: w.readyAt, typedAt: w.typedAt, answerAt: w.answerAt };
-  });
-  const readyMs = t.readyAt! - t.clickAt!;
-  const answerMs = t.answerAt! - t.typedAt!;
-  const timings = JSON.parse((await page.locator("#local-vm").getAttribute("data-load-timings")) ?? "{}");
-  await page.context().close();
-  return { ms: readyMs + answerMs, readyMs, answerMs, timings };
-}
-
-/** The worker without preparation: start from the image state and answer. */
-async function workerUnprepared(ctx: BenchContext): Promise<number> {
-  const page = await benchPage(ctx);
-  const t0 = performance.now();
-  await api(page, "start", { cold: false, budgetPct: 100 });
-  await api(page, "run", "echo hello-$((6*7))");
-  const ms = performance.now() - t0;
-  await page.context().close();
-  return ms;
-}
-
-async function nodeRestore(): Promise<number> {
-  const t0 = performance.now();
-  const state = gunzipSync(readFileSync(`${root}/public/guest/${manifest.files.state.path}`));
-  const vm = await NodeVm.start({
-    memorySizeBytes: manifest.memorySizeBytes,
-    state: state.buffer as ArrayBuffer,
-  });
-  await new Promise((r) => setTimeout(r, 0));
-  await vm.run("echo hello-$((6*7))");
-  const ms = performance.now() - t0;
-  await vm.destroy();
-  return ms;
 }
 
 async function workerColdBoot(ctx: BenchContext): Promise<number> {
@@ -194,25 +115,7 @@ async function nodeBusy(settleMs: number, measureMs: number): Promise<number> {
 }
 
 export async function foundationBench(ctx: BenchContext): Promise<Record<string, unknown>> {
-  log("restore: app click-to-answer (Chromium worker) vs raw v86 in Node");
-  const app: number[] = [];
-  const unprepared: number[] = [];
-  const node: number[] = [];
-  let timings: unknown = null;
-  const ready: number[] = [];
-  const answer: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const r = await appClickToAnswer(ctx);
-    app.push(r.ms);
-    ready.push(r.readyMs);
-    answer.push(r.answerMs);
-    timings = r.timings;
-    unprepared.push(await workerUnprepared(ctx));
-    node.push(await nodeRestore());
-  }
-  log(
-    `  worker ${app.map(Math.round)} (unprepared ${unprepared.map(Math.round)}), node ${node.map(Math.round)}`,
-  );
+  const restore = await restoreBench(ctx);
 
   log("cold boot: worker vs Node");
   const coldWorker = await workerColdBoot(ctx);
@@ -241,18 +144,8 @@ export async function foundationBench(ctx: BenchContext): Promise<Record<string,
   const nodeIps = median(nodeIpsRuns);
   log(`  worker ${round(workerIps / 1e6, 1)} MIPS, node ${round(nodeIps / 1e6, 1)} MIPS`);
 
-  const restoreWorker = median(app);
-  const restoreNode = median(node);
   return {
-    restore_ms: {
-      worker: round(restoreWorker),
-      node: round(restoreNode),
-      ratio: round(restoreWorker / restoreNode, 2),
-      worker_click_to_ready: round(median(ready)),
-      worker_type_to_answer: round(median(answer)),
-      worker_unprepared: round(median(unprepared)),
-      worker_load_timings_ms: timings,
-    },
+    ...restore,
     cold_boot_ms: {
       worker: round(coldWorker),
       node: round(coldNode),
