@@ -58,6 +58,8 @@ export class OwnerRuntime {
   private readonly off: (() => void)[] = [];
   private running = true;
   private readonly now: () => number;
+  /** Peers whose link closed and has not opened again: no shell waits on them. */
+  private readonly lostHosts = new Set<PeerAddress>();
   private refreshing = false;
   /** A change came in during a refresh: run once more after it. */
   private refreshAgain = false;
@@ -78,7 +80,7 @@ export class OwnerRuntime {
       clock: o.clock,
       now,
       views: this.views,
-      target: async (vmId) => (await this.leases.currentLease(vmId))?.host ?? null,
+      target: (vmId) => this.shellTarget(vmId),
       sendVm,
       linkTimeoutMs: o.linkTimeoutMs,
     });
@@ -98,6 +100,13 @@ export class OwnerRuntime {
       o.book.observe(() => void this.refresh()),
       o.transfers.on("progress", (p) => this.onProgress(p)),
       o.checkpoints.onKept((vmId) => this.checkpointKept(vmId)),
+      o.mesh.on("close", (peer) => {
+        this.lostHosts.add(peer);
+      }),
+      o.mesh.on("open", (peer) => {
+        // A host thought lost is back: shells waiting for it look again.
+        if (this.lostHosts.delete(peer)) this.views.changed();
+      }),
     );
     void this.refresh();
   }
@@ -174,6 +183,16 @@ export class OwnerRuntime {
   /** Attaches a console to the VM on whichever host runs it, and follows it when it moves. */
   attach(vmId: string, handlers: ShellHandlers): ShellSession {
     return this.shells.attach(vmId, handlers);
+  }
+
+  /**
+   * Where a shell should attach: the current lease's host, unless its link closed
+   * (the keepalive found it silent): then none until the VM moves or the link is
+   * back, so typing waits for the next host instead of for a dead one's link.
+   */
+  private async shellTarget(vmId: string): Promise<PeerAddress | null> {
+    const host = (await this.leases.currentLease(vmId))?.host ?? null;
+    return host && this.lostHosts.has(host) ? null : host;
   }
 
   /** A checkpoint of one of this owner's VMs was kept: it is no longer in flight. */
