@@ -327,6 +327,13 @@ describe("LocalVmController", () => {
     await t.advance(0);
     expect(t.controller.hasUnsavedWork()).toBe(false);
     expect(t.controller.state().save).toMatchObject({ saved: true, text: "Saved just now" });
+
+    // The periodic save of an unchanged VM risks nothing: no prompt while it runs.
+    worker.snapshotGate = new Promise(() => {});
+    await t.advance(30_000);
+    expect(worker.snapshots).toBe(3);
+    expect(t.controller.state().save.text).toBe("Saving…");
+    expect(t.controller.hasUnsavedWork()).toBe(false);
   });
 
   it("keeps saving after output that came during a save, half a second after it settles", async () => {

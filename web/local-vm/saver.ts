@@ -81,9 +81,13 @@ export class LocalVmSaver {
     this.schedule();
   }
 
-  /** Whether leaving now would lose something: a change not saved yet, or a save under way. */
+  /**
+   * Whether leaving now would lose something: a change that no completed save
+   * holds (a save under way does not count until it is written; a periodic save
+   * of an unchanged VM risks nothing).
+   */
   unsaved(): boolean {
-    return this.vm !== null && (this.saving !== null || (this.policy?.dirty ?? false));
+    return this.vm !== null && (this.policy?.dirty ?? false);
   }
 
   /** Saves the VM to this device; concurrent requests share one save. */
