@@ -152,6 +152,8 @@ export class VmHost implements VmHostApi {
   input(bytes: Uint8Array): void {
     if (this.phase !== "running" && this.phase !== "paused") return;
     this.emulator?.serial_send_bytes(0, bytes);
+    // A keystroke is answered now, not after the governor's rest.
+    this.governor?.wake();
   }
 
   async snapshot(base?: BaseSource): Promise<VmSnapshot> {

@@ -21,7 +21,7 @@ export class BudgetLedger {
   constructor(
     budgetPct: number,
     /** Length of one run-and-rest cycle, and the cap on saved credit. */
-    private readonly periodMs: number,
+    readonly periodMs: number,
   ) {
     this.budgetFraction = clampBudgetPct(budgetPct) / 100;
   }
@@ -50,6 +50,11 @@ export class BudgetLedger {
   /** Milliseconds of rest owed: how far busy time is ahead of the budget. */
   debtMs(): number {
     return this.busyMs / this.budgetFraction - this.wallMs;
+  }
+
+  /** Busy milliseconds beyond what the budget allowed so far (the rest owed, in busy time). */
+  busyAheadMs(): number {
+    return this.debtMs() * this.budgetFraction;
   }
 
   /** How often to check a running emulator: often enough that one slice of full-speed work stays near budget×period. */

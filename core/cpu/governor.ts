@@ -7,7 +7,9 @@
 // wall time so far; when busy time is ahead, the emulator rests until the budget
 // catches up. An idle guest (halted CPU) is never stopped, since it is not busy.
 // Credit saved while idle is capped at one period, so a guest waking up cannot
-// burst at full speed for long.
+// burst at full speed for long. Input (a keystroke) cuts a rest short, so the
+// guest answers at once; the rest it owes is carried, not forgiven, and a guest
+// deep in debt (busy, typed at nonstop) waits its rest out.
 
 import type { Clock } from "../util/clock.ts";
 import { BudgetLedger } from "./budget-ledger.ts";
@@ -53,6 +55,8 @@ export class Governor {
   private cancelTimer: (() => void) | null = null;
   /** Changes on every pause/stop, so stale async continuations do nothing. */
   private generation = 0;
+  /** Input came while the emulator was stopping for a rest. */
+  private wakeWhenStopped = false;
 
   constructor(
     private readonly emulator: GovernedEmulator,
@@ -92,6 +96,24 @@ export class Governor {
     if (wasRunning) await this.emulator.stop();
   }
 
+  /**
+   * Input arrived: a resting emulator runs now instead of at the end of its rest,
+   * unless its busy time is already more than one period ahead of the budget
+   * (then the budget comes first).
+   */
+  wake(): void {
+    if (this.state !== "resting") return;
+    if (this.cancelTimer === null) {
+      this.wakeWhenStopped = true; // still stopping: decided once it has
+      return;
+    }
+    this.sample();
+    if (this.ledger.busyAheadMs() > this.ledger.periodMs) return;
+    this.cancelTimer();
+    this.cancelTimer = null;
+    this.runSlice();
+  }
+
   setBudget(pct: number): void {
     this.ledger.setBudgetPct(pct);
   }
@@ -111,6 +133,7 @@ export class Governor {
     this.generation++;
     this.cancelTimer?.();
     this.cancelTimer = null;
+    this.wakeWhenStopped = false;
     this.state = next;
   }
 
@@ -150,5 +173,9 @@ export class Governor {
       this.sample();
       this.runSlice();
     });
+    if (this.wakeWhenStopped) {
+      this.wakeWhenStopped = false;
+      this.wake();
+    }
   }
 }

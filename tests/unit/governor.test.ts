@@ -175,4 +175,41 @@ describe("Governor", () => {
     governor.start();
     expect(emulator.running).toBe(false);
   });
+
+  it("input cuts a rest short: the guest answers at once", async () => {
+    const { clock, emulator, governor } = setup(25);
+    governor.start();
+    await clock.advance(1000, flush);
+    for (let i = 0; i < 50 && !(governor.usage().state === "resting" && !emulator.running); i++)
+      await clock.advance(1, flush);
+    expect(emulator.running).toBe(false);
+    governor.wake();
+    expect(emulator.running).toBe(true);
+    expect(governor.usage().state).toBe("running");
+  });
+
+  it("input while it stops for a rest runs it as soon as it has stopped", async () => {
+    const { clock, emulator, governor } = setup(25);
+    governor.start();
+    await clock.advance(1000, flush);
+    for (let i = 0; i < 50 && !(governor.usage().state === "resting" && emulator.running); i++)
+      await clock.advance(1, flush);
+    expect(governor.usage().state).toBe("resting"); // asked to stop, not stopped yet
+    governor.wake();
+    await clock.advance(emulator.overshootMs, flush);
+    expect(emulator.running).toBe(true);
+  });
+
+  it("still holds the budget when a busy guest is typed at nonstop", async () => {
+    const { clock, emulator, governor } = setup(25);
+    governor.start();
+    await clock.advance(1000, flush);
+    const busy0 = emulator.busyMs();
+    for (let ms = 0; ms < 5000; ms++) {
+      governor.wake();
+      await clock.advance(1, flush);
+    }
+    const used = ((emulator.busyMs() - busy0) / 5000) * 100;
+    expect(Math.abs(used - 25)).toBeLessThan(2);
+  });
 });
