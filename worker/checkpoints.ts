@@ -8,7 +8,7 @@ import { packCheckpoint, unpackCheckpoint } from "../core/guest/checkpoint-forma
 import { applyDelta, type BaseIndex, encodeDelta, indexBase } from "../core/guest/state-delta.ts";
 import { exactBuffer, gunzip, gzip } from "../core/util/bytes.ts";
 import type { BaseSource, SealedCheckpoint, StateSource, VmSnapshot } from "./api.ts";
-import { fetchGunzipped } from "./fetch-bytes.ts";
+import { keepBase, loadBase } from "./base-states.ts";
 
 const baseIndexes = new Map<string, Promise<BaseIndex>>();
 /** Base states this worker already holds unpacked (it restored them), by SHA-256: no second download. */
@@ -17,6 +17,7 @@ const knownBases = new Map<string, Uint8Array>();
 /** Keeps the unpacked bytes of a base state this worker has anyway; they must not change afterwards. */
 export function rememberBase(sha256: string, raw: Uint8Array): void {
   if (!baseIndexes.has(sha256)) knownBases.set(sha256, raw);
+  keepBase(sha256, raw);
 }
 
 /** The image state checkpoints are deltas against, indexed once per worker. */
@@ -25,9 +26,7 @@ export function baseIndexFor(base: BaseSource): Promise<BaseIndex> {
   if (!index) {
     const known = knownBases.get(base.sha256);
     knownBases.delete(base.sha256);
-    const raw = known
-      ? Promise.resolve(known)
-      : fetchGunzipped(base.url, { expectedSha256: base.sha256, expectedBytes: base.bytes });
+    const raw = known ? Promise.resolve(known) : loadBase(base);
     index = raw.then(indexBase);
     index.catch(() => baseIndexes.delete(base.sha256));
     baseIndexes.set(base.sha256, index);

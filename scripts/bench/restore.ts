@@ -40,6 +40,21 @@ async function typeToAnswer(page: Page, command: string, answer: string): Promis
   });
 }
 
+/** Waits until the worker has kept the image's state unpacked in Cache Storage; false after 30 s. */
+async function waitForKeptBase(page: Page): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const kept = await page.evaluate(async () => {
+      const cache = await caches.open("spare-cycles-unpacked-states");
+      for (const request of await cache.keys()) if (await cache.match(request)) return true;
+      return false;
+    });
+    if (kept) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
 const loadTimings = async (page: Page): Promise<Record<string, number>> =>
   JSON.parse((await page.locator("#local-vm").getAttribute("data-load-timings")) ?? "{}");
 
@@ -86,6 +101,8 @@ async function appClickToAnswer(ctx: BenchContext): Promise<AppRun> {
   const timings = await loadTimings(page);
 
   await page.locator('#vm-save-state[data-saved="true"]').waitFor({ timeout: 30_000 });
+  // As when a person comes back later: the image's state is kept unpacked by then (worker/base-states.ts).
+  if (!(await waitForKeptBase(page))) log("  (the unpacked image state was not kept in time)");
   await page.addInitScript(() => {
     document.addEventListener("DOMContentLoaded", () => {
       const root = document.querySelector("#local-vm")!;

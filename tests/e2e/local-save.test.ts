@@ -3,6 +3,7 @@
 // not saved yet.
 import type { Dialog, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../helpers/eventually.ts";
 import { type App, Shell, startApp, waitForVmState } from "./harness.ts";
 
 let app: App;
@@ -53,6 +54,54 @@ describe("the VM on this device is saved as it goes", () => {
     expect(await shell.text()).toContain("data-42");
     // Saved within the second: nothing was left to ask about.
     expect(prompts).toEqual([]);
+    await context.close();
+  });
+
+  it("resumes from the image's state kept unpacked, and not from a damaged copy of it", async () => {
+    const context = await app.browser.newContext();
+    const page = await context.newPage();
+    await page.goto(app.url);
+    await page.getByRole("button", { name: "New VM" }).click();
+    await waitForVmState(page, "running");
+    const shell = new Shell(page);
+    await shell.run("echo kept-$((50+5)) > /root/k && sync");
+    await waitForSaved(page);
+    /** Complete copies kept (one being written is listed before it can be read). */
+    const keptCopies = () =>
+      page.evaluate(async () => {
+        const cache = await caches.open("spare-cycles-unpacked-states");
+        let complete = 0;
+        for (const request of await cache.keys()) if (await cache.match(request)) complete++;
+        return complete;
+      });
+    // Written a few seconds after the start, off its critical path.
+    await eventually("one copy of the image's state kept unpacked", async () => (await keptCopies()) === 1, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
+    // Damage the copy as a failing disk would: same size and label, other bytes.
+    await page.evaluate(async () => {
+      const cache = await caches.open("spare-cycles-unpacked-states");
+      const [request] = await cache.keys();
+      const response = (await cache.match(request!))!;
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      bytes[bytes.length >> 1]! ^= 0xff;
+      await cache.put(request!, new Response(bytes, { headers: response.headers }));
+    });
+    await page.reload();
+    await waitForVmState(page, "running");
+    await page
+      .getByRole("status")
+      .filter({ hasText: /Resumed/ })
+      .waitFor();
+    await shell.run("cat /root/k");
+    expect(await shell.text()).toContain("kept-55");
+    expect(await page.locator("#vm-notice").isVisible()).toBe(false);
+    // The damaged copy was dropped and a good one written again.
+    await eventually("one copy of the image's state kept unpacked", async () => (await keptCopies()) === 1, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     await context.close();
   });
 
