@@ -157,6 +157,7 @@ export class PlacementController {
           state: reason === "start" ? "starting" : "moving",
           host,
           epoch: signed.lease.epoch,
+          reportedAt: null,
           detail: why,
         });
         const record = leases.signedRecord(vmId) ?? vm.entry;
