@@ -43,6 +43,9 @@ export function staticFiles(dir: string): Handler {
     res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
     res.setHeader("X-Content-Type-Options", "nosniff");
     res.setHeader("Referrer-Policy", "no-referrer");
+    // Cross-origin isolation: the page may share memory with its VM worker (the shell's echo).
+    res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
+    res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
     serve(req, res, next);
   };
 }

@@ -9,6 +9,8 @@ export interface Shell {
   clear(): void;
   focus(): void;
   setInputEnabled(enabled: boolean): void;
+  /** Asks for a redraw in the next frame: what is written before that frame's redraw shows in it. */
+  redrawNextFrame(): void;
   dispose(): void;
 }
 
@@ -37,6 +39,7 @@ export function createShell(container: HTMLElement, onInput: (bytes: Uint8Array)
     write: (chunk) => term.write(chunk),
     clear: () => term.reset(),
     focus: () => term.focus(),
+    redrawNextFrame: () => term.refresh(term.buffer.active.cursorY, term.buffer.active.cursorY),
     setInputEnabled(enabled) {
       inputEnabled = enabled;
       term.options.disableStdin = !enabled;

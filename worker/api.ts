@@ -120,6 +120,8 @@ export interface VmHostApi {
   snapshot(base?: BaseSource): Promise<VmSnapshot>;
   /** A checkpoint sealed with the VM key: delta against `base`, with the console transcript. */
   sealedCheckpoint(key: CryptoKey, context: string, base: BaseSource): Promise<SealedCheckpoint>;
+  /** The console's output stream in shared memory (null where memory cannot be shared). */
+  outputRing(): SharedArrayBuffer | null;
   /** What the console shows now (the last 64 KiB). */
   transcript(): string;
   pause(): Promise<void>;

@@ -3,6 +3,7 @@
 import * as Comlink from "comlink";
 import type { V86 } from "v86";
 import { ConsoleTail } from "../core/guest/guest-console.ts";
+import type { OutputRingWriter } from "../core/util/output-ring.ts";
 import type { VmHostEvents } from "./api.ts";
 import { SerialBatcher } from "./serial-batcher.ts";
 
@@ -13,16 +14,22 @@ export class VmConsole {
   /** The attached emulator's output: its batcher, and how to stop listening. */
   private attached: { batcher: SerialBatcher; detach: () => void } | null = null;
 
+  /** `ring`, when there is one, gets a copy of every byte the page is sent, in the same order. */
+  constructor(private readonly ring: OutputRingWriter | null = null) {}
+
   /** Takes a restored state's transcript as the console's past, and shows it on the page. */
   replay(transcript: string, events: VmHostEvents): void {
     this.tail.push(transcript);
-    events.output(new TextEncoder().encode(transcript));
+    const bytes = new TextEncoder().encode(transcript);
+    this.ring?.write(bytes);
+    events.output(bytes);
   }
 
   /** Streams the emulator's serial output to the page (until `dispose`). */
   attach(emulator: V86, events: VmHostEvents): void {
     const batcher = new SerialBatcher((bytes) => {
       this.tail.push(bytes);
+      this.ring?.write(bytes);
       events.output(Comlink.transfer(bytes, [bytes.buffer]));
     });
     const onByte = (byte: number) => batcher.push(byte);

@@ -13,6 +13,7 @@ import { delay } from "../core/util/async.ts";
 import { systemClock } from "../core/util/clock.ts";
 import { errorMessage } from "../core/util/errors.ts";
 import { replayableTranscript } from "../core/util/format.ts";
+import { canShareMemory, OutputRingWriter } from "../core/util/output-ring.ts";
 import type {
   BaseSource,
   GuestSource,
@@ -59,7 +60,9 @@ export class VmHost implements VmHostApi {
   private phase: VmPhase = "new";
   private emulator: V86 | null = null;
   private governor: Governor | null = null;
-  private readonly console = new VmConsole();
+  /** The console's output in shared memory too, so the page can paint an echo a frame sooner. */
+  private readonly ring = canShareMemory() ? new OutputRingWriter() : null;
+  private readonly console = new VmConsole(this.ring);
   private readonly meter = new RunMeter();
   private readonly preparation = new VmPreparation();
 
@@ -143,6 +146,10 @@ export class VmHost implements VmHostApi {
     const emulator = this.emulator;
     if (!emulator) throw new Error("no VM is running");
     return sealCheckpoint(emulator, this.console.recent(), key, context, base);
+  }
+
+  outputRing(): SharedArrayBuffer | null {
+    return this.ring?.buffer ?? null;
   }
 
   transcript(): string {

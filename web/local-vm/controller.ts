@@ -191,6 +191,11 @@ export class LocalVmController {
     this.saver.noteActivity();
   }
 
+  /** The running VM's console output in shared memory (null when there is none). */
+  async outputRing(): Promise<SharedArrayBuffer | null> {
+    return (await this.vm?.api.outputRing?.()) ?? null;
+  }
+
   /** Saves the VM to this device; concurrent requests share one save. */
   save(reason: string): Promise<void> {
     return this.saver.save(reason);

@@ -2,6 +2,7 @@
 // the budget slider, typing and the page being hidden into calls on it.
 
 import { formatAge, formatBytes, formatCount } from "../../core/util/format.ts";
+import { EarlyOutput } from "../../core/util/output-ring.ts";
 import type { LoadProgress, VmStats } from "../../worker/api.ts";
 import { downloadFile } from "../download.ts";
 import { Lifetime } from "../lifetime.ts";
@@ -33,6 +34,8 @@ export class LocalVmView {
   private readonly lifetime = new Lifetime();
   /** The notice on screen, so a re-render keeps its button rather than rebuilding it. */
   private notice: LocalVmNotice | null = null;
+  /** The VM's output since the shell was last cleared: from its messages, and sooner from shared memory. */
+  private output = new EarlyOutput();
 
   constructor(
     private readonly el: LocalVmElements,
@@ -53,10 +56,42 @@ export class LocalVmView {
       { signal },
     );
     this.lifetime.defer(vm.on("change", () => this.render()));
-    this.lifetime.defer(vm.on("output", (bytes) => this.shell.write(bytes)));
-    this.lifetime.defer(vm.on("clearShell", () => this.shell.clear()));
+    // Before the terminal sees the key: this frame's callback is queued ahead of the terminal's redraw.
+    el.terminal.addEventListener("keydown", () => this.paintEchoInNextFrame(), { capture: true, signal });
+    this.lifetime.defer(
+      vm.on("output", (bytes) => {
+        const output = this.output;
+        if (!output.hasRing && !output.asked) {
+          output.asked = true;
+          void this.vm.outputRing().then((ring) => output.attach(ring));
+        }
+        const fresh = output.fromMessage(bytes);
+        if (fresh) this.shell.write(fresh);
+      }),
+    );
+    this.lifetime.defer(
+      vm.on("clearShell", () => {
+        this.output = new EarlyOutput();
+        this.shell.clear();
+      }),
+    );
     this.lifetime.defer(vm.on("focusShell", () => this.shell.focus()));
     this.render();
+  }
+
+  /**
+   * After a keystroke the page runs no task until it has drawn a frame, so the
+   * echo's message would be painted a frame late; reading it from shared memory
+   * in that frame's callback paints it in that frame.
+   */
+  private paintEchoInNextFrame(): void {
+    const output = this.output;
+    if (!output.hasRing) return;
+    requestAnimationFrame(() => {
+      const fresh = output === this.output && !this.lifetime.ended ? output.fromRing() : null;
+      if (fresh) this.shell.write(fresh);
+    });
+    this.shell.redrawNextFrame();
   }
 
   dispose(): void {

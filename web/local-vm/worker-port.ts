@@ -20,6 +20,8 @@ export interface LocalVmWorker {
     resume(): Promise<void>;
     setBudget(pct: number): Promise<void>;
     stats(): Promise<VmStats>;
+    /** The console's output in shared memory, if the worker offers it. */
+    outputRing?(): Promise<SharedArrayBuffer | null>;
   };
   prepare(guest: GuestSource, likelyState: StateSource | null): Promise<void>;
   start(request: StartRequest, events: VmHostEvents): Promise<StartResult>;
