@@ -177,6 +177,8 @@ export class MyVmsPage {
         this.shell.write(text.replaceAll("\x1b[6n", ""));
       },
       status: () => this.render(),
+      // Typing that did not fit while the VM was out of reach: said where the typing is.
+      notice: (text) => this.shell.write(`\r\n[${text}]\r\n`),
     });
     this.shell.focus();
     this.render();
