@@ -24,10 +24,17 @@ function cacheKey(sha256: string): string {
 }
 
 /** The unpacked base: a checked copy kept on this device, or else downloaded (and then kept). */
-export async function loadBase(base: BaseSource): Promise<Uint8Array> {
+export async function loadBase(
+  base: BaseSource,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Uint8Array> {
   const found = await readKept(base.sha256).catch(() => null);
   if (found) return found;
-  const raw = await fetchGunzipped(base.url, { expectedSha256: base.sha256, expectedBytes: base.bytes });
+  const raw = await fetchGunzipped(base.url, {
+    expectedSha256: base.sha256,
+    expectedBytes: base.bytes,
+    ...(onProgress && { onProgress }),
+  });
   keepBase(base.sha256, raw);
   return raw;
 }

@@ -4,8 +4,8 @@
 import type { V86 } from "v86";
 import { exactBuffer, gunzip, isGzip } from "../core/util/bytes.ts";
 import type { GuestSource, StateSource, VmHostEvents } from "./api.ts";
+import { loadBase } from "./base-states.ts";
 import { openCheckpoint, rememberBase } from "./checkpoints.ts";
-import { fetchGunzipped } from "./fetch-bytes.ts";
 import { openDeltaSnapshot } from "./local-saves.ts";
 import type { TakenEmulator, VmPreparation } from "./vm-preparation.ts";
 
@@ -60,7 +60,7 @@ export async function restoreState(
     throw err;
   }
   timingsMs.restoreMs = Math.round(performance.now() - t1);
-  // The image's state is what local saves are deltas against: keep it rather than download it again.
+  // The image's state is what local saves are deltas against: keep it rather than get it again.
   if (source.kind === "url") rememberBase(source.sha256, bytes);
   events.progress({ stage: "restore", label: "Restoring the VM", done: 1, total: 1 });
   return { emulator, transcript };
@@ -82,11 +82,9 @@ async function loadState(
   }
   if (source.kind === "url") {
     const label = "Downloading the VM state";
-    const raw = await fetchGunzipped(source.url, {
-      expectedSha256: source.sha256,
-      expectedBytes: source.bytes,
-      onProgress: (done, total) => events.progress({ stage: "download", label, done, total }),
-    });
+    const raw = await loadBase(source, (done, total) =>
+      events.progress({ stage: "download", label, done, total }),
+    );
     return { raw, transcript: null };
   }
   const bytes = new Uint8Array(source.bytes);

@@ -4,8 +4,8 @@
 import type { V86 } from "v86";
 import { exactBuffer } from "../core/util/bytes.ts";
 import type { GuestSource, StateSource } from "./api.ts";
+import { loadBase } from "./base-states.ts";
 import { rememberBase } from "./checkpoints.ts";
-import { fetchGunzipped } from "./fetch-bytes.ts";
 import { compileWasm, createEmulator } from "./v86-boot.ts";
 
 interface Ready {
@@ -69,10 +69,7 @@ export class VmPreparation {
 
 async function makeReady(guest: GuestSource, likely: StateSource | null): Promise<Ready | null> {
   const made = compileWasm(guest.wasmUrl).then((module) => createEmulator(guest, module, {}));
-  const raw =
-    likely?.kind === "url"
-      ? fetchGunzipped(likely.url, { expectedSha256: likely.sha256, expectedBytes: likely.bytes })
-      : null;
+  const raw = likely?.kind === "url" ? loadBase(likely) : null;
   raw?.catch(() => {}); // awaited below
   let emulator: V86;
   try {
