@@ -9,6 +9,9 @@ import { Lifetime } from "../lifetime.ts";
 import { createShell, type Shell } from "../terminal.ts";
 import type { LocalVmController, LocalVmNotice, LocalVmState } from "./controller.ts";
 
+/** How many frames after a keystroke the shell looks for its echo in shared memory. */
+const ECHO_FRAMES = 3;
+
 export interface LocalVmElements {
   root: HTMLElement;
   newButton: HTMLButtonElement;
@@ -84,12 +87,14 @@ export class LocalVmView {
    * echo's message would be painted a frame late; reading it from shared memory
    * in that frame's callback paints it in that frame.
    */
-  private paintEchoInNextFrame(): void {
+  private paintEchoInNextFrame(framesLeft = ECHO_FRAMES): void {
     const output = this.output;
     if (!output.hasRing) return;
     requestAnimationFrame(() => {
-      const fresh = output === this.output && !this.lifetime.ended ? output.fromRing() : null;
+      if (output !== this.output || this.lifetime.ended) return;
+      const fresh = output.fromRing();
       if (fresh) this.shell.write(fresh);
+      else if (framesLeft > 1) this.paintEchoInNextFrame(framesLeft - 1); // not back yet: the next frame
     });
     this.shell.redrawNextFrame();
   }
