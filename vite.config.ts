@@ -4,6 +4,10 @@ import { defineConfig, type Plugin } from "vite";
 import { VitePWA } from "vite-plugin-pwa";
 
 export const appName = "Spare Cycles";
+const CROSS_ORIGIN_ISOLATION = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+};
 const { version } = JSON.parse(readFileSync(new URL("package.json", import.meta.url), "utf8"));
 
 /**
@@ -54,7 +58,10 @@ export default defineConfig({
   worker: { format: "es", plugins: () => [v86NodeBuiltins()] },
   optimizeDeps: { rolldownOptions: { plugins: [v86NodeBuiltins()] } },
   define: { __APP_VERSION__: JSON.stringify(version) },
-  server: { port: 5173 },
+  // Cross-origin isolated like the real server (signaling-server/static-files.ts): the local
+  // shell shares memory with its VM worker.
+  server: { port: 5173, headers: CROSS_ORIGIN_ISOLATION },
+  preview: { headers: CROSS_ORIGIN_ISOLATION },
   plugins: [
     v86NodeBuiltins(),
     VitePWA({
