@@ -475,7 +475,7 @@ describe("LocalVmController", () => {
     await a;
     expect(worker.snapshots).toBe(1);
     expect(t.controller.state().save.title).toMatch(
-      /^Saved on demand: 3 B \(changes from the image; state 4\.0 KB before compression\)$/,
+      /^Saved on demand: 3 B \(changes from the image; state 4\.0 KB before compression\), made in 2 ms$/,
     );
   });
 

@@ -142,7 +142,8 @@ export class LocalVmSaver {
       this.failedAtMs = null;
       this.policy?.noteSaved(startedMs);
       const what = snapshot.encoding === "delta-gzip" ? "changes from the image" : "state";
-      this.title = `Saved ${reason}: ${formatBytes(snapshot.state.byteLength)} (${what}; state ${formatBytes(snapshot.rawBytes)} before compression)`;
+      const madeMs = snapshot.saveMs + snapshot.compressMs;
+      this.title = `Saved ${reason}: ${formatBytes(snapshot.state.byteLength)} (${what}; state ${formatBytes(snapshot.rawBytes)} before compression), made in ${madeMs} ms`;
     } catch (err) {
       if (this.vm !== vm) return;
       this.failedAtMs = this.deps.clock.nowMs();
