@@ -1,8 +1,10 @@
 // The image's state (what deltas are against), kept unpacked in Cache Storage
 // once this device has it: resuming a saved VM then reads 37 MB from disk (tens
 // of milliseconds) instead of downloading and unpacking 10 MB (half a second).
-// What is read back is checked against the SHA-256 noted when it was written;
-// anything else is downloaded as before. One image's state is kept at a time.
+// It is kept once something depends on it (worker/checkpoints.ts: a save, a
+// checkpoint), not for every visit. What is read back is checked against the
+// SHA-256 noted when it was written; anything else is downloaded as before. One
+// image's state is kept at a time.
 import { delay } from "../core/util/async.ts";
 import { sha256Hex } from "../core/util/bytes.ts";
 import type { BaseSource } from "./api.ts";
@@ -23,20 +25,18 @@ function cacheKey(sha256: string): string {
   return new URL(`/unpacked-state/${sha256}`, globalThis.location?.origin).href;
 }
 
-/** The unpacked base: a checked copy kept on this device, or else downloaded (and then kept). */
+/** The unpacked base: a checked copy kept on this device, or else downloaded. */
 export async function loadBase(
   base: BaseSource,
   onProgress?: (done: number, total: number) => void,
 ): Promise<Uint8Array> {
   const found = await readKept(base.sha256).catch(() => null);
   if (found) return found;
-  const raw = await fetchGunzipped(base.url, {
+  return fetchGunzipped(base.url, {
     expectedSha256: base.sha256,
     expectedBytes: base.bytes,
     ...(onProgress && { onProgress }),
   });
-  keepBase(base.sha256, raw);
-  return raw;
 }
 
 /** Keeps the unpacked bytes of a verified base for next time (a few seconds from now, once). */

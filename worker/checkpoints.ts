@@ -14,20 +14,26 @@ const baseIndexes = new Map<string, Promise<BaseIndex>>();
 /** Base states this worker already holds unpacked (it restored them), by SHA-256: no second download. */
 const knownBases = new Map<string, Uint8Array>();
 
-/** Keeps the unpacked bytes of a base state this worker has anyway; they must not change afterwards. */
+/** Remembers the unpacked bytes of a base state this worker has anyway; they must not change afterwards. */
 export function rememberBase(sha256: string, raw: Uint8Array): void {
   if (!baseIndexes.has(sha256)) knownBases.set(sha256, raw);
-  keepBase(sha256, raw);
 }
 
-/** The image state checkpoints are deltas against, indexed once per worker. */
+/**
+ * The image state checkpoints are deltas against, indexed once per worker. Once
+ * it is needed (a save, a checkpoint, a delta to open), it is also kept unpacked
+ * on this device for the next restore.
+ */
 export function baseIndexFor(base: BaseSource): Promise<BaseIndex> {
   let index = baseIndexes.get(base.sha256);
   if (!index) {
     const known = knownBases.get(base.sha256);
     knownBases.delete(base.sha256);
     const raw = known ? Promise.resolve(known) : loadBase(base);
-    index = raw.then(indexBase);
+    index = raw.then((bytes) => {
+      keepBase(base.sha256, bytes);
+      return indexBase(bytes);
+    });
     index.catch(() => baseIndexes.delete(base.sha256));
     baseIndexes.set(base.sha256, index);
   }
