@@ -89,9 +89,7 @@ export class HostCheckpointer {
         this.plan(h); // still busy, or the guest did more since: later
         return;
       }
-      void this.now(h)
-        .catch(() => {})
-        .finally(() => this.plan(h));
+      void this.now(h).catch(() => {});
     });
   }
 
@@ -148,6 +146,7 @@ export class HostCheckpointer {
     } finally {
       if (!held) noteEnd(c.pacing, { startMs, costMs, held, dirtyBefore });
       c.busy = false;
+      this.plan(h); // the next one, whoever asked for this one
     }
   }
 
