@@ -139,9 +139,9 @@ export class LocalVmController {
 
   /** Resumes the VM saved on this device, if there is one. */
   async init(): Promise<void> {
-    const stored = await this.deps.settings.get(BUDGET_KEY);
+    // Both reads at once: a reload waits on them before resuming.
+    const [stored, saved] = await Promise.all([this.deps.settings.get(BUDGET_KEY), this.deps.saved.load()]);
     if (typeof stored === "number") this.show({ budgetPct: clampBudgetPct(stored) });
-    const saved = await this.deps.saved.load();
     if (saved) {
       await this.boot(saved);
     } else {
