@@ -5,6 +5,7 @@ import { createBenchContext, log } from "./bench/context.ts";
 import { datachannelBench } from "./bench/datachannel.ts";
 import { echoBench } from "./bench/echo.ts";
 import { foundationBench } from "./bench/foundation.ts";
+import { ledgerBench } from "./bench/ledger.ts";
 import { remoteBench } from "./bench/remote.ts";
 import { signalingBench } from "./bench/signaling.ts";
 import { stateSyncBench } from "./bench/state-sync.ts";
@@ -19,6 +20,7 @@ const sections: Record<
   remote: remoteBench,
   state: stateSyncBench,
   echo: echoBench,
+  ledger: ledgerBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
