@@ -54,10 +54,10 @@ const CORE_FOLDERS: Record<string, string[]> = {
   crypto: ["util"],
   cpu: ["util"],
   net: ["util", "crypto"],
-  state: ["util", "crypto", "net"],
+  state: ["util", "crypto", "net", "ledger"],
   guest: ["util", "state"],
-  peer: ["util", "crypto", "net", "state"],
-  vm: ["util", "crypto", "net", "state", "peer"],
+  peer: ["util", "crypto", "net", "ledger", "state"],
+  vm: ["util", "crypto", "net", "ledger", "state", "peer"],
   ledger: ["util", "crypto"],
 };
 
