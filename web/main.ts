@@ -7,6 +7,8 @@ import { systemClock } from "../core/util/clock.ts";
 import { startVmServices, type VmServices } from "../core/vm/vm-services.ts";
 import { ContributePage } from "./contribute-page.ts";
 import { loadContributeSettings } from "./contribute-settings.ts";
+import { CreditHistory } from "./credits-history.ts";
+import { CreditsPage } from "./credits-page.ts";
 import { DeviceMonitor, describeBackoff } from "./device-monitor.ts";
 import { guestManifest, guestSource, imageState } from "./guest.ts";
 import { IdbStore } from "./idb-store.ts";
@@ -169,6 +171,20 @@ async function joinNetwork(): Promise<void> {
     vm.owner,
     () => network.node.peers(),
   );
+  const creditsPage = new CreditsPage(
+    {
+      balance: $("#credits-balance"),
+      figures: $("#credits-figures"),
+      stampButton: $("#credits-stamp"),
+      stampProgress: $("#credits-stamp-progress"),
+      stampStatus: $("#credits-stamp-status"),
+      proofs: $("#credits-proofs"),
+      chart: $("#credits-chart"),
+    },
+    network.node.credits,
+    identity,
+    new CreditHistory(store),
+  );
   const badge = $("#net-badge");
   const renderBadge = () => {
     const s = network.signaling.status();
@@ -190,6 +206,7 @@ async function joinNetwork(): Promise<void> {
     contributeView.dispose();
     device.dispose();
     myVmsPage.dispose();
+    creditsPage.dispose();
     leadership.release();
     void vm.dispose();
     network.stop();

@@ -1,8 +1,9 @@
-// Which page is shown: "#device" (the default), "#vms", "#contribute" or "#network".
+// Which page is shown: "#device" (the default), "#vms", "#contribute", "#credits" or "#network".
 const PAGES: Record<string, string> = {
   device: "local-vm",
   vms: "my-vms",
   contribute: "contribute",
+  credits: "credits",
   network: "network",
 };
 

@@ -69,3 +69,8 @@ export function searchStamp(publicKey: string, bits: number, fromNonce: number, 
 
 /** The allowance a stamp is worth. */
 export const allowanceFor = (stamp: unknown): number => (checkStamp(stamp) ? ALLOWANCE_MILLI : 0);
+
+/** What a stamp worker offers (worker/stamp.worker.ts): one slice of the search. */
+export interface StampSearch {
+  search(publicKey: string, bits: number, fromNonce: number, count: number): Stamp | null;
+}

@@ -9,6 +9,7 @@ import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { SignalingLike } from "../net/signaling-types.ts";
 import type { LinkFactory } from "../net/transport.ts";
 import { AuthorStore, type StoreLimits } from "../state/author-store.ts";
+import { CreditBook } from "../state/credit-book.ts";
 import { Directory, type Profile } from "../state/directory.ts";
 import type { Presence } from "../state/presence.ts";
 import { PresenceBoard } from "../state/presence-board.ts";
@@ -68,6 +69,8 @@ export class PeerNode {
   readonly mesh: Mesh;
   readonly sync: StoreSync;
   readonly directory: Directory;
+  /** Receipts and stamps: who has earned and spent what (see core/ledger). */
+  readonly credits: CreditBook;
   private readonly changes: ChangeFeed;
   private readonly presence: PresencePublisher;
   private readonly off: (() => void)[] = [];
@@ -90,6 +93,7 @@ export class PeerNode {
       staleMs: options.presenceStaleMs ?? Math.max(3 * presenceIntervalMs, 10_000),
     });
     this.directory = new Directory(this.store, options.identity, options.now);
+    this.credits = new CreditBook(this.store, options.identity);
     this.changes = new ChangeFeed(options.clock, CHANGE_DEBOUNCE_MS);
     this.presence = new PresencePublisher(this.presenceBoard, {
       identity: options.identity,

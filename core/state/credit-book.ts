@@ -21,6 +21,7 @@ export interface CreditBookOptions {
 export class CreditBook {
   private cached: Promise<Ledger> | null = null;
   private readonly stampBits: number;
+  private readonly off: () => void;
 
   constructor(
     readonly store: AuthorStore,
@@ -28,9 +29,14 @@ export class CreditBook {
     options: CreditBookOptions = {},
   ) {
     this.stampBits = options.stampBits ?? STAMP_BITS;
-    store.on("change", (slot) => {
+    this.off = store.on("change", (slot) => {
       if (slot.space === "credits") this.cached = null;
     });
+  }
+
+  /** Stops following the store (the book's answers go stale after this). */
+  dispose(): void {
+    this.off();
   }
 
   /** Calls `fn` when anything about credit changed; returns the unsubscribe. */
