@@ -4,11 +4,11 @@
 // take more than `maxOverheadPct` of the VM's CPU budget; and backing off while
 // nobody takes them. Pure arithmetic on one VM's pacing state, in clock ms.
 //
-// The cost cap is a bucket of worker time: it fills at `maxOverheadPct` of the
-// budget, holds at most two checkpoints' worth, and each checkpoint takes what
-// it cost. So a guest that was quiet gets its checkpoint a moment after it
-// settles even if the last one was recent, and over any stretch checkpoints
-// take at most a tenth of the budget plus those two.
+// The cost cap is a window: what checkpoints cost the VM's worker in the last
+// minute, with the next one's (about what the last one cost), stays within
+// `maxOverheadPct` of what the budget allows in a minute. So a guest that was
+// quiet gets its checkpoint a moment after it settles even if the last one was
+// recent, and the share shown (over the last minute) never passes the cap.
 
 export interface CheckpointPolicy {
   /** Quiet time after the last activity before a checkpoint (the guest has settled). */
@@ -39,9 +39,6 @@ export interface PacingState {
   /** When the previous checkpoint started (null: none yet), and what it cost the VM's worker. */
   lastStartMs: number | null;
   lastCostMs: number;
-  /** Worker time checkpoints may still take (ms), as of `creditAtMs`. */
-  creditMs: number;
-  creditAtMs: number;
   /** Checkpoints in a row that nobody took. */
   failures: number;
   /** When this VM started running here. */
@@ -56,37 +53,33 @@ export function newPacing(nowMs: number): PacingState {
     lastActivityMs: nowMs,
     lastStartMs: null,
     lastCostMs: 0,
-    creditMs: 0,
-    creditAtMs: nowMs,
     failures: 0,
     runningSinceMs: nowMs,
     costs: [],
   };
 }
 
-/** How many checkpoints' worth of worker time the bucket holds. */
-const BURST = 2;
-
-/** Worker time (ms) checkpoints earn per ms: `maxOverheadPct` of the VM's budget. */
-const shareOf = (p: CheckpointPolicy, budgetPct: number) =>
-  (p.maxOverheadPct / 100) * (Math.max(1, budgetPct) / 100);
-
-/** The bucket at `nowMs`: what it held, plus what it earned since, up to two checkpoints' worth. */
-function creditAt(s: PacingState, p: CheckpointPolicy, budgetPct: number, nowMs: number): number {
-  const earned = Math.max(0, nowMs - s.creditAtMs) * shareOf(p, budgetPct);
-  return Math.min(BURST * s.lastCostMs, s.creditMs + earned);
-}
+/** The most worker time (ms) checkpoints may take in a window: `maxOverheadPct` of the budget's. */
+const capOf = (p: CheckpointPolicy, budgetPct: number) =>
+  (p.maxOverheadPct / 100) * (Math.max(1, budgetPct) / 100) * OVERHEAD_WINDOW_MS;
 
 /**
- * The earliest the next checkpoint may start, by cost alone: once the bucket holds
- * what the last one cost (the next will cost about as much); and while nobody takes
- * them, not before a back-off after the last try.
+ * The earliest the next checkpoint may start, by cost alone: once the last minute's
+ * checkpoints and the next (costing about what the last did) fit under the cap, as
+ * the oldest leave the window; and while nobody takes them, not before a back-off.
  */
 export function earliestByCost(s: PacingState, p: CheckpointPolicy, budgetPct: number): number {
   if (s.lastStartMs === null) return -Infinity;
   const backoff = s.failures > 0 ? s.lastStartMs + Math.min(MAX_BACKOFF_MS, 500 * 2 ** s.failures) : 0;
-  const short = s.lastCostMs - creditAt(s, p, budgetPct, s.creditAtMs);
-  return Math.max(backoff, short <= 0 ? s.creditAtMs : s.creditAtMs + short / shareOf(p, budgetPct));
+  const cap = capOf(p, budgetPct);
+  let spent = s.costs.reduce((sum, c) => sum + c.costMs, 0);
+  let at = s.lastStartMs;
+  for (const c of s.costs) {
+    if (spent + s.lastCostMs <= cap) break;
+    spent -= c.costMs;
+    at = c.atMs + OVERHEAD_WINDOW_MS; // from then on, this one is out of the window
+  }
+  return Math.max(backoff, at);
 }
 
 /** When the next checkpoint is due (clock ms). */
@@ -116,16 +109,10 @@ export function noteStart(s: PacingState, nowMs: number): number | null {
 export function noteEnd(
   s: PacingState,
   o: { startMs: number; costMs: number; held: boolean; dirtyBefore: number | null },
-  p: CheckpointPolicy,
-  budgetPct: number,
 ): void {
-  // The first one finds the bucket full (the guest ran before it without any).
-  const before = s.lastStartMs === o.startMs && s.costs.length === 0 ? BURST * o.costMs : null;
   s.lastCostMs = o.costMs;
-  s.creditMs = (before ?? creditAt(s, p, budgetPct, o.startMs)) - o.costMs;
-  s.creditAtMs = o.startMs;
   s.costs.push({ atMs: o.startMs, costMs: o.costMs });
-  while (s.costs.length > 0 && s.costs[0]!.atMs < o.startMs - OVERHEAD_WINDOW_MS) s.costs.shift();
+  while (s.costs.length > 0 && s.costs[0]!.atMs <= o.startMs - OVERHEAD_WINDOW_MS) s.costs.shift();
   if (o.held) {
     s.failures = 0;
     return;
@@ -137,7 +124,7 @@ export function noteEnd(
 /** Checkpoints' share of the VM's CPU budget over the last minute, in %. */
 export function overheadPct(s: PacingState, nowMs: number, budgetPct: number): number {
   const spent = s.costs
-    .filter((c) => c.atMs >= nowMs - OVERHEAD_WINDOW_MS)
+    .filter((c) => c.atMs > nowMs - OVERHEAD_WINDOW_MS)
     .reduce((sum, c) => sum + c.costMs, 0);
   return (100 * spent) / (OVERHEAD_WINDOW_MS * (Math.max(1, budgetPct) / 100));
 }

@@ -132,7 +132,7 @@ export class HostCheckpointer {
       c.seq = ref.seq;
       c.previous = { epoch: ref.epoch, seq: ref.seq, sha256, bytes: record.bytes };
       held = true;
-      noteEnd(c.pacing, { startMs, costMs, held, dirtyBefore }, this.policy(), this.o.budgetPct());
+      noteEnd(c.pacing, { startMs, costMs, held, dirtyBefore });
       h.view.lastCheckpoint = {
         seq: ref.seq,
         atMs: this.o.now(),
@@ -144,7 +144,7 @@ export class HostCheckpointer {
       this.o.changed();
       return record;
     } finally {
-      if (!held) noteEnd(c.pacing, { startMs, costMs, held, dirtyBefore }, this.policy(), this.o.budgetPct());
+      if (!held) noteEnd(c.pacing, { startMs, costMs, held, dirtyBefore });
       c.busy = false;
       this.plan(h); // the next one, whoever asked for this one
     }
