@@ -93,13 +93,18 @@ function await_(ws: WebSocket, pick: (m: Record<string, unknown>) => unknown): P
 }
 
 /**
- * Identities for the joins, signed with Node's crypto directly (WebCrypto's
- * per-call overhead would make the generator, not the server, the bottleneck).
+ * One identity per socket, as real peers have (the server caps sessions per key
+ * in a room), signed with Node's crypto directly (WebCrypto's per-call overhead
+ * would make the generator, not the server, the bottleneck).
  */
-const identities = Array.from({ length: 16 }, () => {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  return { publicKey: String(publicKey.export({ format: "jwk" }).x), privateKey };
-});
+const identities: { publicKey: string; privateKey: KeyObject }[] = [];
+function identityFor(n: number): { publicKey: string; privateKey: KeyObject } {
+  while (identities.length <= n) {
+    const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+    identities.push({ publicKey: String(publicKey.export({ format: "jwk" }).x), privateKey });
+  }
+  return identities[n]!;
+}
 
 function signJoin(privateKey: KeyObject, data: Uint8Array): string {
   return sign(null, data, privateKey).toString("base64url");
@@ -107,7 +112,7 @@ function signJoin(privateKey: KeyObject, data: Uint8Array): string {
 
 const ours: Adapter = {
   async enter(url, room, n) {
-    const identity = identities[n % identities.length]!;
+    const identity = identityFor(n);
     const ws = create(url);
     const nonce = String(await await_(ws, (m) => (m.type === "challenge" ? m.nonce : undefined)));
     const session = `s${n}`;
