@@ -4,15 +4,12 @@
 // The app runs at its default budget, as a person would meet it.
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
-import type { Page } from "playwright-core";
-import { markCommand } from "../../core/guest/guest-console.ts";
 import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
 import { NodeVm } from "../lib/node-vm.ts";
 import { type BenchContext, log, percentile, root, round } from "./context.ts";
+import { echoTimes, LINE_KEYS, runIn } from "./page-shell.ts";
 
 const KEYSTROKES = 100;
-/** After this many keystrokes the line is cleared, so the shell's line stays short. */
-const LINE_KEYS = 20;
 const manifest = parseGuestManifest(JSON.parse(readFileSync(`${root}/public/guest/manifest.json`, "utf8")));
 
 /** Raw v86 in Node: one byte into the serial port until its echo comes out. */
@@ -44,67 +41,13 @@ async function nodeEchoTimes(count: number): Promise<number[]> {
   }
 }
 
-/**
- * Keystrokes until their echo is painted, timed inside the page: from the keydown
- * event to the terminal's rows changing (xterm paints in an animation frame), so
- * Playwright's own latency is not counted.
- */
-async function pageEchoTimes(page: Page, terminal: string, count: number): Promise<number[]> {
-  await page.locator(`${terminal} .xterm-helper-textarea`).focus();
-  await page.evaluate((sel) => {
-    const w = window as unknown as { echo: { waiting: boolean; start: number; times: number[] } };
-    w.echo = { waiting: false, start: 0, times: [] };
-    const rows = document.querySelector(`${sel} .xterm-rows`)!;
-    document.addEventListener("keydown", () => (w.echo.start = performance.now()), { capture: true });
-    let last = rows.textContent ?? "";
-    new MutationObserver(() => {
-      const now = rows.textContent ?? "";
-      if (w.echo.waiting && now !== last) {
-        w.echo.times.push(performance.now() - w.echo.start);
-        w.echo.waiting = false;
-      }
-      last = now;
-    }).observe(rows, { subtree: true, childList: true, characterData: true });
-  }, terminal);
-  for (let i = 0; i < count; i++) {
-    await page.evaluate(() => ((window as unknown as { echo: { waiting: boolean } }).echo.waiting = true));
-    await page.keyboard.press("a");
-    await page.waitForFunction(
-      () => !(window as unknown as { echo: { waiting: boolean } }).echo.waiting,
-      null,
-      {
-        polling: "raf",
-        timeout: 10_000,
-      },
-    );
-    if (i % LINE_KEYS === LINE_KEYS - 1) {
-      await page.keyboard.press("Control+U");
-      await page.waitForTimeout(100);
-    }
-  }
-  await page.keyboard.press("Control+U");
-  return page.evaluate(() => (window as unknown as { echo: { times: number[] } }).echo.times);
-}
-
-async function runIn(page: Page, terminal: string, command: string, nonce: number): Promise<void> {
-  const marked = markCommand(command, nonce);
-  await page.locator(`${terminal} .xterm-helper-textarea`).focus();
-  await page.keyboard.insertText(marked.line.replace(/\r$/, ""));
-  await page.keyboard.press("Enter");
-  await page.waitForFunction(
-    ({ sel, done }) => document.querySelector(`${sel} .xterm-rows`)?.textContent?.includes(done),
-    { sel: terminal, done: marked.done },
-    { timeout: 60_000, polling: 50 },
-  );
-}
-
 async function localEchoTimes(ctx: BenchContext): Promise<number[]> {
   const page = await ctx.newPage();
   try {
     await page.getByRole("button", { name: "New VM" }).click();
     await page.locator('#local-vm[data-state="running"]').waitFor({ timeout: 60_000 });
     await runIn(page, "#vm-terminal", "", 1);
-    return await pageEchoTimes(page, "#vm-terminal", KEYSTROKES);
+    return await echoTimes(page, "#vm-terminal", KEYSTROKES);
   } finally {
     await page.context().close();
   }
@@ -126,7 +69,7 @@ async function remoteEchoTimes(ctx: BenchContext): Promise<number[]> {
     await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 60_000 });
     await owner.getByRole("button", { name: "Open shell echo" }).click();
     await runIn(owner, "#remote-terminal", "", 2);
-    return await pageEchoTimes(owner, "#remote-terminal", KEYSTROKES);
+    return await echoTimes(owner, "#remote-terminal", KEYSTROKES);
   } finally {
     await owner.context().close();
     await contributor.context().close();

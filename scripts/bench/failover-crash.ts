@@ -7,9 +7,9 @@
 // replica, and recorded) was taken, as its host showed it just before the kill,
 // an upper bound on the guest's work that did not survive.
 import { type Browser, type BrowserServer, chromium, type Page } from "playwright-core";
-import { markCommand } from "../../core/guest/guest-console.ts";
 import { chromiumLaunchOptions } from "../../tests/e2e/browser.ts";
 import { type BenchContext, log } from "./context.ts";
+import { runIn } from "./page-shell.ts";
 
 interface PeerBrowser {
   page: Page;
@@ -35,18 +35,6 @@ async function peer(url: string): Promise<PeerBrowser> {
       await server.close().catch(() => {});
     },
   };
-}
-
-async function run(page: Page, command: string, nonce: number, timeoutMs = 60_000): Promise<void> {
-  const marked = markCommand(command, nonce);
-  await page.locator("#remote-terminal .xterm-helper-textarea").focus();
-  await page.keyboard.insertText(marked.line.replace(/\r$/, ""));
-  await page.keyboard.press("Enter");
-  await page.waitForFunction(
-    (done) => document.querySelector("#remote-terminal .xterm-rows")?.textContent?.includes(done),
-    marked.done,
-    { timeout: timeoutMs, polling: 20 },
-  );
 }
 
 export async function failoverCrashBench(ctx: BenchContext): Promise<Record<string, unknown>> {
@@ -76,8 +64,10 @@ export async function failoverCrashBench(ctx: BenchContext): Promise<Record<stri
       Number((await p.locator("#contribute-status").getAttribute("data-hosting")) ?? "0");
     const host = (await hosting(peers[0]!.page)) === 1 ? peers[0]! : peers[1]!;
     await owner.getByRole("button", { name: "Open shell crash" }).click();
-    await run(owner, "", 1);
-    await run(owner, "echo crash-$((40+2)) > /root/crash.txt && sync", 2);
+    await runIn(owner, "#remote-terminal", "", 1, { pollMs: 20 });
+    await runIn(owner, "#remote-terminal", "echo crash-$((40+2)) > /root/crash.txt && sync", 2, {
+      pollMs: 20,
+    });
     await owner.waitForTimeout(1500); // the scenario: the crash comes 1.5 s after the write
     const shown = host.page.locator("#contribute-hosted tr[data-checkpoint-seq]").first();
     const num = async (name: string) => Number((await shown.getAttribute(name).catch(() => null)) ?? "NaN");
@@ -104,7 +94,7 @@ export async function failoverCrashBench(ctx: BenchContext): Promise<Record<stri
       firstHost,
       { timeout: 60_000, polling: 20 },
     );
-    await run(owner, "cat /root/crash.txt", 3);
+    await runIn(owner, "#remote-terminal", "cat /root/crash.txt", 3, { pollMs: 20 });
     const answer = Date.now() - killedAt;
     const text = (await owner.locator("#remote-terminal .xterm-rows").textContent()) ?? "";
     const survived = text.includes("crash-42");

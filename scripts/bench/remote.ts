@@ -3,71 +3,12 @@
 // remote shell, the size and cost of a checkpoint of an idle guest, and how long
 // the shell is gone when the host's page closes.
 import type { Page } from "playwright-core";
-import { markCommand } from "../../core/guest/guest-console.ts";
 import { type BenchContext, log, percentile, round } from "./context.ts";
 import { failoverCrashBench } from "./failover-crash.ts";
+import { echoTimes, runIn } from "./page-shell.ts";
 
 const ROOM = `bench-remote-${Date.now()}`;
 const KEYSTROKES = 100;
-
-/**
- * Times keystrokes until their echo shows in the terminal, inside the page: from
- * the keydown event to the DOM change (so Playwright's own latency is not counted).
- */
-async function echoTimes(page: Page, terminal: string, count: number): Promise<number[]> {
-  await page.locator(`${terminal} .xterm-helper-textarea`).focus();
-  await page.evaluate((sel) => {
-    const w = window as unknown as { echo: { waiting: boolean; start: number; times: number[] } };
-    w.echo = { waiting: false, start: 0, times: [] };
-    const rows = document.querySelector(`${sel} .xterm-rows`)!;
-    document.addEventListener("keydown", () => (w.echo.start = performance.now()), { capture: true });
-    let last = rows.textContent ?? "";
-    new MutationObserver(() => {
-      const now = rows.textContent ?? "";
-      if (w.echo.waiting && now !== last) {
-        w.echo.times.push(performance.now() - w.echo.start);
-        w.echo.waiting = false;
-      }
-      last = now;
-    }).observe(rows, { subtree: true, childList: true, characterData: true });
-  }, terminal);
-  for (let i = 0; i < count; i++) {
-    await page.evaluate(() => ((window as unknown as { echo: { waiting: boolean } }).echo.waiting = true));
-    await page.keyboard.press("a");
-    await page.waitForFunction(
-      () => !(window as unknown as { echo: { waiting: boolean } }).echo.waiting,
-      null,
-      {
-        polling: "raf",
-        timeout: 10_000,
-      },
-    );
-    if (i % 20 === 19) {
-      await page.keyboard.press("Control+U"); // keep the line short
-      await page.waitForTimeout(100);
-    }
-  }
-  await page.keyboard.press("Control+U");
-  return page.evaluate(() => (window as unknown as { echo: { times: number[] } }).echo.times);
-}
-
-async function runIn(
-  page: Page,
-  terminal: string,
-  command: string,
-  timeoutMs: number,
-  nonce: number,
-): Promise<void> {
-  const marked = markCommand(command, nonce);
-  await page.locator(`${terminal} .xterm-helper-textarea`).focus();
-  await page.keyboard.insertText(marked.line.replace(/\r$/, ""));
-  await page.keyboard.press("Enter");
-  await page.waitForFunction(
-    ({ sel, done }) => document.querySelector(`${sel} .xterm-rows`)?.textContent?.includes(done),
-    { sel: terminal, done: marked.done },
-    { timeout: timeoutMs, polling: 50 },
-  );
-}
 
 async function hosting(page: Page): Promise<number> {
   return Number((await page.locator("#contribute-status").getAttribute("data-hosting")) ?? "0");
@@ -79,7 +20,7 @@ export async function remoteBench(ctx: BenchContext): Promise<Record<string, unk
   await local.locator("#vm-budget").fill("100");
   await local.getByRole("button", { name: "New VM" }).click();
   await local.locator('#local-vm[data-state="running"]').waitFor({ timeout: 60_000 });
-  await runIn(local, "#vm-terminal", "", 30_000, 1);
+  await runIn(local, "#vm-terminal", "", 1, { timeoutMs: 30_000 });
   const localTimes = await echoTimes(local, "#vm-terminal", KEYSTROKES);
   await local.context().close();
   log(
@@ -105,7 +46,7 @@ export async function remoteBench(ctx: BenchContext): Promise<Record<string, unk
   await owner.getByRole("button", { name: "Create VM" }).click();
   await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 60_000 });
   await owner.getByRole("button", { name: "Open shell bench" }).click();
-  await runIn(owner, "#remote-terminal", "", 30_000, 2);
+  await runIn(owner, "#remote-terminal", "", 2, { timeoutMs: 30_000 });
   const remoteTimes = await echoTimes(owner, "#remote-terminal", KEYSTROKES);
   log(
     `remote echo p50 ${round(percentile(remoteTimes, 50), 1)} ms p95 ${round(percentile(remoteTimes, 95), 1)} ms`,
@@ -130,19 +71,15 @@ export async function remoteBench(ctx: BenchContext): Promise<Record<string, unk
   await host.close({ runBeforeUnload: true });
   await other.locator('#contribute-status[data-hosting="1"]').waitFor({ timeout: 60_000 });
   await owner.locator('#my-vms-list tr[data-state="running"][data-epoch="2"]').waitFor({ timeout: 60_000 });
-  await runIn(owner, "#remote-terminal", "echo back", 60_000, 3);
+  await runIn(owner, "#remote-terminal", "echo back", 3, { timeoutMs: 60_000 });
   const failoverMs = performance.now() - t0;
   log(`failover ${Math.round(failoverMs)} ms (checkpoint age at close ${closedAtMs - checkpointAt} ms)`);
   // What checkpoints take of the VM's budget while its guest is busy (output every 0.1 s for
   // 20 s), on the host it moved to: after the failover, so a busy guest does not age the
   // checkpoint that failover restores.
-  await runIn(
-    owner,
-    "#remote-terminal",
-    "for i in $(seq 1 200); do echo tick $i; sleep 0.1; done",
-    90_000,
-    4,
-  );
+  await runIn(owner, "#remote-terminal", "for i in $(seq 1 200); do echo tick $i; sleep 0.1; done", 4, {
+    timeoutMs: 90_000,
+  });
   const busyRow = other.locator("#contribute-hosted tr[data-checkpoint-seq]").first();
   const overheadPct = Number(await busyRow.getAttribute("data-checkpoint-overhead-pct"));
   log(
