@@ -1,13 +1,13 @@
-// Saving and opening VM states: plain snapshots (gzip), and sealed checkpoints
-// (a delta against the image's base state, packed with the transcript, gzipped
-// and sealed with the VM key).
+// Sealed checkpoints (a delta against the image's base state, packed with the
+// transcript, gzipped and sealed with the VM key), and the base state's index
+// that they and the local saves (local-saves.ts) are deltas against.
 import * as Comlink from "comlink";
 import type { V86 } from "v86";
 import { seal, unseal } from "../core/crypto/vm-crypto.ts";
 import { packCheckpoint, unpackCheckpoint } from "../core/guest/checkpoint-format.ts";
 import { applyDelta, type BaseIndex, encodeDelta, indexBase } from "../core/guest/state-delta.ts";
 import { exactBuffer, gunzip, gzip } from "../core/util/bytes.ts";
-import type { BaseSource, SealedCheckpoint, StateSource, VmSnapshot } from "./api.ts";
+import type { BaseSource, SealedCheckpoint, StateSource } from "./api.ts";
 import { keepBase, loadBase } from "./base-states.ts";
 
 const baseIndexes = new Map<string, Promise<BaseIndex>>();
@@ -72,21 +72,4 @@ export async function openCheckpoint(
   const packed = await gunzip(await unseal(source.key, new Uint8Array(source.bytes), source.context));
   const { transcript, delta } = unpackCheckpoint(packed);
   return { raw: applyDelta(delta, await baseIndexFor(source.base)), transcript };
-}
-
-/** The emulator's state, gzipped whole, with the transcript. */
-export async function takeSnapshot(emulator: V86, transcript: string): Promise<VmSnapshot> {
-  const t0 = performance.now();
-  const raw = new Uint8Array(await emulator.save_state());
-  const t1 = performance.now();
-  const state = await gzip(raw);
-  const t2 = performance.now();
-  return {
-    state: exactBuffer(state),
-    encoding: "gzip",
-    transcript,
-    rawBytes: raw.length,
-    saveMs: Math.round(t1 - t0),
-    compressMs: Math.round(t2 - t1),
-  };
 }

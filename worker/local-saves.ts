@@ -8,21 +8,24 @@ import { exactBuffer, gunzip, gzip } from "../core/util/bytes.ts";
 import type { BaseSource, VmSnapshot } from "./api.ts";
 import { baseIndexFor } from "./checkpoints.ts";
 
-/** The emulator's state as a gzipped delta against `base`, with the transcript. */
-export async function takeDeltaSnapshot(
+/**
+ * The emulator's state with the transcript, gzipped: as a delta against `base`
+ * when there is one, else whole.
+ */
+export async function takeSnapshot(
   emulator: V86,
   transcript: string,
-  base: BaseSource,
+  base?: BaseSource,
 ): Promise<VmSnapshot> {
-  const index = await baseIndexFor(base);
+  const index = base ? await baseIndexFor(base) : null;
   const t0 = performance.now();
   const raw = new Uint8Array(await emulator.save_state());
   const t1 = performance.now();
-  const state = await gzip(encodeDelta(raw, index));
+  const state = await gzip(index ? encodeDelta(raw, index) : raw);
   const t2 = performance.now();
   return {
     state: exactBuffer(state),
-    encoding: "delta-gzip",
+    encoding: index ? "delta-gzip" : "gzip",
     transcript,
     rawBytes: raw.length,
     saveMs: Math.round(t1 - t0),

@@ -28,8 +28,8 @@ import type {
   VmStats,
 } from "./api.ts";
 import { createBusyMeter } from "./busy-meter.ts";
-import { sealCheckpoint, takeSnapshot } from "./checkpoints.ts";
-import { takeDeltaSnapshot } from "./local-saves.ts";
+import { sealCheckpoint } from "./checkpoints.ts";
+import { takeSnapshot } from "./local-saves.ts";
 import { RunMeter } from "./run-meter.ts";
 import { restoreState } from "./state-loading.ts";
 import { coldBoot, compileWasm, waitForShell } from "./v86-boot.ts";
@@ -167,7 +167,7 @@ export class VmHost implements VmHostApi {
     const emulator = this.emulator;
     if (!emulator) throw new Error("no VM is running");
     const transcript = this.console.recent();
-    return base ? takeDeltaSnapshot(emulator, transcript, base) : takeSnapshot(emulator, transcript);
+    return takeSnapshot(emulator, transcript, base);
   }
 
   async pause(): Promise<void> {
