@@ -101,3 +101,17 @@ export class Shell {
 export async function waitForVmState(page: Page, state: string, timeoutMs = 60_000): Promise<void> {
   await page.locator(`#local-vm[data-state="${state}"]`).waitFor({ timeout: timeoutMs });
 }
+
+/** Waits until the VM on this device runs again from its saved state (after a reload). */
+export async function waitForResumed(page: Page): Promise<void> {
+  await waitForVmState(page, "running");
+  await page
+    .getByRole("status")
+    .filter({ hasText: /Resumed/ })
+    .waitFor();
+}
+
+/** Waits until the VM on this device has been saved, with nothing left unsaved. */
+export async function waitForSaved(page: Page): Promise<void> {
+  await page.locator('#vm-save-state[data-saved="true"]').waitFor({ timeout: 30_000 });
+}

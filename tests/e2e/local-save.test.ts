@@ -4,7 +4,7 @@
 import type { Dialog, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../helpers/eventually.ts";
-import { type App, Shell, startApp, waitForVmState } from "./harness.ts";
+import { type App, Shell, startApp, waitForResumed, waitForSaved, waitForVmState } from "./harness.ts";
 
 let app: App;
 
@@ -15,10 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
 });
-
-async function waitForSaved(page: Page): Promise<void> {
-  await page.locator('#vm-save-state[data-saved="true"]').waitFor({ timeout: 30_000 });
-}
 
 /** The type of every dialog the page shows ("beforeunload": leave site?), answered with `answer`. */
 function collectPrompts(page: Page, answer: (d: Dialog) => Promise<void>): string[] {
@@ -45,11 +41,7 @@ describe("the VM on this device is saved as it goes", () => {
     await page.waitForTimeout(1000 - (Date.now() - doneAt));
     await page.reload();
 
-    await waitForVmState(page, "running");
-    await page
-      .getByRole("status")
-      .filter({ hasText: /Resumed/ })
-      .waitFor();
+    await waitForResumed(page);
     await shell.run("cat /root/f");
     expect(await shell.text()).toContain("data-42");
     // Saved within the second: nothing was left to ask about.
@@ -89,11 +81,7 @@ describe("the VM on this device is saved as it goes", () => {
       await cache.put(request!, new Response(bytes, { headers: response.headers }));
     });
     await page.reload();
-    await waitForVmState(page, "running");
-    await page
-      .getByRole("status")
-      .filter({ hasText: /Resumed/ })
-      .waitFor();
+    await waitForResumed(page);
     await shell.run("cat /root/k");
     expect(await shell.text()).toContain("kept-55");
     expect(await page.locator("#vm-notice").isVisible()).toBe(false);

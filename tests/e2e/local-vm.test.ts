@@ -4,7 +4,15 @@ import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumLaunchOptions } from "./browser.ts";
-import { type App, distDir, Shell, startApp, waitForVmState } from "./harness.ts";
+import {
+  type App,
+  distDir,
+  Shell,
+  startApp,
+  waitForResumed,
+  waitForSaved,
+  waitForVmState,
+} from "./harness.ts";
 
 let app: App;
 
@@ -20,10 +28,6 @@ async function openApp(context: BrowserContext): Promise<Page> {
   const page = await context.newPage();
   await page.goto(app.url);
   return page;
-}
-
-async function waitForSaved(page: Page): Promise<void> {
-  await page.locator('#vm-save-state[data-saved="true"]').waitFor({ timeout: 30_000 });
 }
 
 describe("a VM in this tab", () => {
@@ -53,11 +57,7 @@ describe("a VM in this tab", () => {
     await waitForSaved(page);
 
     await page.reload();
-    await waitForVmState(page, "running");
-    await page
-      .getByRole("status")
-      .filter({ hasText: /Resumed/ })
-      .waitFor();
+    await waitForResumed(page);
     await shell.run("cat /root/note.txt");
     expect(await shell.text()).toContain("kept-42");
 
