@@ -67,7 +67,7 @@ const sameTerms = (a: Receipt, b: Receipt) =>
   a.vm === b.vm && a.host === b.host && a.epoch === b.epoch && a.startedAt === b.startedAt;
 
 /** Receipts grouped by owner and lease, each group in (seq, signature) order, copies dropped. */
-function groups(receipts: readonly ReceiptEntry[]): ReceiptEntry[][] {
+export function leaseGroups(receipts: readonly ReceiptEntry[]): ReceiptEntry[][] {
   const unique = new Map<string, ReceiptEntry>();
   for (const r of receipts) unique.set(copyKey(r), r);
   const byLease = new Map<string, ReceiptEntry[]>();
@@ -110,7 +110,7 @@ export function proofsOf(list: readonly ReceiptEntry[]): CheatProof[] {
 export function computeLedger(input: LedgerInput): Ledger {
   const proofs: CheatProof[] = [];
   const leases: CountedLease[] = [];
-  for (const list of groups(input.receipts)) {
+  for (const list of leaseGroups(input.receipts)) {
     proofs.push(...proofsOf(list));
     const newest = list.at(-1)!;
     const p = newest.payload;

@@ -59,38 +59,15 @@ export function signReceipt(owner: Identity, receipt: Omit<Receipt, "owner">): P
   return signEntry<Receipt>(owner, RECEIPT_KIND, { ...receipt, owner: owner.peerId });
 }
 
+/** What a receipt says, as one string: equal strings, equal receipts. */
+const payloadKey = (p: Receipt) =>
+  [p.lease, p.vm, p.owner, p.host, p.epoch, p.seq, p.startedAt, p.at, p.milliCredits].join("/");
+
 /** Whether two receipts say the same thing. */
-export function sameReceipt(a: Receipt, b: Receipt): boolean {
-  return (
-    a.lease === b.lease &&
-    a.vm === b.vm &&
-    a.owner === b.owner &&
-    a.host === b.host &&
-    a.epoch === b.epoch &&
-    a.seq === b.seq &&
-    a.startedAt === b.startedAt &&
-    a.at === b.at &&
-    a.milliCredits === b.milliCredits
-  );
-}
+export const sameReceipt = (a: Receipt, b: Receipt): boolean => payloadKey(a) === payloadKey(b);
 
 /**
  * What makes two receipts copies of one: the signature and what it signs (a
  * signature copied onto other content is another receipt, and a forged one).
  */
-export function copyKey(r: ReceiptEntry): string {
-  const p = r.payload;
-  return [
-    r.signature,
-    r.publicKey,
-    p.lease,
-    p.vm,
-    p.owner,
-    p.host,
-    p.epoch,
-    p.seq,
-    p.startedAt,
-    p.at,
-    p.milliCredits,
-  ].join("/");
-}
+export const copyKey = (r: ReceiptEntry): string => `${r.signature}/${r.publicKey}/${payloadKey(r.payload)}`;

@@ -67,8 +67,9 @@ export function searchStamp(publicKey: string, bits: number, fromNonce: number, 
   return null;
 }
 
-/** The allowance a stamp is worth. */
-export const allowanceFor = (stamp: unknown): number => (checkStamp(stamp) ? ALLOWANCE_MILLI : 0);
+/** The allowance a stamp is worth (at least `minBits`, STAMP_BITS unless tests ask for fewer). */
+export const allowanceFor = (stamp: unknown, minBits = STAMP_BITS): number =>
+  checkStamp(stamp, minBits) ? ALLOWANCE_MILLI : 0;
 
 /** What a stamp worker offers (worker/stamp.worker.ts): one slice of the search. */
 export interface StampSearch {

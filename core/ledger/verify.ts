@@ -9,8 +9,8 @@
 // set given, never on its order.
 import { peerIdOfKey, verifyEntry } from "../crypto/signed.ts";
 import { isObject } from "../util/guards.ts";
-import { proofsOf } from "./ledger.ts";
-import { copyKey, parseReceipt, RECEIPT_KIND, type ReceiptEntry } from "./receipt.ts";
+import { leaseGroups, proofsOf } from "./ledger.ts";
+import { parseReceipt, RECEIPT_KIND, type ReceiptEntry } from "./receipt.ts";
 
 export interface ReceiptCheck {
   /** Receipts to hand to computeLedger. */
@@ -32,16 +32,11 @@ function shapeOf(raw: unknown): ReceiptEntry | null {
 export async function checkReceipts(raw: readonly unknown[]): Promise<ReceiptCheck> {
   let refused = 0;
   let verified = 0;
-  const unique = new Map<string, ReceiptEntry>();
+  const shaped: ReceiptEntry[] = [];
   for (const r of raw) {
-    const shaped = shapeOf(r);
-    if (shaped) unique.set(copyKey(shaped), shaped);
+    const entry = shapeOf(r);
+    if (entry) shaped.push(entry);
     else refused++;
-  }
-  const byLease = new Map<string, ReceiptEntry[]>();
-  for (const r of unique.values()) {
-    const key = `${r.payload.owner}/${r.payload.lease}`;
-    byLease.set(key, [...(byLease.get(key) ?? []), r]);
   }
   const genuine = async (r: ReceiptEntry): Promise<boolean> => {
     verified++;
@@ -49,17 +44,16 @@ export async function checkReceipts(raw: readonly unknown[]): Promise<ReceiptChe
     return checked !== null && (await peerIdOfKey(checked.publicKey)) === r.payload.owner;
   };
   const kept = await Promise.all(
-    [...byLease.values()].map(async (list) => {
-      list.sort((x, y) => y.payload.seq - x.payload.seq || (x.signature < y.signature ? -1 : 1));
+    leaseGroups(shaped).map(async (list) => {
       // A lease whose receipts could hold a proof is checked whole, so no forgery hides a genuine proof.
-      if (proofsOf([...list].reverse()).length > 0) {
+      if (proofsOf(list).length > 0) {
         const checks = await Promise.all(list.map(async (r) => ((await genuine(r)) ? r : null)));
         const genuineOnes = checks.filter((r): r is ReceiptEntry => r !== null);
         refused += list.length - genuineOnes.length;
         return genuineOnes;
       }
       // Otherwise only the newest that holds counts, and nothing older can make a proof.
-      for (const r of list) {
+      for (const r of [...list].reverse()) {
         if (await genuine(r)) return [r];
         refused++;
       }

@@ -8,7 +8,7 @@
 import type { Identity } from "../crypto/identity.ts";
 import { computeLedger, type Ledger } from "../ledger/ledger.ts";
 import { parseReceipt, type ReceiptEntry } from "../ledger/receipt.ts";
-import { ALLOWANCE_MILLI, checkStamp, STAMP_BITS, type Stamp } from "../ledger/stamp.ts";
+import { allowanceFor, STAMP_BITS, type Stamp } from "../ledger/stamp.ts";
 import { checkReceipts } from "../ledger/verify.ts";
 import { isObject } from "../util/guards.ts";
 import type { AuthorStore } from "./author-store.ts";
@@ -90,7 +90,8 @@ export class CreditBook {
       if (slot.key === "stamp") {
         const v = slot.value;
         const stamp = isObject(v) ? { publicKey: slot.entry.publicKey, nonce: v.nonce, bits: v.bits } : null;
-        if (checkStamp(stamp, this.stampBits)) allowances.set(slot.author, ALLOWANCE_MILLI);
+        const allowance = allowanceFor(stamp, this.stampBits);
+        if (allowance > 0) allowances.set(slot.author, allowance);
       } else if (slot.key.startsWith("paid/") || slot.key.startsWith("held/")) receipts.push(slot.value);
     }
     const { receipts: checked } = await checkReceipts(receipts);
