@@ -7,6 +7,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, Shell, startApp } from "./harness.ts";
 import { HIDDEN_PAGE_EMULATION } from "./hidden-page.ts";
+import { contribute, createVm, hostingCount, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 
@@ -29,8 +30,6 @@ async function open(context: BrowserContext, page: string): Promise<Page> {
 }
 
 const row = (owner: Page) => owner.locator("#my-vms-list tr").first();
-const hosting = async (page: Page) =>
-  Number((await page.locator("#contribute-status").getAttribute("data-hosting")) ?? "0");
 
 describe("a hidden contributor", () => {
   it("keeps its VM for 3 minutes, with the owner's page in the background too", async () => {
@@ -41,21 +40,12 @@ describe("a hidden contributor", () => {
     ];
     const a = await open(aCtx, "contribute");
     const b = await open(bCtx, "contribute");
-    for (const c of [a, b]) {
-      await c.getByRole("button", { name: "Contribute" }).click();
-      await c.locator('#contribute-toggle[aria-pressed="true"]').waitFor();
-    }
+    for (const c of [a, b]) await contribute(c);
     const owner = await open(ownerCtx, "vms");
-    await owner.waitForFunction(
-      () => (document.querySelector("#net-peers")?.textContent?.match(/VM slots/g) ?? []).length >= 2,
-      null,
-      { timeout: 30_000 },
-    );
-    await owner.getByLabel("VM name").fill("hidden-vm");
-    await owner.getByRole("button", { name: "Create VM" }).click();
-    await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 90_000 });
+    await waitForContributors(owner, 2);
+    await createVm(owner, "hidden-vm", 90_000);
     const hostAddress = await row(owner).getAttribute("data-host");
-    const [host, other] = (await hosting(a)) === 1 ? [a, b] : [b, a];
+    const [host, other] = (await hostingCount(a)) === 1 ? [a, b] : [b, a];
     await owner.getByRole("button", { name: "Open shell hidden-vm" }).click();
     const shell = new Shell(owner, "#remote-shell", "Remote VM shell");
     await shell.waitForText("root@spare:~#", 60_000);
@@ -78,8 +68,8 @@ describe("a hidden contributor", () => {
       await owner.waitForTimeout(10_000);
       expect(await row(owner).getAttribute("data-epoch")).toBe("1");
       expect(await row(owner).getAttribute("data-host")).toBe(hostAddress);
-      expect(await hosting(host)).toBe(1);
-      expect(await hosting(other)).toBe(0);
+      expect(await hostingCount(host)).toBe(1);
+      expect(await hostingCount(other)).toBe(0);
     }
     const stats = (await host.evaluate("window.__hiddenStats()")) as { wakeups: number; hiddenMs: number };
     console.log(`hidden host: ${stats.wakeups} timer wake-ups in ${Math.round(stats.hiddenMs / 1000)} s`);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { distDir, Shell } from "./harness.ts";
 import { launchPeerBrowser, type PeerBrowser } from "./peer-browsers.ts";
+import { contribute, createVm, hostingCount, waitForContributors } from "./remote-steps.ts";
 
 const ROOM = "e2e-host-crash";
 let server: SignalingServer;
@@ -32,29 +33,18 @@ async function open(peer: PeerBrowser, page: string): Promise<Page> {
 }
 
 const row = (owner: Page) => owner.locator("#my-vms-list tr").first();
-const hosting = async (page: Page) =>
-  Number((await page.locator("#contribute-status").getAttribute("data-hosting")) ?? "0");
 
 describe("a host that crashes", () => {
   it("the VM answers on the other contributor within 5 s, with a file written 1.5 s before the kill", async () => {
     const [ownerBrowser, aBrowser, bBrowser] = browsers as [PeerBrowser, PeerBrowser, PeerBrowser];
     const a = await open(aBrowser, "contribute");
     const b = await open(bBrowser, "contribute");
-    for (const c of [a, b]) {
-      await c.getByRole("button", { name: "Contribute" }).click();
-      await c.locator('#contribute-toggle[aria-pressed="true"]').waitFor();
-    }
+    for (const c of [a, b]) await contribute(c);
     let owner = await open(ownerBrowser, "vms");
-    await owner.waitForFunction(
-      () => (document.querySelector("#net-peers")?.textContent?.match(/VM slots/g) ?? []).length >= 2,
-      null,
-      { timeout: 30_000 },
-    );
-    await owner.getByLabel("VM name").fill("crash-vm");
-    await owner.getByRole("button", { name: "Create VM" }).click();
-    await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 90_000 });
+    await waitForContributors(owner, 2);
+    await createVm(owner, "crash-vm", 90_000);
     const firstHost = await row(owner).getAttribute("data-host");
-    const [hostBrowser, other] = (await hosting(a)) === 1 ? [aBrowser, b] : [bBrowser, a];
+    const [hostBrowser, other] = (await hostingCount(a)) === 1 ? [aBrowser, b] : [bBrowser, a];
 
     await owner.getByRole("button", { name: "Open shell crash-vm" }).click();
     let shell = new Shell(owner, "#remote-shell", "Remote VM shell");
@@ -89,7 +79,7 @@ describe("a host that crashes", () => {
     );
     expect(await shell.text()).toContain("crash-42");
     expect(await row(owner).getAttribute("data-epoch")).toBe("2");
-    expect(await hosting(other)).toBe(1);
+    expect(await hostingCount(other)).toBe(1);
     expect(answerMs).toBeLessThan(5000);
 
     // The owner closes its tab for 15 s and comes back: "running" on the new host within seconds.

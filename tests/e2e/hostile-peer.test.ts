@@ -57,6 +57,7 @@ import { vmKeyContext } from "../../core/vm/engine.ts";
 import { encodeVmMessage, parseVmMessage, VM_PROTOCOL, type VmMessage } from "../../core/vm/vm-protocol.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { type App, Shell, startApp } from "./harness.ts";
+import { contribute, createVm, hostingCount, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 let hostile: NodePeer | undefined;
@@ -81,10 +82,6 @@ async function open(context: BrowserContext, page: string): Promise<Page> {
 }
 
 const vmRows = (owner: Page) => owner.getByRole("table", { name: "My VMs" }).locator("tbody tr");
-
-async function hostingCount(page: Page): Promise<number> {
-  return Number((await page.locator("#contribute-status").getAttribute("data-hosting")) ?? "0");
-}
 
 interface Heard {
   author: string;
@@ -179,10 +176,7 @@ describe("a hostile peer while a VM moves", () => {
     const bCtx = await app.browser.newContext();
     const a = await open(aCtx, "contribute");
     const b = await open(bCtx, "contribute");
-    for (const c of [a, b]) {
-      await c.getByRole("button", { name: "Contribute" }).click();
-      await c.locator('#contribute-toggle[aria-pressed="true"]').waitFor();
-    }
+    for (const c of [a, b]) await contribute(c);
 
     hostile = startNodePeer({
       url: `${app.server.address().url.replace("http", "ws")}/signal`,
@@ -198,14 +192,8 @@ describe("a hostile peer while a VM moves", () => {
     const mallory = new Hostile(hostile);
 
     const owner = await open(ownerCtx, "vms");
-    await owner.waitForFunction(
-      () => (document.querySelector("#net-peers")?.textContent?.match(/VM slots/g) ?? []).length >= 2,
-      null,
-      { timeout: 30_000 },
-    );
-    await owner.getByLabel("VM name").fill("e2e-vm");
-    await owner.getByRole("button", { name: "Create VM" }).click();
-    await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 60_000 });
+    await waitForContributors(owner, 2);
+    await createVm(owner, "e2e-vm", 60_000);
     const firstHost = (await vmRows(owner).first().getAttribute("data-host"))!;
     const [host, other] = (await hostingCount(a)) === 1 ? [a, b] : [b, a];
     expect(await hostingCount(host)).toBe(1);

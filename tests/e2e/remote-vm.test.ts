@@ -6,6 +6,7 @@
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, Shell, startApp } from "./harness.ts";
+import { contribute, createVm, hostingCount, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 
@@ -27,10 +28,6 @@ async function open(context: BrowserContext, page: string): Promise<Page> {
 
 const vmRow = (owner: Page) => owner.getByRole("table", { name: "My VMs" }).locator("tbody tr").first();
 
-async function hostingCount(page: Page): Promise<number> {
-  return Number((await page.locator("#contribute-status").getAttribute("data-hosting")) ?? "0");
-}
-
 describe("a VM in someone else's tab", () => {
   it("runs on a contributor, keeps its files through a checkpoint and moves when its host closes", async () => {
     const ownerCtx = await app.browser.newContext();
@@ -38,21 +35,12 @@ describe("a VM in someone else's tab", () => {
     const bCtx = await app.browser.newContext();
     const a = await open(aCtx, "contribute");
     const b = await open(bCtx, "contribute");
-    for (const c of [a, b]) {
-      await c.getByRole("button", { name: "Contribute" }).click();
-      await c.locator('#contribute-toggle[aria-pressed="true"]').waitFor();
-    }
+    for (const c of [a, b]) await contribute(c);
     const owner = await open(ownerCtx, "vms");
     // Both contributors are known before placing (presence travels over the mesh).
-    await owner.waitForFunction(
-      () => (document.querySelector("#net-peers")?.textContent?.match(/VM slots/g) ?? []).length >= 2,
-      null,
-      { timeout: 30_000 },
-    );
+    await waitForContributors(owner, 2);
 
-    await owner.getByLabel("VM name").fill("e2e-vm");
-    await owner.getByRole("button", { name: "Create VM" }).click();
-    await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 60_000 });
+    await createVm(owner, "e2e-vm", 60_000);
     const firstHostAddress = await vmRow(owner).getAttribute("data-host");
     const [host, other, hostCtx] = (await hostingCount(a)) === 1 ? [a, b, aCtx] : [b, a, bCtx];
     expect(await hostingCount(host)).toBe(1);
