@@ -1,13 +1,12 @@
 // A peer that runs in Node instead of a browser tab: the same core PeerNode
 // (signaling, mesh, shared document, presence, directory), with `ws` for
 // signaling and node-datachannel (through simple-peer's polyfill) for WebRTC.
-// The end-to-end tests use it to show a Node peer joining the browsers' network.
-// It hosts no VMs: the headless contributor of the design (VMs in worker_threads
-// at nice 19) does not exist yet, and would start from this.
+// The headless contributor (contributor.ts) hosts VMs on it; the end-to-end
+// tests use it to show a Node peer joining the browsers' network.
 import WebSocket from "ws";
 import type { Identity } from "../core/crypto/identity.ts";
 import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
-import { PeerNode, type PresenceFields } from "../core/peer/peer-node.ts";
+import { PeerNode, type PeerNodeOptions, type PresenceFields } from "../core/peer/peer-node.ts";
 import { systemClock } from "../core/util/clock.ts";
 import { simplePeerLinks } from "../transports/simple-peer-link.ts";
 import { standardSockets } from "../transports/websocket.ts";
@@ -18,6 +17,10 @@ export interface NodePeerOptions {
   room: string;
   identity: Identity;
   presence: () => PresenceFields;
+  /** More of PeerNode's options (quotas, intervals). */
+  peer?: Partial<Omit<PeerNodeOptions, "identity" | "signaling" | "linkFactory" | "clock" | "presence">>;
+  /** The identity stamp's difficulty (tests lower it); passed on only when set. */
+  stampBits?: number;
 }
 
 export interface NodePeer {
@@ -36,6 +39,8 @@ export function startNodePeer(options: NodePeerOptions): NodePeer {
     clock: systemClock,
   });
   const node = new PeerNode({
+    ...options.peer,
+    ...(options.stampBits === undefined ? {} : { stampBits: options.stampBits }),
     identity: options.identity,
     signaling,
     linkFactory: simplePeerLinks(),

@@ -1,0 +1,102 @@
+// The headless contributor's command line: what it offers, and to which network.
+import { parseArgs } from "node:util";
+
+export interface ContributorOptions {
+  /** ws(s)://host:port/signal (an http(s) URL of the server is turned into that). */
+  serverUrl: string;
+  room: string;
+  budgetPct: number;
+  slots: number;
+  memoryMiB: number;
+  name: string;
+  /** The identity stamp's difficulty; for tests only, and it must match the network's. */
+  stampBits: number | undefined;
+  /** How long to wait for the server at start before giving up. */
+  connectTimeoutMs: number;
+}
+
+export const USAGE = `Usage: npm run contribute -- --server URL [options]
+       npx spare-cycles-contribute --server URL [options]
+
+Hosts other people's VMs on this machine, at the lowest OS priority (nice 19 on
+every thread), in the network of a Spare Cycles server.
+
+  --server URL        the server: ws(s)://host:port/signal, or its http(s) address (required)
+  --room NAME         the network to join (default: main)
+  --budget PCT        CPU each hosted VM may use, in % of one core (default: 50)
+  --slots N           how many VMs to host at once (default: 2)
+  --memory MIB        memory offered for VMs, in MiB (default: 1024)
+  --name TEXT         the name other peers see (default: headless)
+  --connect-timeout S seconds to wait for the server at start (default: 15)
+  --stamp-bits N      for tests: the identity stamp's difficulty; must match the network's
+  --help              prints this
+`;
+
+export type ParsedCommandLine =
+  | { ok: true; options: ContributorOptions }
+  | { ok: false; help: boolean; error: string };
+
+function intIn(text: string | undefined, name: string, min: number, max: number, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`--${name} must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** ws(s)://…/signal from what the user typed (a bare http(s) address of the server works too). */
+export function signalingUrlOf(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`--server ${text} is not a URL (try ws://host:port/signal)`);
+  }
+  if (url.protocol === "http:" || url.protocol === "https:") {
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (url.pathname === "/" || url.pathname === "") url.pathname = "/signal";
+  }
+  if (url.protocol !== "ws:" && url.protocol !== "wss:")
+    throw new Error(`--server must be ws(s):// or http(s)://`);
+  return url.href;
+}
+
+export function parseCommandLine(argv: string[]): ParsedCommandLine {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        server: { type: "string" },
+        room: { type: "string" },
+        budget: { type: "string" },
+        slots: { type: "string" },
+        memory: { type: "string" },
+        name: { type: "string" },
+        "connect-timeout": { type: "string" },
+        "stamp-bits": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+    if (values.help) return { ok: false, help: true, error: "" };
+    if (!values.server) throw new Error("--server is required");
+    const budget = intIn(values.budget, "budget", 1, 100, 50);
+    const stampBits =
+      values["stamp-bits"] === undefined ? undefined : intIn(values["stamp-bits"], "stamp-bits", 1, 32, 0);
+    return {
+      ok: true,
+      options: {
+        serverUrl: signalingUrlOf(values.server),
+        room: values.room || "main",
+        budgetPct: budget,
+        slots: intIn(values.slots, "slots", 1, 16, 2),
+        memoryMiB: intIn(values.memory, "memory", 128, 1024 * 1024, 1024),
+        name: (values.name ?? "headless").slice(0, 40),
+        stampBits,
+        connectTimeoutMs: intIn(values["connect-timeout"], "connect-timeout", 1, 3600, 15) * 1000,
+      },
+    };
+  } catch (err) {
+    return { ok: false, help: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}

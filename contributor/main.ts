@@ -1,0 +1,79 @@
+// The headless contributor's command: `npm run contribute -- --server URL ...`.
+// Every thread goes to nice 19 first (the import below runs before any other
+// module of the contributor is loaded, so before node-datachannel or a VM
+// thread exists); then it joins, hosts, and on SIGINT/SIGTERM hands its VMs over.
+import "./nice-first.ts";
+import { errorMessage } from "../core/util/errors.ts";
+import { parseCommandLine, USAGE } from "./cli-options.ts";
+import { CannotReachServer, type Contributor, startContributor } from "./contributor.ts";
+import { serveGuestFiles } from "./guest-files.ts";
+import { keepNice, LOWEST_PRIORITY, threadIds, threadNice } from "./nice.ts";
+
+/** How long a stop waits for the owners to move the VMs before leaving anyway. */
+const HAND_OVER_WAIT_MS = 20_000;
+const NICE_CHECK_INTERVAL_MS = 2000;
+
+const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+
+async function main(): Promise<number> {
+  const parsed = parseCommandLine(process.argv.slice(2));
+  if (!parsed.ok) {
+    if (parsed.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    process.stderr.write(`spare-cycles-contribute: ${parsed.error}\n\n${USAGE}`);
+    return 64;
+  }
+  const tids = threadIds();
+  const above = tids?.filter((t) => (threadNice(t) ?? LOWEST_PRIORITY) < LOWEST_PRIORITY).length ?? 0;
+  log(
+    tids
+      ? `running at nice ${LOWEST_PRIORITY} on all ${tids.length} threads${above ? ` (${above} still above: check permissions)` : ""}`
+      : `running at nice ${LOWEST_PRIORITY} (this system sets it per process)`,
+  );
+  const stopNiceCheck = keepNice(NICE_CHECK_INTERVAL_MS, (n) =>
+    log(`set ${n} new thread(s) to nice ${LOWEST_PRIORITY}`),
+  );
+  const files = await serveGuestFiles();
+  let contributor: Contributor;
+  try {
+    contributor = await startContributor(parsed.options, files, log);
+  } catch (err) {
+    stopNiceCheck();
+    await files.close();
+    const message = err instanceof CannotReachServer ? err.message : `could not start: ${errorMessage(err)}`;
+    process.stderr.write(`spare-cycles-contribute: ${message}\n`);
+    return 69;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  log(`${signal}: handing over and leaving (a second signal leaves at once)`);
+  const force = () => {
+    log("leaving without waiting");
+    process.exit(130);
+  };
+  process.once("SIGINT", force);
+  process.once("SIGTERM", force);
+  const { handedOver, left } = await contributor.stop(HAND_OVER_WAIT_MS);
+  stopNiceCheck();
+  await files.close();
+  log(
+    `stopped: ${handedOver} VM(s) handed over${left ? `, ${left} not moved in time (their owners restore the last checkpoint)` : ""}`,
+  );
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Lingering handles (a data channel closing) must not keep a stopped contributor alive.
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (err) => {
+    process.stderr.write(`spare-cycles-contribute: ${errorMessage(err)}\n`);
+    process.exit(70);
+  },
+);
