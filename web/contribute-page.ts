@@ -1,11 +1,20 @@
 // "Contribute": the switch that lends this tab's idle CPU to other people's VMs,
-// its limits (VM slots, memory, CPU budget), and the VMs it runs right now.
+// its limits (VM slots, memory, CPU budget, when to hold back), what the
+// adaptive governor does now and why, a chart of the last hour, and the VMs it
+// runs right now.
 
+import { type BackoffDecision, effectiveBudgetPct } from "../core/cpu/backoff.ts";
 import { shortPeerId } from "../core/crypto/identity.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
 import { formatAge, formatBytes } from "../core/util/format.ts";
 import type { HostRuntime } from "../core/vm/host-runtime.ts";
-import { type ContributeSettings, saveContributeSettings } from "./contribute-settings.ts";
+import { CpuChart, CpuHistory } from "./contribute-chart.ts";
+import {
+  batteryLevels,
+  type ContributeSettings,
+  parseAllowedHours,
+  saveContributeSettings,
+} from "./contribute-settings.ts";
 import { Lifetime } from "./lifetime.ts";
 
 export interface ContributeElements {
@@ -14,8 +23,24 @@ export interface ContributeElements {
   slots: HTMLInputElement;
   memory: HTMLInputElement;
   budget: HTMLInputElement;
+  batteryStop: HTMLInputElement;
+  batteryResume: HTMLInputElement;
+  hoursFrom: HTMLInputElement;
+  hoursTo: HTMLInputElement;
+  idleOnly: HTMLInputElement;
   status: HTMLElement;
+  /** What the adaptive governor does now, and why. */
+  governor: HTMLElement;
+  chart: HTMLElement;
   hosted: HTMLTableSectionElement;
+}
+
+/** The adaptive governor as the page sees it (device-monitor.ts). */
+export interface GovernorView {
+  decision(): BackoffDecision;
+  /** Decides again now (settings changed). */
+  refresh(): void;
+  requestIdlePermission(): Promise<boolean>;
 }
 
 const REFRESH_MS = 1000;
@@ -23,12 +48,14 @@ const REFRESH_MS = 1000;
 export class ContributePage {
   /** Every listener and timer this page started: dispose ends them. */
   private readonly lifetime = new Lifetime();
-  private backoff = "";
+  private readonly history = new CpuHistory();
+  private readonly chart: CpuChart;
 
   constructor(
     private readonly el: ContributeElements,
     private settings: ContributeSettings,
     private readonly host: HostRuntime,
+    private readonly governor: GovernorView,
     private readonly store: KeyValueStore,
     /** Called whenever what this tab offers changed (to sign presence again). */
     private readonly onChange: (settings: ContributeSettings) => void,
@@ -45,6 +72,16 @@ export class ContributePage {
       },
       { signal },
     );
+    // Idle Detection sees the whole device, but asks first (inside this click).
+    el.idleOnly.addEventListener(
+      "change",
+      () => {
+        if (el.idleOnly.checked) void governor.requestIdlePermission();
+      },
+      { signal },
+    );
+    this.chart = new CpuChart(el.chart);
+    this.lifetime.defer(() => this.chart.dispose());
     this.lifetime.defer(host.on("change", () => this.render()));
     this.lifetime.every(REFRESH_MS, () => this.render());
     this.fill();
@@ -52,10 +89,8 @@ export class ContributePage {
     this.render();
   }
 
-  /** Why hosted VMs run below the budget right now ("" when they do not). */
-  setBackoff(why: string, share: number): void {
-    this.backoff = why;
-    this.el.status.dataset.share = String(share);
+  /** The governor decided again: show it now. */
+  governorChanged(): void {
     this.render();
   }
 
@@ -67,6 +102,11 @@ export class ContributePage {
     this.el.slots.value = String(this.settings.slots);
     this.el.memory.value = String(this.settings.memoryMiB);
     this.el.budget.value = String(this.settings.budgetPct);
+    this.el.batteryStop.value = String(this.settings.batteryStopPct);
+    this.el.batteryResume.value = String(this.settings.batteryResumePct);
+    this.el.hoursFrom.value = this.settings.allowedHours ? String(this.settings.allowedHours.fromHour) : "";
+    this.el.hoursTo.value = this.settings.allowedHours ? String(this.settings.allowedHours.toHour) : "";
+    this.el.idleOnly.checked = this.settings.onlyWhenIdle;
   }
 
   private async setContributing(contributing: boolean): Promise<void> {
@@ -89,11 +129,42 @@ export class ContributePage {
       budgetPct: Number.isFinite(budgetPct)
         ? Math.min(100, Math.max(5, Math.round(budgetPct)))
         : this.settings.budgetPct,
+      ...this.readGates(),
     };
     this.fill();
     await saveContributeSettings(this.store, this.settings);
     this.onChange(this.settings);
+    this.governor.refresh();
     this.render();
+  }
+
+  /** The hold-back rules from the form, checked as when loaded (contribute-settings.ts). */
+  private readGates(): Pick<
+    ContributeSettings,
+    "batteryStopPct" | "batteryResumePct" | "onlyWhenIdle" | "allowedHours"
+  > {
+    const el = this.el;
+    const stop = Number(el.batteryStop.value);
+    const stopPct = Number.isFinite(stop)
+      ? Math.min(95, Math.max(0, Math.round(stop)))
+      : this.settings.batteryStopPct;
+    const hour = (input: HTMLInputElement) => (input.value.trim() === "" ? null : Number(input.value));
+    return {
+      ...batteryLevels(stopPct, Number(el.batteryResume.value)),
+      onlyWhenIdle: el.idleOnly.checked,
+      allowedHours: parseAllowedHours({ fromHour: hour(el.hoursFrom), toHour: hour(el.hoursTo) }),
+    };
+  }
+
+  private renderGovernor(running: number): void {
+    const { el, settings } = this;
+    const d = this.governor.decision();
+    el.governor.textContent = settings.contributing ? d.reason : "";
+    el.governor.dataset.share = String(d.share);
+    el.governor.dataset.paused = String(d.paused);
+    const perVmPct = effectiveBudgetPct(settings.budgetPct, d.share);
+    this.history.add({ atMs: Date.now(), givenPct: running * perVmPct, sharePct: d.share * 100 });
+    this.chart.render(this.history.all());
   }
 
   private render(): void {
@@ -106,8 +177,8 @@ export class ContributePage {
       : vms.length > 0
         ? `Not accepting new VMs; ${vms.length} still here until their owners move them.`
         : "Not contributing. Press “Contribute” to lend this tab's idle CPU to others' VMs.";
-    if (this.backoff && settings.contributing) el.status.textContent += ` ${this.backoff}`;
     el.status.dataset.hosting = String(vms.length);
+    this.renderGovernor(vms.filter((v) => v.state === "running").length);
     const rows = vms.map((v) => {
       const tr = document.createElement("tr");
       tr.dataset.vmId = v.vmId;

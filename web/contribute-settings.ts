@@ -1,9 +1,11 @@
 // What this tab offers when it contributes, kept with the other settings.
 
+import { DEFAULT_GATES, type GateSettings } from "../core/cpu/device-gates.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
 import type { HostSettings } from "../core/vm/host-runtime.ts";
 
-export interface ContributeSettings extends HostSettings {
+/** What this tab offers, and when it holds back (battery, idle only, allowed hours). */
+export interface ContributeSettings extends HostSettings, GateSettings {
   contributing: boolean;
 }
 
@@ -17,7 +19,18 @@ export function defaultContributeSettings(): ContributeSettings {
     memoryMiB: Math.max(256, Math.min(1024, Math.round(deviceMiB / 4))),
     budgetPct: 50,
     checkpointIntervalMs: 15_000,
+    ...DEFAULT_GATES,
   };
+}
+
+/** Allowed hours from what was stored: two different whole hours 0..23, else any time. */
+export function parseAllowedHours(v: unknown): GateSettings["allowedHours"] {
+  if (typeof v !== "object" || v === null) return null;
+  const { fromHour, toHour } = v as Record<string, unknown>;
+  const hour = (h: unknown) => typeof h === "number" && Number.isInteger(h) && h >= 0 && h <= 23;
+  return hour(fromHour) && hour(toHour) && fromHour !== toHour
+    ? { fromHour: fromHour as number, toHour: toHour as number }
+    : null;
 }
 
 export async function loadContributeSettings(store: KeyValueStore): Promise<ContributeSettings> {
@@ -31,7 +44,20 @@ export async function loadContributeSettings(store: KeyValueStore): Promise<Cont
     memoryMiB: num(saved?.memoryMiB, 128, 65536, d.memoryMiB),
     budgetPct: num(saved?.budgetPct, 5, 100, d.budgetPct),
     checkpointIntervalMs: num(saved?.checkpointIntervalMs, 2000, 600_000, d.checkpointIntervalMs),
+    ...batteryLevels(num(saved?.batteryStopPct, 0, 95, d.batteryStopPct), saved?.batteryResumePct),
+    onlyWhenIdle: saved?.onlyWhenIdle === true,
+    allowedHours: parseAllowedHours(saved?.allowedHours),
   };
+}
+
+/** The battery levels, the restart level always above the stop level (or the hysteresis is gone). */
+export function batteryLevels(
+  stopPct: number,
+  resumePct: unknown,
+): Pick<GateSettings, "batteryStopPct" | "batteryResumePct"> {
+  const resume =
+    typeof resumePct === "number" && Number.isFinite(resumePct) ? Math.round(resumePct) : stopPct + 10;
+  return { batteryStopPct: stopPct, batteryResumePct: Math.min(100, Math.max(stopPct + 5, resume)) };
 }
 
 export function saveContributeSettings(store: KeyValueStore, settings: ContributeSettings): Promise<void> {

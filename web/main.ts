@@ -1,7 +1,7 @@
 // The app's entry point: wires the pages to storage, the network and the service worker.
 
+import { effectiveBudgetPct } from "../core/cpu/backoff.ts";
 import { clampBudgetPct } from "../core/cpu/governor.ts";
-import { effectiveBudgetPct } from "../core/cpu/pressure.ts";
 import { SavedVmStore } from "../core/guest/saved-vm.ts";
 import { systemClock } from "../core/util/clock.ts";
 import { startVmServices, type VmServices } from "../core/vm/vm-services.ts";
@@ -9,7 +9,7 @@ import { ContributePage } from "./contribute-page.ts";
 import { loadContributeSettings } from "./contribute-settings.ts";
 import { CreditHistory } from "./credits-history.ts";
 import { CreditsPage } from "./credits-page.ts";
-import { DeviceMonitor, describeBackoff } from "./device-monitor.ts";
+import { DeviceMonitor } from "./device-monitor.ts";
 import { guestManifest, guestSource, imageState } from "./guest.ts";
 import { IdbStore } from "./idb-store.ts";
 import { loadOrCreateIdentity } from "./identity-store.ts";
@@ -83,10 +83,13 @@ async function joinNetwork(): Promise<void> {
     };
   });
   // Others' VMs back off while this device is busy; the user's own VM keeps the budget they chose.
-  const device = new DeviceMonitor((state) => {
-    services?.host.applyBudget();
-    contributePage?.setBackoff(describeBackoff(state), state.share);
-  });
+  const device = new DeviceMonitor(
+    () => contribute,
+    () => {
+      services?.host.applyBudget();
+      contributePage?.governorChanged();
+    },
+  );
   let contributePage: ContributePage | null = null;
   const vmKeys = new IdbStore("spare-cycles-vm-keys");
   const leadership = claimLeadership(`spare-cycles-owner-${identity.peerId}`);
@@ -103,10 +106,10 @@ async function joinNetwork(): Promise<void> {
     keys: vmKeys,
     checkpoints: new IdbStore("spare-cycles-checkpoints"),
     replicas: new IdbStore("spare-cycles-replicas"),
-    // Hosted VMs get the budget the user offers, scaled down while the device is under pressure.
+    // Hosted VMs get the budget the user offers, scaled down (to 0: held) while the device needs it.
     hostSettings: () => ({
       ...contribute,
-      budgetPct: clampBudgetPct(effectiveBudgetPct(contribute.budgetPct, device.share())),
+      budgetPct: effectiveBudgetPct(clampBudgetPct(contribute.budgetPct), device.share()),
     }),
     imageId: guestManifest.imageId,
     memoryBytes: guestManifest.memorySizeBytes,
@@ -143,11 +146,19 @@ async function joinNetwork(): Promise<void> {
       slots: $("#contribute-slots"),
       memory: $("#contribute-memory"),
       budget: $("#contribute-budget"),
+      batteryStop: $("#contribute-battery-stop"),
+      batteryResume: $("#contribute-battery-resume"),
+      hoursFrom: $("#contribute-hours-from"),
+      hoursTo: $("#contribute-hours-to"),
+      idleOnly: $("#contribute-idle-only"),
       status: $("#contribute-status"),
+      governor: $("#contribute-governor"),
+      chart: $("#contribute-chart"),
       hosted: $("#contribute-hosted"),
     },
     contribute,
     vm.host,
+    device,
     store,
     (next) => {
       contribute = next;
@@ -198,6 +209,8 @@ async function joinNetwork(): Promise<void> {
   subscriptions.defer(network.node.mesh.on("change", renderBadge));
   subscriptions.defer(vm.host.on("change", renderBadge));
   renderBadge();
+  // A frozen tab runs nothing, its VMs included: owners move them now, if this still gets out.
+  document.addEventListener("freeze", () => vm.host.leaving());
   window.addEventListener("pagehide", () => {
     // Owners of the VMs this tab hosts move them now rather than after a timeout.
     vm.host.leaving();

@@ -10,6 +10,9 @@
 // burst at full speed for long. Input (a keystroke) cuts a rest short, so the
 // guest answers at once; the rest it owes is carried, not forgiven, and a guest
 // deep in debt (busy, typed at nonstop) waits its rest out.
+//
+// A budget of 0 holds the emulator (state "held"): the device needs every cycle
+// now (the adaptive back-off, backoff.ts). A budget above 0 lets it run again.
 
 import type { Clock } from "../util/clock.ts";
 import { BudgetLedger } from "./budget-ledger.ts";
@@ -43,7 +46,7 @@ export interface GovernorUsage {
   state: GovernorState;
 }
 
-export type GovernorState = "idle" | "running" | "resting" | "paused" | "stopped";
+export type GovernorState = "idle" | "running" | "resting" | "held" | "paused" | "stopped";
 
 export class Governor {
   /** The budget and how far busy time is ahead of it. */
@@ -57,12 +60,15 @@ export class Governor {
   private generation = 0;
   /** Input came while the emulator was stopping for a rest. */
   private wakeWhenStopped = false;
+  /** The budget is 0: the emulator stays stopped until it is raised. */
+  private holding: boolean;
 
   constructor(
     private readonly emulator: GovernedEmulator,
     private readonly clock: Clock,
     options: GovernorOptions,
   ) {
+    this.holding = options.budgetPct <= 0;
     this.ledger = new BudgetLedger(options.budgetPct, options.periodMs ?? 20);
     this.sampler = new BusySampler(emulator, clock);
     this.average = new UsageAverage(options.reportWindowMs ?? 2000);
@@ -73,15 +79,20 @@ export class Governor {
     if (this.state === "running" || this.state === "resting" || this.state === "stopped") return;
     this.generation++;
     this.sampler.restart();
-    this.runSlice();
+    if (this.holding) this.state = "held";
+    else this.runSlice();
   }
 
   resume(): void {
     if (this.state === "paused") this.start();
   }
 
-  /** Stops the emulator until `resume()`. Time paused does not count. */
+  /** Stops the emulator until `resume()`. Time paused (or held) does not count. */
   async pause(): Promise<void> {
+    if (this.state === "held") {
+      this.halt("paused");
+      return;
+    }
     if (this.state !== "running" && this.state !== "resting") return;
     const wasRunning = this.state === "running";
     this.halt("paused");
@@ -102,7 +113,7 @@ export class Governor {
    * (then the budget comes first).
    */
   wake(): void {
-    if (this.state !== "resting") return;
+    if (this.state !== "resting") return; // a held emulator stays held: the device comes first
     if (this.cancelTimer === null) {
       this.wakeWhenStopped = true; // still stopping: decided once it has
       return;
@@ -114,14 +125,28 @@ export class Governor {
     this.runSlice();
   }
 
+  /** A new budget; 0 holds the emulator until a budget above 0 comes. */
   setBudget(pct: number): void {
-    this.ledger.setBudgetPct(pct);
+    const hold = !(pct > 0);
+    if (!hold) this.ledger.setBudgetPct(pct);
+    if (hold === this.holding) return;
+    this.holding = hold;
+    if (hold) void this.hold();
+    else if (this.state === "held") this.start();
+  }
+
+  private async hold(): Promise<void> {
+    if (this.state !== "running" && this.state !== "resting") return;
+    const wasRunning = this.state === "running";
+    this.halt("held");
+    if (wasRunning) await this.emulator.stop();
+    this.sample();
   }
 
   usage(): GovernorUsage {
     if (this.state === "running" || this.state === "resting") this.sample();
     return {
-      budgetPct: this.ledger.budgetPct,
+      budgetPct: this.holding ? 0 : this.ledger.budgetPct,
       usedPct: this.average.usedPct,
       busyMs: this.average.busyMs,
       wallMs: this.average.wallMs,

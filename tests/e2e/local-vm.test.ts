@@ -142,29 +142,6 @@ describe("a VM in this tab", () => {
   });
 });
 
-describe("contributing", () => {
-  it("backs off while the device reports CPU pressure, and recovers after a calm spell", async () => {
-    const context = await app.browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${app.url}?network=e2e-pressure#contribute`);
-    await page.getByRole("button", { name: "Contribute" }).click();
-    const status = page.locator("#contribute-status");
-    await page.evaluate(() =>
-      (window as unknown as { __setPressure(s: string): void }).__setPressure("critical"),
-    );
-    await status.filter({ hasText: "Backing off to 25% of the budget: CPU pressure is critical" }).waitFor();
-    expect(await status.getAttribute("data-share")).toBe("0.25");
-    await page.evaluate(() =>
-      (window as unknown as { __setPressure(s: string): void }).__setPressure("nominal"),
-    );
-    // Up one step after ten calm seconds, not at once.
-    await page.waitForTimeout(3000);
-    expect(await status.getAttribute("data-share")).toBe("0.25");
-    await page.locator('#contribute-status[data-share="0.5"]').waitFor({ timeout: 15_000 });
-    await context.close();
-  });
-});
-
 describe("the installable app", () => {
   it("has a manifest Chromium accepts for installation", async () => {
     // A persistent profile: Chromium never offers installation in incognito contexts.

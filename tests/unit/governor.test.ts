@@ -154,13 +154,15 @@ describe("Governor", () => {
     expect(governor.usage().budgetPct).toBe(60);
   });
 
-  it("clamps nonsense budgets into 1..100", () => {
+  it("clamps budgets above 100, and holds on nonsense ones (negative, NaN) rather than run", () => {
     const { governor } = setup(500);
     expect(governor.usage().budgetPct).toBe(100);
-    governor.setBudget(-3);
+    governor.setBudget(0.5);
     expect(governor.usage().budgetPct).toBe(1);
+    governor.setBudget(-3);
+    expect(governor.usage().budgetPct).toBe(0);
     governor.setBudget(Number.NaN);
-    expect(governor.usage().budgetPct).toBe(100);
+    expect(governor.usage().budgetPct).toBe(0);
   });
 
   it("stop() ends governing and leaves no timers", async () => {
@@ -211,5 +213,35 @@ describe("Governor", () => {
     }
     const used = ((emulator.busyMs() - busy0) / 5000) * 100;
     expect(Math.abs(used - 25)).toBeLessThan(2);
+  });
+
+  it("a budget of 0 holds a busy guest (no CPU at all, input does not wake it) until raised", async () => {
+    const { clock, emulator, governor } = setup(50);
+    governor.start();
+    await clock.advance(1000, flush);
+    governor.setBudget(0);
+    await clock.advance(emulator.overshootMs, flush);
+    expect(governor.usage()).toMatchObject({ state: "held", budgetPct: 0 });
+    governor.wake();
+    expect(await measure(clock, emulator, 5000)).toBe(0);
+    governor.setBudget(30);
+    await clock.advance(1000, flush);
+    const used = await measure(clock, emulator, 5000);
+    expect(Math.abs(used - 30)).toBeLessThan(2);
+  });
+
+  it("started with a budget of 0, it waits held; pause and resume keep it held", async () => {
+    const clock = new ManualClock();
+    const emulator = new FakeEmulator(clock);
+    const governor = new Governor(emulator, clock, { budgetPct: 0 });
+    governor.start();
+    expect(governor.usage().state).toBe("held");
+    await governor.pause();
+    expect(governor.usage().state).toBe("paused");
+    governor.resume();
+    expect(governor.usage().state).toBe("held");
+    expect(await measure(clock, emulator, 1000)).toBe(0);
+    governor.setBudget(100);
+    expect(emulator.running).toBe(true);
   });
 });

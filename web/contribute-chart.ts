@@ -1,0 +1,75 @@
+// The Contribute page's chart: the CPU this tab allowed others' VMs over the
+// last hour (their budgets scaled by the governor's share), one point every
+// ten seconds, drawn with uPlot like the Credits page's chart.
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+const SAMPLE_EVERY_MS = 10_000;
+const HOUR_MS = 3600_000;
+const MAX_POINTS = HOUR_MS / SAMPLE_EVERY_MS;
+
+export interface CpuPoint {
+  atMs: number;
+  /** Percent of one core allowed to hosted VMs, all together. */
+  givenPct: number;
+  /** The governor's share of the configured budget, in percent. */
+  sharePct: number;
+}
+
+/** The last hour of points, oldest first; a new one replaces the newest if it came sooner than the spacing. */
+export class CpuHistory {
+  private points: CpuPoint[] = [];
+
+  add(point: CpuPoint): void {
+    const last = this.points.at(-1);
+    if (last && point.atMs - last.atMs < SAMPLE_EVERY_MS) this.points[this.points.length - 1] = point;
+    else this.points.push(point);
+    const since = point.atMs - HOUR_MS;
+    while (this.points.length > MAX_POINTS || (this.points[0] && this.points[0].atMs < since))
+      this.points.shift();
+  }
+
+  all(): readonly CpuPoint[] {
+    return this.points;
+  }
+}
+
+export class CpuChart {
+  private plot: uPlot | null = null;
+
+  constructor(private readonly el: HTMLElement) {}
+
+  render(points: readonly CpuPoint[]): void {
+    const data: uPlot.AlignedData = [
+      points.map((p) => p.atMs / 1000),
+      points.map((p) => p.givenPct),
+      points.map((p) => p.sharePct),
+    ];
+    this.el.dataset.points = String(points.length);
+    if (this.plot) {
+      this.plot.setData(data);
+      return;
+    }
+    const width = Math.max(240, Math.min(720, this.el.clientWidth || 600));
+    this.plot = new uPlot(
+      {
+        width,
+        height: 180,
+        scales: { y: { range: (_u, _min, max) => [0, Math.max(100, max)] } },
+        series: [
+          {},
+          { label: "CPU given (% of one core)", stroke: "#2e9d5b", width: 2 },
+          { label: "Share of budget (%)", stroke: "#2a7ae2" },
+        ],
+        axes: [{}, { label: "%" }],
+      },
+      data,
+      this.el,
+    );
+  }
+
+  dispose(): void {
+    this.plot?.destroy();
+    this.plot = null;
+  }
+}
