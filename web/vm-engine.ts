@@ -27,6 +27,8 @@ export interface HostHandle {
     ): SealedCheckpoint | Promise<SealedCheckpoint>;
     transcript(): string | Promise<string>;
     setBudget(pct: number): unknown;
+    pause(): unknown;
+    resume(): unknown;
     stats(): VmStats | Promise<VmStats>;
   };
   dispose(): Promise<void>;
@@ -77,6 +79,12 @@ export function createVmEngine(o: EngineOptions): VmEngine {
     },
     setBudget(pct) {
       void host?.api.setBudget(pct);
+    },
+    async pause() {
+      await host?.api.pause();
+    },
+    async resume() {
+      await host?.api.resume();
     },
     async stats() {
       const s = host ? await host.api.stats() : null;

@@ -27,6 +27,11 @@ export interface PeerNodeOptions {
   clock: Clock;
   /** Quotas of the shared state, per author. */
   storeLimits?: Partial<StoreLimits>;
+  /**
+   * The stamp difficulty this peer accepts for a starting allowance (default
+   * STAMP_BITS). Only tests lower it; a peer that does is generous only itself.
+   */
+  stampBits?: number;
   /** Rate limits of its sync, per link. */
   sync?: StoreSyncOptions;
   mesh?: Partial<Omit<MeshOptions, "clock" | "identity">>;
@@ -93,7 +98,7 @@ export class PeerNode {
       staleMs: options.presenceStaleMs ?? Math.max(3 * presenceIntervalMs, 10_000),
     });
     this.directory = new Directory(this.store, options.identity, options.now);
-    this.credits = new CreditBook(this.store, options.identity);
+    this.credits = new CreditBook(this.store, options.identity, { stampBits: options.stampBits });
     this.changes = new ChangeFeed(options.clock, CHANGE_DEBOUNCE_MS);
     this.presence = new PresencePublisher(this.presenceBoard, {
       identity: options.identity,

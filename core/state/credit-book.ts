@@ -53,6 +53,15 @@ export class CreditBook {
     await this.store.put("credits", `paid/${entry.payload.lease}`, entry);
   }
 
+  /** The newest receipt this peer published as owner for a lease (as stored; the ledger checks it). */
+  publishedReceipt(lease: string): ReceiptEntry | null {
+    const held = this.store.get(this.identity.peerId, "credits", `paid/${lease}`);
+    const p = isObject(held) ? parseReceipt(held.payload) : null;
+    return p && p.owner === this.identity.peerId && p.lease === lease
+      ? (held as unknown as ReceiptEntry)
+      : null;
+  }
+
   /** A host keeps the newest receipt it was paid, in its own slot; older or others' are ignored. */
   async holdReceipt(entry: ReceiptEntry): Promise<boolean> {
     const p = parseReceipt(entry.payload);

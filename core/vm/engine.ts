@@ -17,6 +17,9 @@ export interface VmEngine {
   ): Promise<{ sealed: Uint8Array; rawBytes: number; saveMs: number; packMs: number }>;
   transcript(): Promise<string>;
   setBudget(pct: number): void;
+  /** Stops the guest's clock (its state stays in memory, as it was) until `resume`. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   stats(): Promise<{ usedPct: number; instructions: number }>;
   stop(): Promise<void>;
 }

@@ -13,6 +13,8 @@ export function watchInput(engine: VmEngine, onActivity: () => void): VmEngine {
     checkpoint: (key, context) => engine.checkpoint(key, context),
     transcript: () => engine.transcript(),
     setBudget: (pct) => engine.setBudget(pct),
+    pause: () => engine.pause(),
+    resume: () => engine.resume(),
     stats: () => engine.stats(),
     stop: () => engine.stop(),
   };

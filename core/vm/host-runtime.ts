@@ -17,6 +17,7 @@ import type { CheckpointExchange } from "./checkpoint-exchange.ts";
 import { newPacing } from "./checkpoint-pacing.ts";
 import { restoreKeyContext, type VmEngine, vmKeyContext } from "./engine.ts";
 import { watchInput, watchOutput } from "./host-activity.ts";
+import { type CreditRecords, HostBilling } from "./host-billing.ts";
 import { bootHosted, NoRestorableCheckpoint } from "./host-boot.ts";
 import { HostCheckpointer } from "./host-checkpointer.ts";
 import { HostConsole } from "./host-console.ts";
@@ -45,6 +46,8 @@ export interface HostRuntimeOptions {
   transfers: Transfers;
   exchange: CheckpointExchange;
   replicas: ReplicaStore;
+  /** Receipts and balances (the peer's CreditBook). */
+  credits: CreditRecords;
   clock: Clock;
   createEngine: () => VmEngine;
   settings: () => HostSettings;
@@ -63,6 +66,7 @@ export class HostRuntime {
   private readonly vmChannel: PeerChannel;
   private readonly console: HostConsole;
   private readonly checkpointer: HostCheckpointer;
+  private readonly billing: HostBilling;
   private readonly now: () => number;
   /**
    * The newest lease seen of each VM this host ran or was asked to run, from the
@@ -89,6 +93,24 @@ export class HostRuntime {
       isCurrent: (h) => this.hosted.get(h.vm.vmId) === h,
       changed: () => this.changed(),
     });
+    this.billing = new HostBilling({
+      selfPeerId: peerIdOf(o.mesh.self),
+      credits: o.credits,
+      clock: o.clock,
+      now: this.now,
+      meterIntervalMs: () => o.settings().meterIntervalMs,
+      payment: () => {
+        const graceMs = o.settings().paymentGraceMs ?? 30_000;
+        return { throttleAfterMs: graceMs, pauseAfterMs: graceMs };
+      },
+      send: (to, message) => this.send(to, message),
+      budgetPct: () => o.settings().budgetPct,
+      checkpoint: async (h) => {
+        await this.checkpointer.now(h);
+      },
+      isCurrent: (h) => this.hosted.get(h.vm.vmId) === h,
+      changed: () => this.changed(),
+    });
     this.off.push(
       this.vmChannel.on("message", (remote, payload) => {
         const m = parseVmMessage(payload);
@@ -110,7 +132,7 @@ export class HostRuntime {
   /** Applies the current CPU budget (settings may have changed, or the device asks for less). */
   applyBudget(): void {
     const pct = this.o.settings().budgetPct;
-    for (const h of this.hosted.values()) h.engine?.setBudget(pct);
+    for (const h of this.hosted.values()) h.engine?.setBudget(pct * this.billing.factor(h));
   }
 
   vms(): HostedVm[] {
@@ -125,6 +147,7 @@ export class HostRuntime {
   async stop(): Promise<void> {
     for (const off of this.off.splice(0)) off();
     this.console.dispose();
+    this.billing.dispose();
     await Promise.all([...this.hosted.keys()].map((vmId) => this.halt(vmId, "stopped", "the host stopped")));
     this.events.clear();
   }
@@ -178,6 +201,9 @@ export class HostRuntime {
         return;
       case "detach":
         this.console.detach(remote, m.vmId);
+        return;
+      case "receipt":
+        this.billing.receipt(m.receipt, this.hosted.values());
         return;
       case "flush": {
         const h = this.hosted.get(m.vmId);
@@ -252,6 +278,8 @@ export class HostRuntime {
       return;
     }
     if (!this.accepting) return refuse("not-contributing", "not contributing");
+    const standing = await this.billing.standing(record.owner);
+    if (!standing.admit) return refuse(standing.code, standing.reason);
     const settings = this.o.settings();
     if (this.count() >= settings.slots) return refuse("no-slot", "no free slot");
     const perVmBytes = record.memoryBytes + HOST_OVERHEAD_BYTES;
@@ -281,7 +309,7 @@ export class HostRuntime {
       "restoring",
       m.restore.length > 0 ? "fetching the newest checkpoint" : "starting from the image",
     );
-    await this.run(h, m.restore);
+    await this.run(h, m.restore, digest);
   }
 
   private async openKey(box: StartMessage["key"], context: string): Promise<CryptoKey> {
@@ -334,6 +362,7 @@ export class HostRuntime {
         detail: "",
         startedAtMs: this.now(),
         lastCheckpoint: null,
+        payment: null,
       },
       vm,
       lease,
@@ -354,7 +383,7 @@ export class HostRuntime {
     };
   }
 
-  private async run(h: Hosting, restore: StartMessage["restore"]): Promise<void> {
+  private async run(h: Hosting, restore: StartMessage["restore"], digest: string): Promise<void> {
     const current = () => this.hosted.get(h.vm.vmId) === h;
     let problems: string;
     try {
@@ -384,6 +413,8 @@ export class HostRuntime {
       return;
     }
     this.status(h, "running", problems);
+    this.billing.begin(h, digest);
+    this.applyBudget();
     this.console.running(h);
     this.checkpointer.schedule(h);
     void this.checkLeases();
@@ -413,6 +444,7 @@ export class HostRuntime {
     if (!h) return;
     this.hosted.delete(vmId);
     this.checkpointer.cancel(h);
+    this.billing.end(h);
     const stillNeeded = new Set([...this.hosted.values()].flatMap((x) => [x.requester, ...x.lease.replicas]));
     for (const r of h.lease.replicas) if (!stillNeeded.has(r)) this.o.mesh.unpin(r);
     const engine = h.engine;

@@ -4,6 +4,7 @@ import type { PeerAddress } from "../net/peer-address.ts";
 import type { CheckpointSummary, Lease, VmRecord } from "../state/vm-records.ts";
 import type { PacingState } from "./checkpoint-pacing.ts";
 import type { VmEngine } from "./engine.ts";
+import type { PaymentView } from "./host-billing.ts";
 import type { HostedState } from "./vm-protocol.ts";
 
 export interface HostSettings {
@@ -11,6 +12,13 @@ export interface HostSettings {
   memoryMiB: number;
   budgetPct: number;
   checkpointIntervalMs: number;
+  /**
+   * How long an owner's receipts may stay behind the meter before its VM is
+   * slowed down, and as long again before it is paused (default 30 s).
+   */
+  paymentGraceMs?: number;
+  /** How often each VM's meter is read and sent to its owner (default 3 s). */
+  meterIntervalMs?: number;
 }
 
 /** What the Contribute page shows of a hosted VM. */
@@ -31,6 +39,8 @@ export interface HostedVm {
     /** What checkpoints took of the VM's CPU budget over the last minute, in %. */
     overheadPct: number;
   } | null;
+  /** How the lease's payment stands (null until the VM runs). */
+  payment: PaymentView | null;
 }
 
 /** Where a hosted VM's checkpoints stand. */

@@ -5,6 +5,7 @@
 // read the document and attach shells.
 import type { Identity } from "../crypto/identity.ts";
 import { createVmKey, exportVmKey } from "../crypto/vm-crypto.ts";
+import { standingOf } from "../ledger/standing.ts";
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import type { TransferProgress, Transfers } from "../net/transfer.ts";
@@ -13,6 +14,7 @@ import type { VmBook } from "../state/vm-book.ts";
 import type { Clock } from "../util/clock.ts";
 import { parseCheckpointMeta } from "./checkpoint-protocol.ts";
 import { LeaseBook } from "./lease-book.ts";
+import { type OwnCredits, OwnerBilling } from "./owner-billing.ts";
 import type { OwnerCheckpoints } from "./owner-checkpoints.ts";
 import { type OwnedState, type OwnedVm, OwnerViews } from "./owner-views.ts";
 import type { HostCandidate } from "./placement.ts";
@@ -33,6 +35,8 @@ export interface OwnerRuntimeOptions {
   keys: KeyValueStore;
   /** The newest sealed checkpoints of this owner's VMs. */
   checkpoints: OwnerCheckpoints;
+  /** Receipts and balances (the peer's CreditBook). */
+  credits: OwnCredits;
   /** Contributors that could host, from verified presence. */
   candidates: () => Promise<HostCandidate[]>;
   /** A host's X25519 key (from its verified presence), to seal the VM key to. */
@@ -54,6 +58,7 @@ export class OwnerRuntime {
   private readonly leases: LeaseBook;
   private readonly placement: PlacementController;
   private readonly shells: ShellSessions;
+  private readonly billing: OwnerBilling;
   private readonly vmChannel: PeerChannel;
   private readonly off: (() => void)[] = [];
   private running = true;
@@ -84,8 +89,18 @@ export class OwnerRuntime {
       sendVm,
       linkTimeoutMs: o.linkTimeoutMs,
     });
+    this.billing = new OwnerBilling({
+      identity: o.identity,
+      credits: o.credits,
+      leases: this.leases,
+      views: this.views,
+      isLeader: o.isLeader,
+      now,
+      send: sendVm,
+    });
     this.placement = new PlacementController({
       ...o,
+      standing: async () => standingOf(await o.credits.ledger(), o.identity.peerId),
       now,
       leases: this.leases,
       views: this.views,
@@ -222,6 +237,12 @@ export class OwnerRuntime {
       case "checkpoint":
         // Checked against the lease of its epoch and the bytes this tab holds.
         void this.o.checkpoints.record(m.record);
+        return;
+      case "meter":
+        this.billing.meter(remote, m);
+        return;
+      case "payment":
+        this.billing.payment(remote, m);
         return;
       case "leaving":
         for (const vmId of m.vmIds) {

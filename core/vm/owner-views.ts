@@ -3,6 +3,7 @@
 import type { PeerAddress } from "../net/peer-address.ts";
 import type { VmRecord } from "../state/vm-records.ts";
 import { Emitter } from "../util/emitter.ts";
+import type { PaymentState } from "./vm-protocol.ts";
 
 /**
  * "checking": the signed lease names a host, but this tab has not heard from it
@@ -30,6 +31,8 @@ export interface OwnedVm {
   /** When the host of `host`/`epoch` last reported the VM's state to this tab (null: not yet). */
   reportedAt: number | null;
   transfer: { direction: "in" | "out"; done: number; total: number } | null;
+  /** How the current lease's payment stands, as its host (or this tab, out of credit) said. */
+  payment: { epoch: number; state: PaymentState; reason: string } | null;
 }
 
 interface ViewEvents {
@@ -75,6 +78,7 @@ export class OwnerViews {
         lastCheckpoint: null,
         reportedAt: null,
         transfer: null,
+        payment: null,
       };
       this.views.set(vm.vmId, v);
     }

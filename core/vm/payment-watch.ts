@@ -5,7 +5,9 @@
 // and runs again once paid up: nothing is lost for lack of credit.
 // Pure: times are passed in, so hosts and tests drive it alike.
 
-export type PaymentState = "paid" | "throttled" | "paused";
+import type { PaymentState } from "./vm-protocol.ts";
+
+export type { PaymentState } from "./vm-protocol.ts";
 
 export interface PaymentVerdict {
   state: PaymentState;

@@ -4,6 +4,7 @@
 // leads for this owner places; the others follow the document.
 import type { SignedEntry } from "../crypto/signed.ts";
 import { exportVmKey, type SealedBox, sealTo } from "../crypto/vm-crypto.ts";
+import type { Standing } from "../ledger/standing.ts";
 import type { MeshPort } from "../net/channels.ts";
 import { whenOpen } from "../net/link-wait.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
@@ -33,6 +34,8 @@ export interface PlacementOptions {
   boxKeyOf: (host: PeerAddress) => Promise<string | null>;
   isLeader: () => boolean;
   sendVm: (remote: PeerAddress, message: VmMessage) => boolean;
+  /** This owner's standing in the ledger: no VM is placed without credit. */
+  standing: () => Promise<Standing>;
   /** Asks a host for this tab's console (and so for the VM's state). */
   grant: (vmId: string, host: PeerAddress) => Promise<void>;
   tickMs?: number;
@@ -136,10 +139,23 @@ export class PlacementController {
         });
         return;
       }
+      // Hosts refuse an owner without credit: say so here, and try again on the next tick.
+      const standing = await this.o.standing();
+      if (!standing.admit) {
+        views.update(vmId, {
+          state: "waiting",
+          detail:
+            standing.code === "cheater"
+              ? "Hosts refuse this identity: a proof of cheating is held against it (see Credits)."
+              : "You have no credit left: contribute to earn some, or earn the starting allowance on the Credits page. The VM (and its files) waits until then.",
+        });
+        return;
+      }
       // After a move, the explanation (why, and from which checkpoint) stays visible.
       const why = reason === "failover" ? (views.get(vmId)?.detail ?? "") : "";
       for (const p of mesh.openLinks()) if (peerIdOf(p) === leases.owner) exclude.add(p);
       exclude.add(mesh.self);
+      let refused = "";
       for (let attempt = 0; attempt < ATTEMPTS && this.running; attempt++) {
         const offers = rankHosts(
           { vmId, memoryBytes: vm.vm.memoryBytes, exclude, pending: views.pendingByHost(vmId) },
@@ -147,7 +163,11 @@ export class PlacementController {
         );
         const host = offers[0]?.host;
         if (!host) {
-          views.update(vmId, { state: "waiting", host: null, detail: "waiting for a contributor with room" });
+          // The last refusal says what to do (contribute, or wait for room).
+          const detail = refused
+            ? `no contributor took it; ${refused}`
+            : "waiting for a contributor with room";
+          views.update(vmId, { state: "waiting", host: null, detail });
           return;
         }
         const replicas = this.replicasFor(host, await this.o.candidates());
@@ -172,7 +192,8 @@ export class PlacementController {
           return;
         }
         exclude.add(host);
-        views.update(vmId, { detail: `${host.slice(0, 8)}: ${outcome.detail}` });
+        refused = `${host.slice(0, 8)}: ${outcome.detail}`;
+        views.update(vmId, { detail: refused });
         if (outcome.code === "no-restorable-checkpoint") {
           views.update(vmId, { state: "failed" });
           return;

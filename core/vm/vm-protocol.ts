@@ -4,6 +4,7 @@
 
 import type { SignedEntry } from "../crypto/signed.ts";
 import type { SealedBox } from "../crypto/vm-crypto.ts";
+import type { Receipt } from "../ledger/receipt.ts";
 import { CHANNEL_IDS, type Protocol } from "../net/channels.ts";
 import {
   type AttachGrant,
@@ -17,11 +18,14 @@ import { fromHex, toHex } from "../util/hex.ts";
 import { parseJsonBytes } from "../util/json.ts";
 
 /** VM control between owners and hosts: JSON messages, one per payload. */
-export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 3 };
+export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 4 };
 /** A VM's console bytes, each payload prefixed with the VM id. */
 export const SHELL_PROTOCOL: Protocol = { name: "shell", id: CHANNEL_IDS.shell, version: 1 };
 
 export type HostedState = "restoring" | "running" | "stopped" | "refused" | "failed";
+
+/** Where a lease's payment stands on its host (payment-watch.ts). */
+export type PaymentState = "paid" | "throttled" | "paused";
 
 /** Why a host refused or failed a VM: a code to act on; the detail is for people. */
 export const HOST_REFUSALS = [
@@ -37,6 +41,8 @@ export const HOST_REFUSALS = [
   "key-does-not-open",
   "no-restorable-checkpoint",
   "start-failed",
+  "no-credit",
+  "cheater",
 ] as const;
 export type HostRefusal = (typeof HOST_REFUSALS)[number];
 
@@ -67,8 +73,15 @@ export type VmMessage =
   /** Owner → host: checkpoint now (before a stop or a move). */
   | { t: "flush"; vmId: string }
   /** Host → owners: this page is going away; move these VMs now. */
-  | { t: "leaving"; vmIds: string[] };
+  | { t: "leaving"; vmIds: string[] }
+  /** Host → owner: its meter for the lease of `epoch` reads `milli` milli-credits (cumulative). */
+  | { t: "meter"; vmId: string; epoch: number; milli: number }
+  /** Owner → host: the owner's newest signed receipt for the host's lease. */
+  | { t: "receipt"; receipt: SignedEntry<Receipt> }
+  /** Host → owner: how the lease's payment stands, and what the host does about it. */
+  | { t: "payment"; vmId: string; epoch: number; state: PaymentState; unpaidMilli: number; reason: string };
 
+const PAYMENT_STATES = new Set<PaymentState>(["paid", "throttled", "paused"]);
 const STATES = new Set<HostedState>(["restoring", "running", "stopped", "refused", "failed"]);
 const REFUSALS = new Set<HostRefusal>(HOST_REFUSALS);
 const isVmId = (v: unknown): v is string => typeof v === "string" && VM_ID_PATTERN.test(v);
@@ -138,6 +151,25 @@ export function parseVmMessage(payload: Uint8Array): VmMessage | null {
       return isVmId(m.vmId) ? { t: "detach", vmId: m.vmId } : null;
     case "flush":
       return isVmId(m.vmId) ? { t: "flush", vmId: m.vmId } : null;
+    case "meter":
+      if (!isVmId(m.vmId) || !isCount(m.epoch) || !isCount(m.milli)) return null;
+      return { t: "meter", vmId: m.vmId, epoch: m.epoch, milli: m.milli };
+    case "receipt":
+      // Shape and signature are checked by the host (core/ledger/verify.ts).
+      return isObject(m.receipt)
+        ? { t: "receipt", receipt: m.receipt as unknown as SignedEntry<Receipt> }
+        : null;
+    case "payment":
+      if (!isVmId(m.vmId) || !isCount(m.epoch) || !PAYMENT_STATES.has(m.state as PaymentState)) return null;
+      if (!isCount(m.unpaidMilli)) return null;
+      return {
+        t: "payment",
+        vmId: m.vmId,
+        epoch: m.epoch,
+        state: m.state as PaymentState,
+        unpaidMilli: m.unpaidMilli,
+        reason: text(m.reason, 500),
+      };
     case "leaving":
       if (!Array.isArray(m.vmIds) || m.vmIds.length > 64 || !m.vmIds.every(isVmId)) return null;
       return { t: "leaving", vmIds: m.vmIds };

@@ -11,6 +11,8 @@ import type { VmEngine } from "../../core/vm/engine.ts";
 export interface FakeMachine {
   files: Record<string, string>;
   running: boolean;
+  /** Paused by its host: it takes no input and runs nothing until resumed. */
+  paused: boolean;
 }
 
 export const running = new Set<FakeMachine>();
@@ -26,12 +28,16 @@ function expand(text: string): string {
 }
 
 /** `imageId`, when given, is the only image this engine has (like a real host). */
-export function fakeEngine(options: { imageId?: string } = {}): VmEngine & { machine: FakeMachine } {
-  const machine: FakeMachine = { files: {}, running: false };
+export function fakeEngine(
+  options: { imageId?: string; instructionsPerLine?: number } = {},
+): VmEngine & { machine: FakeMachine } {
+  const machine: FakeMachine = { files: {}, running: false, paused: false };
   let onOutput: (bytes: Uint8Array) => void = () => {};
   let transcript = "";
   let typed = "";
   let instructions = 0;
+  /** A paused guest's serial port keeps what is typed; it runs once resumed. */
+  const pendingWhilePaused: Uint8Array[] = [];
   const out = (text: string) => {
     if (!machine.running) return;
     transcript += text;
@@ -81,12 +87,16 @@ export function fakeEngine(options: { imageId?: string } = {}): VmEngine & { mac
     },
     input(bytes) {
       if (!machine.running) return;
+      if (machine.paused) {
+        pendingWhilePaused.push(bytes);
+        return;
+      }
       typed += new TextDecoder().decode(bytes);
       // A line runs when its return arrives; the terminal echoes what was typed.
       for (let end = typed.search(/[\r\n]/); end >= 0; end = typed.search(/[\r\n]/)) {
         const line = typed.slice(0, end).trim();
         typed = typed.slice(end + 1);
-        instructions += 1000 + line.length;
+        instructions += (options.instructionsPerLine ?? 1000) + line.length;
         out(`${line}\r\n${run(line)}${PROMPT}`);
       }
     },
@@ -99,6 +109,13 @@ export function fakeEngine(options: { imageId?: string } = {}): VmEngine & { mac
       return machine.running ? transcript : "";
     },
     setBudget() {},
+    async pause() {
+      machine.paused = true;
+    },
+    async resume() {
+      machine.paused = false;
+      for (const bytes of pendingWhilePaused.splice(0)) this.input(bytes);
+    },
     async stats() {
       return { usedPct: 0, instructions: machine.running ? instructions : 0 };
     },

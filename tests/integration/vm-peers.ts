@@ -3,6 +3,7 @@
 // and a count of every engine each host started (live at once, and the keys it
 // sealed checkpoints with).
 import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
+import { searchStamp } from "../../core/ledger/stamp.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
 import { type PeerAddress, peerAddress } from "../../core/net/peer-address.ts";
 import { Transfers } from "../../core/net/transfer.ts";
@@ -44,9 +45,9 @@ export const engines = {
     this.created.clear();
     this.sealedWith.clear();
   },
-  factory(peer: () => PeerAddress): VmServicesOptions["createEngine"] {
+  factory(peer: () => PeerAddress, instructionsPerLine?: number): VmServicesOptions["createEngine"] {
     return () => {
-      const inner = fakeEngine();
+      const inner = fakeEngine({ instructionsPerLine });
       this.created.set(peer(), (this.created.get(peer()) ?? 0) + 1);
       let live = false;
       return {
@@ -89,6 +90,26 @@ export interface PeerOptions {
   stores?: Peer["stores"];
   checkpointIntervalMs?: number;
   replicaMaxBytes?: number;
+  /** Whether the peer earns its starting allowance (a stamp at TEST_STAMP_BITS) first; default true. */
+  allowance?: boolean;
+  /** The stamp difficulty this peer accepts (default TEST_STAMP_BITS). */
+  stampBits?: number;
+  /** What each command typed costs its fake guest, in instructions (default 1000: nothing to speak of). */
+  instructionsPerLine?: number;
+  paymentGraceMs?: number;
+  meterIntervalMs?: number;
+  /** Whether this tab leads its owner's tabs (and so places VMs and signs receipts); default always. */
+  isLeader?: () => boolean;
+}
+
+/** The stamp difficulty the integration peers use: a stamp in a few hundred tries. */
+export const TEST_STAMP_BITS = 6;
+
+/** Finds and publishes a stamp for the peer's key: its starting allowance. */
+export async function earnAllowance(node: PeerNode, bits = TEST_STAMP_BITS): Promise<void> {
+  let stamp = null;
+  for (let from = 0; !stamp; from += 4096) stamp = searchStamp(node.identity.publicKey, bits, from, 4096);
+  await node.credits.publishStamp(stamp);
 }
 
 export async function addPeer(
@@ -121,6 +142,7 @@ export async function addPeer(
     signaling: hub.connect(info),
     linkFactory: network.factory(info.peer),
     clock: systemClock,
+    stampBits: options.stampBits ?? TEST_STAMP_BITS,
     mesh: { targetDegree: 6, maxDegree: 12, maintainIntervalMs: 200 },
     presenceIntervalMs: 500,
     presence: () => ({
@@ -137,19 +159,22 @@ export async function addPeer(
     }),
   });
   node.start();
+  if (options.allowance ?? true) await earnAllowance(node);
   vm = startVmServices(node, {
     clock: systemClock,
-    createEngine: engines.factory(() => node.self),
+    createEngine: engines.factory(() => node.self, options.instructionsPerLine),
     ...stores,
     hostSettings: () => ({
       slots: options.slots ?? 2,
       memoryMiB: 4096,
       budgetPct: 50,
       checkpointIntervalMs: options.checkpointIntervalMs ?? 300,
+      meterIntervalMs: options.meterIntervalMs ?? 200,
+      ...(options.paymentGraceMs !== undefined && { paymentGraceMs: options.paymentGraceMs }),
     }),
     imageId: IMAGE,
     memoryBytes: 96 * 1024 * 1024,
-    isLeader: () => true,
+    isLeader: options.isLeader ?? (() => true),
     owner: { graceMs: 600, tickMs: 100, startTimeoutMs: 5000 },
     ...(options.replicaMaxBytes !== undefined && { replicaMaxBytes: options.replicaMaxBytes }),
   });
