@@ -5,9 +5,10 @@
 
 import { type BackoffDecision, effectiveBudgetPct } from "../core/cpu/backoff.ts";
 import { shortPeerId } from "../core/crypto/identity.ts";
+import { formatCredits } from "../core/ledger/units.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
 import { formatAge, formatBytes } from "../core/util/format.ts";
-import type { HostRuntime } from "../core/vm/host-runtime.ts";
+import type { HostedVm, HostRuntime } from "../core/vm/host-runtime.ts";
 import { CpuChart, CpuHistory } from "./contribute-chart.ts";
 import {
   batteryLevels,
@@ -183,6 +184,7 @@ export class ContributePage {
       const tr = document.createElement("tr");
       tr.dataset.vmId = v.vmId;
       tr.dataset.state = v.state;
+      tr.dataset.payment = v.payment?.state ?? "";
       const c = v.lastCheckpoint;
       if (c) {
         tr.dataset.checkpointSeq = String(c.seq);
@@ -195,7 +197,7 @@ export class ContributePage {
       const cells = [
         v.name,
         shortPeerId(v.owner),
-        v.state + (v.detail ? ` (${v.detail})` : ""),
+        v.state + (v.detail ? ` (${v.detail})` : "") + paymentNote(v.payment),
         `epoch ${v.epoch}`,
         c
           ? `#${c.seq}, ${formatBytes(c.bytes)}, ${formatAge(Date.now() - c.atMs)}, ${c.overheadPct}% of its budget`
@@ -210,4 +212,11 @@ export class ContributePage {
     });
     el.hosted.replaceChildren(...rows);
   }
+}
+
+/** What a hosted VM's payment adds to its state: what it earned here, and any slow-down or pause. */
+function paymentNote(p: HostedVm["payment"]): string {
+  if (!p) return "";
+  const earned = ` · earned ${formatCredits(p.paidMilli)}`;
+  return p.reason ? `${earned} · ${p.reason}` : earned;
 }
