@@ -16,13 +16,15 @@ export interface CpuPoint {
   sharePct: number;
 }
 
-/** The last hour of points, oldest first; a new one replaces the newest if it came sooner than the spacing. */
+const slotOf = (atMs: number) => Math.floor(atMs / SAMPLE_EVERY_MS);
+
+/** The last hour of points, oldest first, one per ten seconds (the newest of each ten). */
 export class CpuHistory {
   private points: CpuPoint[] = [];
 
   add(point: CpuPoint): void {
     const last = this.points.at(-1);
-    if (last && point.atMs - last.atMs < SAMPLE_EVERY_MS) this.points[this.points.length - 1] = point;
+    if (last && slotOf(last.atMs) === slotOf(point.atMs)) this.points[this.points.length - 1] = point;
     else this.points.push(point);
     const since = point.atMs - HOUR_MS;
     while (this.points.length > MAX_POINTS || (this.points[0] && this.points[0].atMs < since))

@@ -30,8 +30,16 @@ export class BudgetLedger {
     return this.budgetFraction * 100;
   }
 
+  /**
+   * A new budget starts a new account: busy time spent under the old one is not
+   * reread at the new rate (50 % for a minute, then 5 %, would owe nine minutes of rest).
+   */
   setBudgetPct(pct: number): void {
-    this.budgetFraction = clampBudgetPct(pct) / 100;
+    const fraction = clampBudgetPct(pct) / 100;
+    if (fraction === this.budgetFraction) return;
+    this.budgetFraction = fraction;
+    this.busyMs = 0;
+    this.wallMs = 0;
   }
 
   /** Counts busy time used over wall time passed. */

@@ -15,7 +15,7 @@
 // now (the adaptive back-off, backoff.ts). A budget above 0 lets it run again.
 
 import type { Clock } from "../util/clock.ts";
-import { BudgetLedger } from "./budget-ledger.ts";
+import { BudgetLedger, clampBudgetPct } from "./budget-ledger.ts";
 import { BusySampler, UsageAverage } from "./usage-meter.ts";
 
 export { clampBudgetPct, MAX_BUDGET_PCT, MIN_BUDGET_PCT } from "./budget-ledger.ts";
@@ -128,7 +128,16 @@ export class Governor {
   /** A new budget; 0 holds the emulator until a budget above 0 comes. */
   setBudget(pct: number): void {
     const hold = !(pct > 0);
-    if (!hold) this.ledger.setBudgetPct(pct);
+    if (!hold && clampBudgetPct(pct) !== this.ledger.budgetPct) {
+      this.ledger.setBudgetPct(pct);
+      // A rest planned under the old budget ends: the next check plans by the new one.
+      if (this.state === "resting" && this.cancelTimer !== null && !this.holding) {
+        this.cancelTimer();
+        this.cancelTimer = null;
+        this.sampler.restart();
+        this.runSlice();
+      }
+    }
     if (hold === this.holding) return;
     this.holding = hold;
     if (hold) void this.hold();

@@ -244,4 +244,16 @@ describe("Governor", () => {
     governor.setBudget(100);
     expect(emulator.running).toBe(true);
   });
+
+  it("a budget lowered then raised again runs at the new budget within a period, not after a rest planned at the low one", async () => {
+    const { clock, emulator, governor } = setup(50);
+    governor.start();
+    await clock.advance(60_000, flush);
+    governor.setBudget(3);
+    await clock.advance(2000, flush);
+    governor.setBudget(50);
+    await clock.advance(100, flush);
+    const used = await measure(clock, emulator, 5000);
+    expect(Math.abs(used - 50)).toBeLessThan(3);
+  });
 });
