@@ -42,6 +42,8 @@ export class CreditsPage {
     private readonly book: CreditBook,
     private readonly identity: Identity,
     private readonly history: CreditHistory,
+    /** The stamp difficulty this tab works to (web/credit-rules.ts). */
+    private readonly stampBits = STAMP_BITS,
   ) {
     el.stampButton.addEventListener("click", () => void this.stamp(), { signal: this.lifetime.signal });
     this.lifetime.defer(book.observe(() => void this.render()));
@@ -144,9 +146,10 @@ export class CreditsPage {
         ({ tries, expectedTries }) => {
           const pct = Math.min(99, Math.floor((100 * tries) / expectedTries));
           this.el.stampProgress.value = pct;
-          this.el.stampStatus.textContent = `Working for the starting allowance: ${pct} % of the expected work (${STAMP_BITS}-bit stamp)…`;
+          this.el.stampStatus.textContent = `Working for the starting allowance: ${pct} % of the expected work (${this.stampBits}-bit stamp)…`;
         },
         controller.signal,
+        this.stampBits,
       );
       await this.book.publishStamp(stamp);
       this.el.stampProgress.value = 100;

@@ -7,6 +7,7 @@ import { systemClock } from "../core/util/clock.ts";
 import { startVmServices, type VmServices } from "../core/vm/vm-services.ts";
 import { ContributePage } from "./contribute-page.ts";
 import { loadContributeSettings } from "./contribute-settings.ts";
+import { creditRulesFrom } from "./credit-rules.ts";
 import { CreditHistory } from "./credits-history.ts";
 import { CreditsPage } from "./credits-page.ts";
 import { DeviceMonitor } from "./device-monitor.ts";
@@ -67,7 +68,8 @@ async function joinNetwork(): Promise<void> {
   let contribute = await loadContributeSettings(store);
   let services: VmServices | null = null;
   const nav = navigator as Navigator & { deviceMemory?: number };
-  const network = startNetwork(identity, settings, () => {
+  const creditRules = creditRulesFrom(location.search);
+  const network = startNetwork(identity, settings, creditRules, () => {
     const local = localVm.load();
     return {
       name: "",
@@ -109,6 +111,7 @@ async function joinNetwork(): Promise<void> {
     // Hosted VMs get the budget the user offers, scaled down (to 0: held) while the device needs it.
     hostSettings: () => ({
       ...contribute,
+      paymentGraceMs: creditRules.paymentGraceMs,
       budgetPct: effectiveBudgetPct(clampBudgetPct(contribute.budgetPct), device.share()),
     }),
     imageId: guestManifest.imageId,
@@ -195,6 +198,7 @@ async function joinNetwork(): Promise<void> {
     network.node.credits,
     identity,
     new CreditHistory(store),
+    creditRules.stampBits,
   );
   const badge = $("#net-badge");
   const renderBadge = () => {

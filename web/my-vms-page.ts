@@ -128,6 +128,16 @@ export class MyVmsPage {
       detail.textContent = v.detail;
       state.append(detail);
     }
+    // How paying for the current lease stands (its host's word, or this tab's if out of credit).
+    const payment = v.payment?.epoch === v.epoch ? v.payment : null;
+    tr.dataset.payment = payment?.state ?? "";
+    if (payment?.reason) {
+      const note = document.createElement("div");
+      note.className = "vm-payment";
+      note.setAttribute("role", "status");
+      note.textContent = payment.reason;
+      state.append(note);
+    }
     const checkpoint = document.createElement("td");
     const c = v.lastCheckpoint;
     checkpoint.textContent = c

@@ -11,6 +11,7 @@ import { StorePersistence } from "../core/state/store-persistence.ts";
 import { systemClock } from "../core/util/clock.ts";
 import { simplePeerLinks } from "../transports/simple-peer-link.ts";
 import { standardSockets } from "../transports/websocket.ts";
+import type { CreditRules } from "./credit-rules.ts";
 import { IdbStore } from "./idb-store.ts";
 
 export interface NetworkSettings {
@@ -63,6 +64,7 @@ export interface Network {
 export function startNetwork(
   identity: Identity,
   settings: NetworkSettings,
+  rules: CreditRules,
   presence: () => PresenceFields,
 ): Network {
   const signaling = new SignalingClient({
@@ -79,6 +81,7 @@ export function startNetwork(
     linkFactory: linksWithIce(simplePeerLinks(), settings.iceServers),
     clock: systemClock,
     presence,
+    stampBits: rules.stampBits,
   });
   // The shared state is kept in IndexedDB per room, and read back (verified) on start.
   const persistence = new StorePersistence(node.store, new IdbStore(`spare-cycles-state-${settings.room}`));

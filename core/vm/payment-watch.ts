@@ -38,7 +38,7 @@ export class PaymentWatch {
 
   constructor(options: PaymentWatchOptions = {}) {
     this.o = {
-      slackMilli: 2_000,
+      slackMilli: 500,
       throttleAfterMs: 30_000,
       pauseAfterMs: 60_000,
       throttledFactor: 0.25,

@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { distDir, Shell } from "./harness.ts";
 import { launchPeerBrowser, type PeerBrowser } from "./peer-browsers.ts";
-import { contribute, createVm, hostingCount, waitForContributors } from "./remote-steps.ts";
+import {
+  contribute,
+  createVm,
+  hostingCount,
+  TEST_CREDIT_PARAMS,
+  waitForContributors,
+} from "./remote-steps.ts";
 
 const ROOM = "e2e-host-crash";
 let server: SignalingServer;
@@ -28,7 +34,7 @@ afterAll(async () => {
 
 async function open(peer: PeerBrowser, page: string): Promise<Page> {
   const p = await peer.context.newPage();
-  await p.goto(`${url}?network=${ROOM}#${page}`);
+  await p.goto(`${url}?network=${ROOM}&${TEST_CREDIT_PARAMS}#${page}`);
   return p;
 }
 

@@ -57,7 +57,13 @@ import { vmKeyContext } from "../../core/vm/engine.ts";
 import { encodeVmMessage, parseVmMessage, VM_PROTOCOL, type VmMessage } from "../../core/vm/vm-protocol.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { type App, Shell, startApp } from "./harness.ts";
-import { contribute, createVm, hostingCount, waitForContributors } from "./remote-steps.ts";
+import {
+  contribute,
+  createVm,
+  hostingCount,
+  TEST_CREDIT_PARAMS,
+  waitForContributors,
+} from "./remote-steps.ts";
 
 let app: App;
 let hostile: NodePeer | undefined;
@@ -77,7 +83,7 @@ const FORGED_SEQ = 2 ** 52;
 
 async function open(context: BrowserContext, page: string): Promise<Page> {
   const p = await context.newPage();
-  await p.goto(`${app.url}?network=${ROOM}#${page}`);
+  await p.goto(`${app.url}?network=${ROOM}&${TEST_CREDIT_PARAMS}#${page}`);
   return p;
 }
 

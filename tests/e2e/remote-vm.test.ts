@@ -6,7 +6,13 @@
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, Shell, startApp } from "./harness.ts";
-import { contribute, createVm, hostingCount, waitForContributors } from "./remote-steps.ts";
+import {
+  contribute,
+  createVm,
+  hostingCount,
+  TEST_CREDIT_PARAMS,
+  waitForContributors,
+} from "./remote-steps.ts";
 
 let app: App;
 
@@ -22,7 +28,7 @@ const ROOM = "e2e-remote";
 
 async function open(context: BrowserContext, page: string): Promise<Page> {
   const p = await context.newPage();
-  await p.goto(`${app.url}?network=${ROOM}#${page}`);
+  await p.goto(`${app.url}?network=${ROOM}&${TEST_CREDIT_PARAMS}#${page}`);
   return p;
 }
 
