@@ -8,6 +8,7 @@
 // an upper bound on the guest's work that did not survive.
 import { type Browser, type BrowserServer, chromium, type Page } from "playwright-core";
 import { chromiumLaunchOptions } from "../../tests/e2e/browser.ts";
+import { earnAllowance, TEST_CREDIT_PARAMS } from "../../tests/e2e/remote-steps.ts";
 import { type BenchContext, log } from "./context.ts";
 import { runIn } from "./page-shell.ts";
 
@@ -40,10 +41,10 @@ async function peer(url: string): Promise<PeerBrowser> {
 export async function failoverCrashBench(ctx: BenchContext): Promise<Record<string, unknown>> {
   const room = `bench-crash-${Date.now()}`;
   const peers = [
-    await peer(`${ctx.url}?network=${room}#contribute`),
-    await peer(`${ctx.url}?network=${room}#contribute`),
+    await peer(`${ctx.url}?network=${room}&${TEST_CREDIT_PARAMS}#contribute`),
+    await peer(`${ctx.url}?network=${room}&${TEST_CREDIT_PARAMS}#contribute`),
   ];
-  const ownerPeer = await peer(`${ctx.url}?network=${room}#vms`);
+  const ownerPeer = await peer(`${ctx.url}?network=${room}&${TEST_CREDIT_PARAMS}#vms`);
   try {
     for (const { page } of peers) {
       await page.locator("#contribute-budget").fill("100");
@@ -56,6 +57,7 @@ export async function failoverCrashBench(ctx: BenchContext): Promise<Record<stri
       null,
       { timeout: 30_000 },
     );
+    await earnAllowance(owner);
     await owner.getByLabel("VM name").fill("crash");
     await owner.getByRole("button", { name: "Create VM" }).click();
     await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 90_000 });
