@@ -5,6 +5,7 @@ import SimplePeer from "@thaunknown/simple-peer/lite.js";
 import { fingerprintsFromSdp } from "../core/net/sdp-fingerprints.ts";
 import type { IceServer } from "../core/net/signaling-protocol.ts";
 import type { Link, LinkFactory, LinkFingerprints } from "../core/net/transport.ts";
+import { type DataChannelLike, SIDE_LABEL_PREFIX, sideChannel } from "./side-channel.ts";
 
 /** Chromium refuses to queue more than 16 MiB; stay well below it. */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
@@ -13,6 +14,26 @@ export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 interface PeerConnectionLike {
   localDescription?: { sdp?: string } | null;
   remoteDescription?: { sdp?: string } | null;
+  createDataChannel?(label: string, options: { ordered: boolean }): DataChannelLike;
+  ondatachannel?: ((event: { channel: DataChannelLike }) => void) | null;
+}
+
+/**
+ * Sends the remote's side channels (labels with our prefix) to `onSide`, and
+ * only the first other channel to simple-peer (the responder's one data
+ * channel): a remote that opens more cannot swap the link's channel.
+ */
+function routeIncomingChannels(pc: PeerConnectionLike, onSide: (channel: DataChannelLike) => void): void {
+  const simplePeers = pc.ondatachannel;
+  let mainSeen = false;
+  pc.ondatachannel = (event) => {
+    const channel = event.channel;
+    if (channel.label.startsWith(SIDE_LABEL_PREFIX)) onSide(channel);
+    else if (simplePeers && !mainSeen) {
+      mainSeen = true;
+      simplePeers.call(pc, event);
+    } else channel.close();
+  };
 }
 
 /** The DTLS fingerprints in the connection's local and remote descriptions (the ones DTLS checks). */
@@ -45,6 +66,13 @@ export function simplePeerLinks(): LinkFactory {
       peer.on("data", (data) => events.message(data instanceof Uint8Array ? data : new Uint8Array(data)));
       peer.on("close", () => close("closed"));
       peer.on("error", (err) => close(`error: ${err.code ?? err.message}`));
+      const pc = () => (closed ? null : ((peer as { _pc?: PeerConnectionLike | null })._pc ?? null));
+      const created = pc();
+      if (created)
+        routeIncomingChannels(created, (channel) => {
+          if (closed || !events.channel) channel.close();
+          else events.channel(sideChannel(channel, channel.label.slice(SIDE_LABEL_PREFIX.length)));
+        });
       return {
         remote,
         send(data) {
@@ -57,8 +85,19 @@ export function simplePeerLinks(): LinkFactory {
           }
         },
         bufferedBytes: () => (closed ? 0 : peer.bufferSize),
-        fingerprints: () =>
-          closed ? null : fingerprintsOf((peer as { _pc?: PeerConnectionLike | null })._pc),
+        fingerprints: () => fingerprintsOf(pc()),
+        openChannel(label) {
+          const connection = pc();
+          if (!connection?.createDataChannel || !peer.connected) return null;
+          try {
+            return sideChannel(
+              connection.createDataChannel(SIDE_LABEL_PREFIX + label, { ordered: true }),
+              label,
+            );
+          } catch {
+            return null;
+          }
+        },
         signal(data) {
           if (closed) return;
           try {

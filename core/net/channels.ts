@@ -4,6 +4,7 @@
 // another's bytes or the header itself. A frame for a channel nobody listens to,
 // or of a version this build does not speak, is dropped and counted.
 import type { PeerAddress } from "./peer-address.ts";
+import type { SideChannelPort } from "./side-channel.ts";
 
 /** A protocol carried on the mesh: its channel id (unique per link) and its version. */
 export interface Protocol {
@@ -127,4 +128,6 @@ export interface MeshPort {
   /** Keeps a direct link to `remote` beyond the mesh's degree (e.g. to a VM's host). */
   pin(remote: PeerAddress): void;
   unpin(remote: PeerAddress): void;
+  /** Data channels of their own on authenticated links, where the transport has them (side-channel.ts). */
+  readonly sideChannels?: SideChannelPort;
 }

@@ -19,6 +19,12 @@ import { Keepalive, MESH_PROTOCOL } from "./keepalive.ts";
 import { LinkAuthenticator } from "./link-auth.ts";
 import { type LinkEntry, type LinkInfo, LinkTable } from "./link-table.ts";
 import type { PeerAddress } from "./peer-address.ts";
+import {
+  ClaimWatch,
+  MAX_SIDE_CHANNEL_LABEL,
+  type SideChannel,
+  type SideChannelPort,
+} from "./side-channel.ts";
 import type { SignalingLike } from "./signaling-types.ts";
 import type { Link, LinkFactory } from "./transport.ts";
 
@@ -75,6 +81,19 @@ export class Mesh implements MeshPort {
   );
   private readonly dialer: Dialer;
   private readonly keepalive: Keepalive;
+  private readonly sideHandlers = new Set<(remote: PeerAddress, channel: SideChannel) => void>();
+  /** Side channels of authenticated links (see side-channel.ts). */
+  readonly sideChannels: SideChannelPort = {
+    open: (remote, label) => {
+      const entry = this.table.get(remote);
+      if (entry?.state !== "open" || label.length > MAX_SIDE_CHANNEL_LABEL) return null;
+      return entry.link.openChannel?.(label) ?? null;
+    },
+    onChannel: (handler) => {
+      this.sideHandlers.add(handler);
+      return () => this.sideHandlers.delete(handler);
+    },
+  };
 
   constructor(
     private readonly signaling: SignalingLike,
@@ -145,6 +164,7 @@ export class Mesh implements MeshPort {
     for (const entry of this.table.all()) this.drop(entry, "mesh stopped", false);
     this.events.clear();
     this.router.clear();
+    this.sideHandlers.clear();
   }
 
   links(): LinkInfo[] {
@@ -230,6 +250,7 @@ export class Mesh implements MeshPort {
         close: (reason) => {
           if (current()) this.drop(entry, reason, entry.state === "connecting");
         },
+        channel: (channel) => this.acceptSideChannel(entry, channel),
       },
     });
     entry.auth = new LinkAuthenticator(this.options.identity, this.self, initiator, entry.link, {
@@ -258,6 +279,21 @@ export class Mesh implements MeshPort {
     });
     this.events.emit("change");
     return entry;
+  }
+
+  /** A side channel the remote opened: only on a proven link, and only if a consumer wants it. */
+  private acceptSideChannel(entry: LinkEntry, channel: SideChannel): void {
+    const watch = new ClaimWatch(channel);
+    if (
+      this.table.isCurrent(entry) &&
+      entry.state === "open" &&
+      channel.label.length <= MAX_SIDE_CHANNEL_LABEL
+    )
+      for (const handler of [...this.sideHandlers]) {
+        handler(entry.remote, watch);
+        if (watch.claimed) return;
+      }
+    channel.close();
   }
 
   /** Removes a link; a failed attempt makes the peer wait before the next one. */

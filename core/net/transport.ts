@@ -3,6 +3,7 @@
 // browser and in Node with node-datachannel) and an in-memory twin implement it.
 
 import type { PeerAddress } from "./peer-address.ts";
+import type { SideChannel } from "./side-channel.ts";
 import type { IceServer } from "./signaling-protocol.ts";
 
 export interface LinkEvents {
@@ -13,6 +14,8 @@ export interface LinkEvents {
   close(reason: string): void;
   /** Connection set-up data to hand to the remote through signaling. */
   signal(data: object): void;
+  /** The remote opened a side channel (see side-channel.ts); handled in this call, or never. */
+  channel?(channel: SideChannel): void;
 }
 
 /**
@@ -36,6 +39,8 @@ export interface Link {
   signal(data: object): void;
   /** Both ends' fingerprints, once the set-up data has been exchanged; null before (or if unknown). */
   fingerprints(): LinkFingerprints | null;
+  /** A new side channel on this link (see side-channel.ts); absent or null when the transport has none. */
+  openChannel?(label: string): SideChannel | null;
   close(): void;
 }
 
