@@ -8,6 +8,7 @@ import { formatAge, formatBytes } from "../core/util/format.ts";
 import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/vm/owner-runtime.ts";
 import { downloadFile } from "./download.ts";
 import { Lifetime } from "./lifetime.ts";
+import { RemoteShellOutput } from "./remote-shell-output.ts";
 import { createShell, type Shell } from "./terminal.ts";
 
 export interface MyVmsElements {
@@ -35,6 +36,8 @@ const STATE_LABEL: Record<OwnedVm["state"], string> = {
 
 export class MyVmsPage {
   private readonly shell: Shell;
+  /** The shell's output off the page's thread where it can be, so echoes are painted a frame sooner. */
+  private readonly fastOutput: RemoteShellOutput;
   private session: ShellSession | null = null;
   private sessionVm: string | null = null;
   /** Every listener and timer this page started: dispose ends them. */
@@ -47,6 +50,7 @@ export class MyVmsPage {
     private readonly peers: () => Promise<PeerView[]>,
   ) {
     this.shell = createShell(el.shellTerminal, (bytes) => this.session?.input(bytes));
+    this.fastOutput = new RemoteShellOutput(this.shell, el.shellTerminal);
     const { signal } = this.lifetime;
     el.createForm.addEventListener(
       "submit",
@@ -69,6 +73,7 @@ export class MyVmsPage {
   dispose(): void {
     this.lifetime.end();
     this.closeShell();
+    this.fastOutput.dispose();
     this.shell.dispose();
   }
 
@@ -179,7 +184,7 @@ export class MyVmsPage {
     this.el.shellTitle.textContent = v.name;
     this.shell.clear();
     this.shell.setInputEnabled(true);
-    this.session = this.owner.attach(v.vmId, {
+    this.session = this.fastOutput.attach(this.owner, v.vmId, {
       output: (bytes) => this.shell.write(bytes),
       transcript: (text) => {
         // On (re)attach the host sends what the console shows: start from that.

@@ -130,3 +130,21 @@ export interface VmHostApi {
   stats(): VmStats;
   destroy(): Promise<void>;
 }
+
+/**
+ * The remote shell's channel worker (shell-channel.worker.ts): the page hands it
+ * each shell channel (an RTCDataChannel, transferred as soon as it is made) and
+ * reads the output from the ring it gets back, in its animation frames.
+ */
+export type ShellChannelRequest =
+  | { t: "add"; id: number; channel: RTCDataChannel }
+  | { t: "close"; id: number };
+
+export type ShellChannelEvent =
+  /** The channel's output stream in shared memory (null where memory cannot be shared). */
+  | { t: "ring"; id: number; ring: SharedArrayBuffer | null }
+  /** The host sends this tab's output here from now on. */
+  | { t: "hello"; id: number }
+  /** Every byte also comes this way, in order, after the ring has it. */
+  | { t: "output"; id: number; bytes: Uint8Array }
+  | { t: "closed"; id: number; reason: string };

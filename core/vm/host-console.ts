@@ -1,22 +1,34 @@
 // The consoles of the VMs a host runs: only tabs the owner granted (a signed,
 // fresh grant naming this host and that tab) see the output and may type. What
 // they type while the VM is still restoring is held, in order, until it runs.
+// A granted tab may open a shell channel of its own for the output (shell-channel.ts),
+// which its browser reads off the page's main thread; other tabs get it on the mesh.
 import { type SignedEntry, verifyEntry } from "../crypto/signed.ts";
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
+import type { SideChannel } from "../net/side-channel.ts";
 import { ATTACH_KIND, parseAttachGrant } from "../state/vm-records.ts";
 import { droppedInputNote, PendingInput } from "../util/pending-input.ts";
 import type { Hosting } from "./hosting.ts";
+import { encodeShellOutput, SHELL_HELLO, vmIdOfShellChannel } from "./shell-channel.ts";
 import { encodeShell, parseShell, SHELL_PROTOCOL } from "./vm-protocol.ts";
 
 /** How old a grant may be before it no longer opens a console. */
 const GRANT_MAX_AGE_MS = 5 * 60_000;
+
+/** A granted tab's shell channel for one VM; output goes on it once it is open and greeted. */
+interface FastOut {
+  channel: SideChannel;
+  live: boolean;
+}
 
 export class HostConsole {
   private readonly shell: PeerChannel;
   private readonly off: (() => void)[];
   /** Typing for a VM that is not running yet; dropped with its hosting. */
   private readonly typedAhead = new WeakMap<Hosting, PendingInput>();
+  /** Shell channels by VM and tab (at most one each), for the hosting they were opened to. */
+  private readonly fast = new Map<string, { h: Hosting; tabs: Map<PeerAddress, FastOut> }>();
 
   constructor(
     private readonly mesh: MeshPort,
@@ -27,19 +39,76 @@ export class HostConsole {
     this.off = [
       this.shell.on("message", (remote, payload) => this.onInput(remote, payload)),
       mesh.on("close", (remote) => this.forget(remote)),
+      mesh.sideChannels?.onChannel((remote, channel) => this.onSideChannel(remote, channel)) ?? (() => {}),
     ];
   }
 
   dispose(): void {
     for (const off of this.off.splice(0)) off();
+    for (const vmId of [...this.fast.keys()]) this.closeFast(vmId);
   }
 
   /** The output handler for `h`'s engine: its console bytes go to every granted tab. */
   output(h: Hosting): (bytes: Uint8Array) => void {
     return (bytes) => {
-      const frame = encodeShell(h.vm.vmId, bytes);
-      for (const v of h.viewers) this.shell.send(v, frame);
+      for (const v of h.viewers) {
+        const rest = this.sendFast(h, v, bytes);
+        if (rest.length > 0) this.shell.send(v, encodeShell(h.vm.vmId, rest));
+      }
     };
+  }
+
+  /** Sends `bytes` on `viewer`'s shell channel if it has a live one; what is left to send on the mesh. */
+  private sendFast(h: Hosting, viewer: PeerAddress, bytes: Uint8Array): Uint8Array {
+    const tabs = this.fast.get(h.vm.vmId);
+    const out = tabs?.h === h ? tabs.tabs.get(viewer) : undefined;
+    if (!out?.live) return bytes;
+    const frames = encodeShellOutput(bytes);
+    for (let i = 0; i < frames.length; i++) {
+      if (out.channel.send(frames[i]!)) continue;
+      // It would not take more: the rest goes on the mesh, and so does all that follows.
+      this.dropFast(h.vm.vmId, viewer);
+      return bytes.subarray(frames.slice(0, i).reduce((n, f) => n + f.length - 1, 0));
+    }
+    return bytes.subarray(bytes.length);
+  }
+
+  /** A tab opened a shell channel: taken only if the tab is a viewer of that VM here. */
+  private onSideChannel(remote: PeerAddress, channel: SideChannel): void {
+    const vmId = vmIdOfShellChannel(channel.label);
+    const h = vmId === null ? undefined : this.hosted.get(vmId);
+    if (!vmId || !h?.viewers.has(remote)) return; // not taken: the mesh closes it
+    let entry = this.fast.get(vmId);
+    if (entry?.h !== h) {
+      this.closeFast(vmId); // opened to a hosting of this VM that has ended
+      entry = { h, tabs: new Map() };
+      this.fast.set(vmId, entry);
+    }
+    entry.tabs.get(remote)?.channel.close();
+    const out: FastOut = { channel, live: false };
+    entry.tabs.set(remote, out);
+    const greet = () => {
+      if (out.live || entry.tabs.get(remote) !== out) return;
+      out.live = channel.send(SHELL_HELLO);
+    };
+    // Tabs say nothing on it: one that does is not following the protocol.
+    channel.on("message", () => channel.close());
+    channel.on("close", () => {
+      if (entry.tabs.get(remote) === out) entry.tabs.delete(remote);
+    });
+    channel.on("open", greet);
+    if (channel.isOpen()) greet();
+  }
+
+  private dropFast(vmId: string, viewer: PeerAddress): void {
+    const tabs = this.fast.get(vmId)?.tabs;
+    tabs?.get(viewer)?.channel.close();
+    tabs?.delete(viewer);
+  }
+
+  private closeFast(vmId: string): void {
+    for (const out of this.fast.get(vmId)?.tabs.values() ?? []) out.channel.close();
+    this.fast.delete(vmId);
   }
 
   /** Checks a grant from `remote`; the hosting it opens, or null. */
@@ -56,6 +125,7 @@ export class HostConsole {
 
   detach(remote: PeerAddress, vmId: string): void {
     this.hosted.get(vmId)?.viewers.delete(remote);
+    this.dropFast(vmId, remote);
   }
 
   /** `h` runs now: what its tabs typed while it restored reaches it, in order. */
@@ -85,5 +155,6 @@ export class HostConsole {
 
   private forget(remote: PeerAddress): void {
     for (const h of this.hosted.values()) h.viewers.delete(remote);
+    for (const vmId of [...this.fast.keys()]) this.dropFast(vmId, remote);
   }
 }

@@ -2,16 +2,20 @@
 // it now, with a grant the owner signs for that host and that tab, and follows
 // the VM when it moves. Console bytes travel on the shell channel. What a tab
 // types while no host has confirmed it (the VM starts, moves, or the link is
-// re-made) is held in order and sent once one does.
+// re-made) is held in order and sent once one does. Once a host confirms a tab,
+// the tab may open a shell channel of its own to it for the output
+// (shell-channel.ts), which its browser reads off the page's main thread.
 import type { Identity } from "../crypto/identity.ts";
 import { signEntry } from "../crypto/signed.ts";
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import { whenOpen } from "../net/link-wait.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
+import type { SideChannel } from "../net/side-channel.ts";
 import { ATTACH_KIND } from "../state/vm-records.ts";
 import type { Clock } from "../util/clock.ts";
 import { droppedInputNote, PendingInput } from "../util/pending-input.ts";
 import type { OwnedState, OwnerViews } from "./owner-views.ts";
+import { shellChannelLabel } from "./shell-channel.ts";
 import { encodeShell, parseShell, SHELL_PROTOCOL, type VmMessage } from "./vm-protocol.ts";
 
 export interface ShellHandlers {
@@ -21,6 +25,12 @@ export interface ShellHandlers {
   status(state: OwnedState, host: PeerAddress | null, detail: string): void;
   /** Something the user should know about their typing (some of it was dropped). */
   notice?(text: string): void;
+  /**
+   * A new shell channel to the confirmed host, not open yet: take it (at once,
+   * in this call) and return what ends it, or return null to keep the output on
+   * the mesh. Whatever arrives on it belongs to this console.
+   */
+  fastChannel?(channel: SideChannel): (() => void) | null;
 }
 
 export interface ShellSession {
@@ -128,6 +138,8 @@ class Session implements ShellSession {
   /** The host that confirmed this tab as a viewer. */
   private attachedTo: PeerAddress | null = null;
   private cancelRetry: (() => void) | null = null;
+  /** Ends the shell channel to the confirmed host, if there is one. */
+  private endFast: (() => void) | null = null;
   private closed = false;
   private asking = false;
   /** Typing while no host has confirmed this tab. */
@@ -144,7 +156,23 @@ class Session implements ShellSession {
   confirmed(host: PeerAddress): boolean {
     if (host !== this.currentHost || this.attachedTo === host) return false;
     this.attachedTo = host;
+    this.openFast(host);
     return true;
+  }
+
+  /** A shell channel of its own to `host`, if the mesh and the terminal can use one. */
+  private openFast(host: PeerAddress): void {
+    this.closeFast();
+    const take = this.handlers.fastChannel;
+    const channel = take && this.owner.o.mesh.sideChannels?.open(host, shellChannelLabel(this.vmId));
+    if (!channel) return;
+    this.endFast = take(channel);
+    if (!this.endFast) channel.close();
+  }
+
+  private closeFast(): void {
+    this.endFast?.();
+    this.endFast = null;
   }
 
   async check(): Promise<void> {
@@ -153,6 +181,7 @@ class Session implements ShellSession {
     if (target !== this.currentHost) {
       this.currentHost = target;
       this.attachedTo = null;
+      this.closeFast();
     }
     if (!target || this.attachedTo === target) return;
     this.asking = true;
@@ -195,6 +224,7 @@ class Session implements ShellSession {
   linkLost(remote: PeerAddress): void {
     if (remote !== this.currentHost) return;
     this.attachedTo = null;
+    this.closeFast();
     void this.check();
   }
 
@@ -210,6 +240,7 @@ class Session implements ShellSession {
     if (this.closed) return;
     this.closed = true;
     this.cancelRetry?.();
+    this.closeFast();
     if (this.currentHost) this.owner.o.sendVm(this.currentHost, { t: "detach", vmId: this.vmId });
     this.onClose();
   }

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
+import { earnAllowance, TEST_CREDIT_PARAMS } from "../../tests/e2e/remote-steps.ts";
 import { NodeVm } from "../lib/node-vm.ts";
 import { type BenchContext, log, percentile, root, round } from "./context.ts";
 import { echoTimes, LINE_KEYS, runIn } from "./page-shell.ts";
@@ -55,8 +56,8 @@ async function localEchoTimes(ctx: BenchContext): Promise<number[]> {
 
 async function remoteEchoTimes(ctx: BenchContext): Promise<number[]> {
   const room = `bench-echo-${Date.now()}`;
-  const contributor = await ctx.newPage(`?network=${room}#contribute`);
-  const owner = await ctx.newPage(`?network=${room}#vms`);
+  const contributor = await ctx.newPage(`?network=${room}&${TEST_CREDIT_PARAMS}#contribute`);
+  const owner = await ctx.newPage(`?network=${room}&${TEST_CREDIT_PARAMS}#vms`);
   try {
     await contributor.getByRole("button", { name: "Contribute" }).click();
     await owner.waitForFunction(
@@ -64,6 +65,7 @@ async function remoteEchoTimes(ctx: BenchContext): Promise<number[]> {
       null,
       { timeout: 30_000 },
     );
+    await earnAllowance(owner); // hosts refuse owners without credit
     await owner.getByLabel("VM name").fill("echo");
     await owner.getByRole("button", { name: "Create VM" }).click();
     await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 60_000 });
