@@ -43,3 +43,18 @@ function budgetOf(a: Account): { budgetFactor: number; reason: string } {
     reason: `capped at ${Math.round(budgetFactor * 100)} % of the budget: the owner's ratio is ${a.ratio.toFixed(2)} (contribute to raise it)`,
   };
 }
+
+/**
+ * How strongly a host prefers an owner when it must choose (its slots are full):
+ * an owner whose VM here is not paid up ranks lowest; then by ratio (an owner
+ * still on its allowance counts as giving as much as it takes), capped at 2.
+ */
+export function preferenceScore(a: Account | undefined, paidUp = true): number {
+  if (!paidUp) return -1;
+  if (!a) return 0;
+  if (a.spentMilli <= a.allowanceMilli || a.ratio === null) return 1;
+  return Math.min(2, a.ratio);
+}
+
+/** How much better a newcomer must rank for a host to give it a running VM's slot. */
+export const PREFERENCE_MARGIN = 0.5;

@@ -8,7 +8,7 @@
 import type { SignedEntry } from "../crypto/signed.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { parseReceipt, type Receipt } from "../ledger/receipt.ts";
-import { type Standing, standingOf } from "../ledger/standing.ts";
+import { PREFERENCE_MARGIN, preferenceScore, type Standing, standingOf } from "../ledger/standing.ts";
 import { milliOfInstructions } from "../ledger/units.ts";
 import { type PeerAddress, peerIdOf } from "../net/peer-address.ts";
 import type { Clock } from "../util/clock.ts";
@@ -71,6 +71,23 @@ export class HostBilling {
   /** The owner's standing now: whether it may start a VM here, and why not. */
   async standing(owner: string): Promise<Standing> {
     return standingOf(await this.o.credits.ledger(), owner);
+  }
+
+  /**
+   * Which of `running` should give its slot to a newcomer owned by `owner`: the one
+   * whose owner ranks lowest (unpaid first, then by ratio), if the newcomer ranks
+   * at least PREFERENCE_MARGIN better; null if none should.
+   */
+  async yieldingTo(owner: string, running: readonly Hosting[]): Promise<Hosting | null> {
+    const ledger = await this.o.credits.ledger();
+    const mine = preferenceScore(ledger.accounts.get(owner));
+    let worst: { h: Hosting; score: number } | null = null;
+    for (const h of running) {
+      const paidUp = (this.bills.get(h)?.view.state ?? "paid") === "paid";
+      const score = preferenceScore(ledger.accounts.get(h.vm.owner), paidUp);
+      if (score + PREFERENCE_MARGIN <= mine && (!worst || score < worst.score)) worst = { h, score };
+    }
+    return worst?.h ?? null;
   }
 
   /** Starts metering a lease whose VM now runs. */
@@ -221,7 +238,8 @@ export class HostBilling {
     } else await h.engine.resume();
   }
 
-  private ownerTabs(h: Hosting): PeerAddress[] {
+  /** The owner's tabs that watch or started the VM. */
+  ownerTabs(h: Hosting): PeerAddress[] {
     return [...new Set([h.requester, ...h.viewers])].filter((p) => peerIdOf(p) === h.vm.owner);
   }
 }

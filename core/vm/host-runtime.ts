@@ -13,6 +13,7 @@ import { leaseDigest, parseVmRecord, VM_KIND, type VmRecord, vmIdFor } from "../
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
 import { errorMessage } from "../util/errors.ts";
+import { isObject } from "../util/guards.ts";
 import type { CheckpointExchange } from "./checkpoint-exchange.ts";
 import { newPacing } from "./checkpoint-pacing.ts";
 import { restoreKeyContext, type VmEngine, vmKeyContext } from "./engine.ts";
@@ -75,6 +76,8 @@ export class HostRuntime {
    */
   private readonly seen = new Map<string, { owner: string; epoch: number; digest: string }>();
   private accepting = false;
+  /** VMs this host gave its slot up for, by the epoch it ran (bounded like `seen`). */
+  private readonly released = new Map<string, number>();
 
   constructor(private readonly o: HostRuntimeOptions) {
     this.now = o.now ?? Date.now;
@@ -168,6 +171,31 @@ export class HostRuntime {
     this.leaving();
   }
 
+  /**
+   * The host must choose: its slots are full. A running VM whose owner ranks well
+   * below the newcomer's (unpaid, or a much lower ratio) gives its slot up: a last
+   * checkpoint, then its owner's tabs are told to move it, as when a page closes.
+   * Only a VM whose owner has a tab linked to move it is ever chosen.
+   */
+  private async yieldSlotTo(owner: string): Promise<boolean> {
+    const movable = [...this.hosted.values()].filter(
+      (h) =>
+        h.view.state === "running" &&
+        h.vm.owner !== owner &&
+        this.billing.ownerTabs(h).some((p) => this.o.mesh.isOpen(p)),
+    );
+    const victim = await this.billing.yieldingTo(owner, movable);
+    if (!victim || this.hosted.get(victim.vm.vmId) !== victim) return false;
+    await this.checkpointer.now(victim).catch(() => {});
+    const reason = "its host gave the slot to an owner in better standing";
+    for (const to of this.billing.ownerTabs(victim))
+      this.send(to, { t: "leaving", vmIds: [victim.vm.vmId], reason });
+    this.released.set(victim.vm.vmId, victim.lease.epoch);
+    if (this.released.size > SEEN_VMS) this.released.delete(this.released.keys().next().value!);
+    await this.halt(victim.vm.vmId, "stopped", reason);
+    return true;
+  }
+
   private changed(): void {
     this.events.emit("change");
   }
@@ -218,11 +246,30 @@ export class HostRuntime {
 
   private async attach(remote: PeerAddress, grant: SignedEntry<unknown>): Promise<void> {
     const h = await this.console.grant(remote, grant);
-    if (!h) return;
+    if (!h) return this.notHere(remote, grant);
     const transcript = h.engine ? await h.engine.transcript() : "";
     const { vmId, epoch } = h.lease;
     this.send(remote, { t: "attached", vmId, transcript });
     this.send(remote, { t: "status", vmId, epoch, state: h.view.state, code: null, detail: h.view.detail });
+  }
+
+  /**
+   * The owner asks after a VM this host gave its slot up for: say so, so the
+   * owner places it again instead of waiting on it.
+   */
+  private notHere(remote: PeerAddress, grant: SignedEntry<unknown>): void {
+    const vmId = isObject(grant?.payload) ? grant.payload.vmId : null;
+    const seen = typeof vmId === "string" ? this.seen.get(vmId) : undefined;
+    if (!seen || this.hosted.has(vmId as string) || peerIdOf(remote) !== seen.owner) return;
+    if (this.released.get(vmId as string) !== seen.epoch) return; // only VMs it ran and let go
+    this.send(remote, {
+      t: "status",
+      vmId: vmId as string,
+      epoch: seen.epoch,
+      state: "stopped",
+      code: null,
+      detail: "its host no longer runs it",
+    });
   }
 
   // ---- Starting a VM
@@ -281,7 +328,8 @@ export class HostRuntime {
     const standing = await this.billing.standing(record.owner);
     if (!standing.admit) return refuse(standing.code, standing.reason);
     const settings = this.o.settings();
-    if (this.count() >= settings.slots) return refuse("no-slot", "no free slot");
+    if (this.count() >= settings.slots && !(await this.yieldSlotTo(record.owner)))
+      return refuse("no-slot", "no free slot");
     const perVmBytes = record.memoryBytes + HOST_OVERHEAD_BYTES;
     if ((this.count() + 1) * perVmBytes > settings.memoryMiB * 1024 * 1024)
       return refuse("no-memory", "not enough memory offered for another VM");

@@ -52,6 +52,8 @@ interface LeaseSigner {
 
 export class OwnerBilling {
   private readonly signers = new Map<string, LeaseSigner>();
+  /** What this tab could not pay of each VM's meter, for people (none while paid up). */
+  private readonly short = new Map<string, string>();
   /** Meter readings of each VM, one at a time (signing is async). */
   private readonly queues = new Map<string, Promise<void>>();
 
@@ -72,7 +74,9 @@ export class OwnerBilling {
   payment(remote: PeerAddress, m: Extract<VmMessage, { t: "payment" }>): void {
     const v = this.o.views.get(m.vmId);
     if (!v || v.host !== remote || v.epoch !== m.epoch) return;
-    this.o.views.update(m.vmId, { payment: { epoch: m.epoch, state: m.state, reason: m.reason } });
+    // The host says what it does; this tab adds why, when it is out of credit.
+    const reason = [m.reason, this.short.get(m.vmId) ?? ""].filter(Boolean).join(" ");
+    this.o.views.update(m.vmId, { payment: { epoch: m.epoch, state: m.state, reason } });
   }
 
   private async pay(remote: PeerAddress, m: Extract<VmMessage, { t: "meter" }>): Promise<void> {
@@ -94,18 +98,16 @@ export class OwnerBilling {
     // Sent again when nothing is new, in case the last one was lost on the way.
     if (s.newest) this.o.send(remote, { t: "receipt", receipt: s.newest });
     if (m.milli > affordable) this.outOfCredit(m.vmId, m.epoch, m.milli - affordable);
+    else this.short.delete(m.vmId);
   }
 
   private outOfCredit(vmId: string, epoch: number, shortMilli: number): void {
     const known = this.o.views.get(vmId)?.payment;
     const state: PaymentState = known?.epoch === epoch ? known.state : "paid";
-    this.o.views.update(vmId, {
-      payment: {
-        epoch,
-        state,
-        reason: `Out of credit: ${formatCredits(shortMilli)} of this VM's work is unpaid. Contribute to earn more; the VM is paused (with its files) until then.`,
-      },
-    });
+    const note = `Out of credit: ${formatCredits(shortMilli)} of this VM's work is unpaid. Contribute to earn more; the VM is paused (with its files) until then.`;
+    if (this.short.get(vmId) === note) return;
+    this.short.set(vmId, note);
+    this.o.views.update(vmId, { payment: { epoch, state, reason: note } });
   }
 
   private signerFor(

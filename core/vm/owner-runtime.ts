@@ -223,6 +223,22 @@ export class OwnerRuntime {
       case "status": {
         this.placement.status(remote, m.vmId, m.epoch, { state: m.state, code: m.code, detail: m.detail });
         const v = this.views.get(m.vmId);
+        const leaseHost = v && (v.host === remote || v.state === "waiting");
+        // The current lease's host no longer runs it (it gave the slot up, or was asked after a
+        // refusal): place it again; it restores from its newest checkpoint, or waits for room or credit.
+        if (
+          m.state === "stopped" &&
+          v &&
+          leaseHost &&
+          v.epoch === m.epoch &&
+          !this.placement.isPlacing(m.vmId)
+        ) {
+          void this.leases.currentLease(m.vmId).then((lease) => {
+            if (lease?.host === remote && lease.epoch === m.epoch && this.o.isLeader())
+              this.placement.failover(m.vmId, remote, m.detail || "its host stopped it");
+          });
+          return;
+        }
         if (v && v.host === remote && v.epoch === m.epoch && !this.placement.isPlacing(m.vmId)) {
           const state: OwnedState =
             m.state === "running" ? "running" : m.state === "restoring" ? "starting" : v.state;
@@ -247,7 +263,7 @@ export class OwnerRuntime {
       case "leaving":
         for (const vmId of m.vmIds) {
           if (this.views.get(vmId)?.host === remote && this.o.isLeader())
-            this.placement.failover(vmId, remote, "the host is closing");
+            this.placement.failover(vmId, remote, m.reason ?? "the host is closing");
         }
         return;
       default:

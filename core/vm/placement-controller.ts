@@ -157,10 +157,11 @@ export class PlacementController {
       exclude.add(mesh.self);
       let refused = "";
       for (let attempt = 0; attempt < ATTEMPTS && this.running; attempt++) {
-        const offers = rankHosts(
-          { vmId, memoryBytes: vm.vm.memoryBytes, exclude, pending: views.pendingByHost(vmId) },
-          await this.o.candidates(),
-        );
+        const request = { vmId, memoryBytes: vm.vm.memoryBytes, exclude, pending: views.pendingByHost(vmId) };
+        const candidates = await this.o.candidates();
+        // No host with room: a full one may still give this owner a slot (host-runtime.ts yieldSlotTo).
+        let offers = rankHosts(request, candidates);
+        if (offers.length === 0) offers = rankHosts({ ...request, full: true }, candidates);
         const host = offers[0]?.host;
         if (!host) {
           // The last refusal says what to do (contribute, or wait for room).
@@ -170,7 +171,7 @@ export class PlacementController {
           views.update(vmId, { state: "waiting", host: null, detail });
           return;
         }
-        const replicas = this.replicasFor(host, await this.o.candidates());
+        const replicas = this.replicasFor(host, candidates);
         const signed = await leases.writeLease(vmId, host, replicas);
         this.lastSeen.set(vmId, this.o.now());
         views.update(vmId, {
@@ -413,7 +414,8 @@ export class PlacementController {
     if (!v) return;
     const heard = v.host === host && v.epoch === epoch && v.reportedAt !== null;
     if (heard) return;
-    if (v.host !== host || v.epoch !== epoch)
+    // A VM waiting for room or credit keeps saying so while its last host is asked again.
+    if ((v.host !== host || v.epoch !== epoch) && v.state !== "waiting")
       views.update(vmId, { host, epoch, state: "checking", reportedAt: null, detail: "" });
     const now = this.o.now();
     if (now - (this.askedAt.get(vmId) ?? -Infinity) < ASK_EVERY_MS) return;

@@ -19,6 +19,11 @@ export interface PlacementRequest {
   exclude: ReadonlySet<PeerAddress>;
   /** Leases handed out that the hosts' presence may not show yet, by host. */
   pending: ReadonlyMap<PeerAddress, number>;
+  /**
+   * Offer only hosts whose slots are all taken (a last resort: a full host may
+   * give a slot to an owner in better standing than one it hosts).
+   */
+  full?: boolean;
 }
 
 const MIB = 1024 * 1024;
@@ -39,9 +44,10 @@ export function rankHosts(request: PlacementRequest, candidates: HostCandidate[]
     if (!cap.contributing || request.exclude.has(p.peer)) continue;
     const used = p.load.vms + (request.pending.get(p.peer) ?? 0);
     const freeSlots = cap.slots - used;
-    if (freeSlots <= 0 || cap.budgetPct <= 0) continue;
+    if (cap.budgetPct <= 0 || (request.full ? freeSlots > 0 || cap.slots <= 0 : freeSlots <= 0)) continue;
     const perVmBytes = request.memoryBytes + HOST_OVERHEAD_BYTES;
-    if (cap.memoryMiB * MIB < perVmBytes * (used + 1)) continue;
+    // A full host makes room by letting one VM go: it needs memory for as many as it has.
+    if (cap.memoryMiB * MIB < perVmBytes * (request.full ? Math.min(used, cap.slots) : used + 1)) continue;
     offers.push({
       host: p.peer,
       freeSlots,

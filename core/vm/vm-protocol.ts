@@ -73,7 +73,7 @@ export type VmMessage =
   /** Owner → host: checkpoint now (before a stop or a move). */
   | { t: "flush"; vmId: string }
   /** Host → owners: this page is going away; move these VMs now. */
-  | { t: "leaving"; vmIds: string[] }
+  | { t: "leaving"; vmIds: string[]; reason?: string }
   /** Host → owner: its meter for the lease of `epoch` reads `milli` milli-credits (cumulative). */
   | { t: "meter"; vmId: string; epoch: number; milli: number }
   /** Owner → host: the owner's newest signed receipt for the host's lease. */
@@ -172,7 +172,9 @@ export function parseVmMessage(payload: Uint8Array): VmMessage | null {
       };
     case "leaving":
       if (!Array.isArray(m.vmIds) || m.vmIds.length > 64 || !m.vmIds.every(isVmId)) return null;
-      return { t: "leaving", vmIds: m.vmIds };
+      return typeof m.reason === "string"
+        ? { t: "leaving", vmIds: m.vmIds, reason: text(m.reason, 200) }
+        : { t: "leaving", vmIds: m.vmIds };
     default:
       return null;
   }

@@ -132,7 +132,49 @@ describe("credits between owner and host", () => {
     expect(machine.files.before).toBe("1");
     await eventually("the owner's view says paid", () => owner.vm.owner.get(vmId)?.payment?.state === "paid");
   });
+
+  it("a full host gives the slot of an unpaid VM to a paying owner; the unpaid one waits with its files", async () => {
+    const hub = new MemorySignalingHub();
+    const network = new MemoryNetwork();
+    const broke = await addPeer(hub, network);
+    const payer = await addPeer(hub, network);
+    const host = await addPeer(hub, network, {
+      contributing: true,
+      slots: 1,
+      instructionsPerLine: LINE_INSTRUCTIONS,
+      paymentGraceMs: 300,
+    });
+    await settled([broke, payer, host]);
+    const unpaid = await runningVm(broke, "spends-too-much");
+    // Seven commands at 0.8 credits: more than the 5-credit allowance covers.
+    for (let i = 1; i <= 7; i++) await setFile(broke, host, unpaid, `f${i}`, "x");
+    // Receipts rise only as fast as the lease's wall time allows (units.ts), so this takes a few seconds.
+    await eventually(
+      "the allowance is spent",
+      async () => (await account(broke, broke))?.balanceMilli === 0,
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    await eventually("behind on payment", () => paymentOn(host, unpaid)?.state !== "paid", {
+      timeoutMs: 20_000,
+    });
+    expect(owner(broke, unpaid)?.payment?.reason).toMatch(/Out of credit/);
+    const before = owner(broke, unpaid)?.lastCheckpoint?.seq ?? 0;
+    const paid = await payer.vm.owner.create("pays");
+    await eventually("the payer's VM runs on the full host", () => owner(payer, paid)?.state === "running");
+    expect(owner(payer, paid)?.host).toBe(host.node.self);
+    await eventually("the unpaid VM waits, saying why", () => {
+      const v = owner(broke, unpaid);
+      return v?.state === "waiting" && /no credit left/.test(v.detail);
+    });
+    expect(host.vm.host.vms().map((v) => v.vmId)).toEqual([paid]);
+    expect([...running].some((m) => m.files.f7 === "x")).toBe(false); // not running anywhere
+    expect(owner(broke, unpaid)?.lastCheckpoint?.seq ?? 0).toBeGreaterThan(before); // saved before it left
+  });
 });
+
+const owner = (p: Peer, vmId: string) => p.vm.owner.get(vmId);
 
 /** Publishes a stamp that holds at `bits` but not at `notBits`. */
 async function publishWeakStamp(node: PeerNode, bits: number, notBits: number): Promise<void> {

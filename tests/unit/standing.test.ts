@@ -2,7 +2,12 @@
 // or without balance; capped by its ratio once it lives on what others gave.
 import { describe, expect, it } from "vitest";
 import type { Account, Ledger } from "../../core/ledger/ledger.ts";
-import { MIN_STANDING_FACTOR, standingOf } from "../../core/ledger/standing.ts";
+import {
+  MIN_STANDING_FACTOR,
+  PREFERENCE_MARGIN,
+  preferenceScore,
+  standingOf,
+} from "../../core/ledger/standing.ts";
 
 const OWNER = "o".repeat(32);
 
@@ -56,5 +61,19 @@ describe("standing", () => {
     expect(s.reason).toMatch(/ratio is 0.50/);
     const worse = { earnedMilli: 500, spentMilli: 5400, balanceMilli: 100, ratio: 500 / 5400 };
     expect(standingOf(ledger(worse), OWNER)).toMatchObject({ budgetFactor: MIN_STANDING_FACTOR });
+  });
+});
+
+describe("preference when a host must choose", () => {
+  it("ranks unpaid VMs lowest, then owners by ratio, capped", () => {
+    const onAllowance = ledger({ spentMilli: 1000 }).accounts.get(OWNER);
+    const taker = ledger({ earnedMilli: 1000, spentMilli: 8000, ratio: 0.125 }).accounts.get(OWNER);
+    const giver = ledger({ earnedMilli: 90_000, spentMilli: 9000, ratio: 10 }).accounts.get(OWNER);
+    expect(preferenceScore(onAllowance, false)).toBe(-1);
+    expect(preferenceScore(undefined)).toBe(0);
+    expect(preferenceScore(taker)).toBe(0.125);
+    expect(preferenceScore(onAllowance)).toBe(1);
+    expect(preferenceScore(giver)).toBe(2);
+    expect(preferenceScore(onAllowance) - preferenceScore(taker)).toBeGreaterThanOrEqual(PREFERENCE_MARGIN);
   });
 });
