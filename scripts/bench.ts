@@ -6,6 +6,7 @@ import { datachannelBench } from "./bench/datachannel.ts";
 import { echoBench } from "./bench/echo.ts";
 import { foundationBench } from "./bench/foundation.ts";
 import { ledgerBench } from "./bench/ledger.ts";
+import { osNiceBench } from "./bench/os-nice.ts";
 import { remoteBench } from "./bench/remote.ts";
 import { signalingBench } from "./bench/signaling.ts";
 import { stateSyncBench } from "./bench/state-sync.ts";
@@ -21,6 +22,7 @@ const sections: Record<
   state: stateSyncBench,
   echo: echoBench,
   ledger: ledgerBench,
+  os_nice: osNiceBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);

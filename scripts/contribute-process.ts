@@ -2,8 +2,10 @@
 // bench: started as `npm run contribute` starts it (node on the bin script),
 // its log read line by line, its threads' nice values read from /proc.
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { threadIds, threadNice } from "../contributor/nice.ts";
+import { autogroupOf } from "../contributor/session.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 export const CONTRIBUTE_BIN = "bin/spare-cycles-contribute.mjs";
@@ -78,14 +80,51 @@ export class ContributorProcess {
     });
   }
 
-  /** The nice value of each of its threads now, by thread id (empty once it has gone). */
-  threadNices(): Map<number, number> {
-    const out = new Map<number, number>();
-    for (const tid of threadIds(this.pid) ?? []) {
-      const nice = threadNice(tid, this.pid);
-      if (nice !== null) out.set(tid, nice);
+  /** Its process and every process it started (it hosts in a child of its own session), from /proc. */
+  processes(): number[] {
+    const parentOf = new Map<number, number>();
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const within = (pid: number): boolean => {
+      for (let p = pid, hops = 0; p > 1 && hops < 64; p = parentOf.get(p) ?? 0, hops++)
+        if (p === this.pid) return true;
+      return false;
+    };
+    return [...parentOf.keys()].filter(within);
+  }
+
+  /** The nice value of each thread of each of its processes now, by "pid/tid" (empty once it has gone). */
+  threadNices(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const pid of this.processes()) {
+      for (const tid of threadIds(pid) ?? []) {
+        const nice = threadNice(tid, pid);
+        if (nice !== null) out.set(`${pid}/${tid}`, nice);
+      }
     }
     return out;
+  }
+
+  /** The autogroup nice of each of its processes (Linux with autogroups), by pid. */
+  autogroupNices(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const pid of this.processes()) {
+      const group = autogroupOf(pid);
+      if (group) out.set(pid, group.nice);
+    }
+    return out;
+  }
+
+  /** The process that hosts: the one it started in a session of its own, or itself. */
+  hostPid(): number {
+    return this.processes().find((p) => p !== this.pid) ?? this.pid;
   }
 
   signal(signal: NodeJS.Signals): void {
