@@ -4,6 +4,7 @@
 // (a microtask or a clock delay), like the real thing, so ordering bugs show up here too.
 import type { Clock } from "../util/clock.ts";
 import { Emitter } from "../util/emitter.ts";
+import { MemorySideChannel } from "./memory-side-channel.ts";
 import type { SocketFactory, SocketHandlers, SocketLike } from "./signaling-client.ts";
 import type { PeerInfo } from "./signaling-protocol.ts";
 import type { SignalingEvents, SignalingLike } from "./signaling-types.ts";
@@ -194,6 +195,8 @@ export class MemoryLink implements Link {
   readonly fingerprint = randomFingerprint();
   private remoteFingerprint: string | null = null;
   private state: "new" | "open" | "closed" = "new";
+  /** Side channels on this link, closed with it. */
+  private readonly sides = new Set<MemorySideChannel>();
 
   constructor(
     private readonly network: MemoryNetwork,
@@ -239,6 +242,29 @@ export class MemoryLink implements Link {
     return 0;
   }
 
+  /** A side channel: the remote's end reaches its consumer, then both ends open. */
+  openChannel(label: string): MemorySideChannel | null {
+    const peer = this.peer;
+    if (this.state !== "open" || !peer) return null;
+    const [mine, theirs] = MemorySideChannel.pair(label, this.network.deliver);
+    this.sides.add(mine);
+    mine.on("close", () => this.sides.delete(mine));
+    this.network.deliver(() => {
+      if (!peer.acceptChannel(theirs)) return mine.close();
+      mine.markOpen();
+      theirs.markOpen();
+    });
+    return mine;
+  }
+
+  private acceptChannel(channel: MemorySideChannel): boolean {
+    if (this.state !== "open") return false;
+    this.sides.add(channel);
+    channel.on("close", () => this.sides.delete(channel));
+    this.events.channel?.(channel);
+    return channel.peer !== null; // still connected: nobody closed it
+  }
+
   signal(data: object): void {
     if (this.state === "closed") return;
     const { memory: token, fingerprint } = data as { memory?: unknown; fingerprint?: unknown };
@@ -259,6 +285,7 @@ export class MemoryLink implements Link {
     // A pair counts once: the first of its two ends to close takes it off.
     if (peer && peer.state !== "closed") this.network.openLinks--;
     this.peer = null;
+    for (const side of [...this.sides]) side.close();
     this.events.close(reason);
     if (peer) this.network.deliver(() => peer.shut("closed by the remote"));
   }
