@@ -62,7 +62,10 @@ export class CreditBook {
       : null;
   }
 
-  /** A host keeps the newest receipt it was paid, in its own slot; older or others' are ignored. */
+  /**
+   * A host keeps the newest receipt it was paid, in its own slot; older or others'
+   * are ignored. True for a genuine, newer receipt (kept, unless this peer's slots are full).
+   */
   async holdReceipt(entry: ReceiptEntry): Promise<boolean> {
     const p = parseReceipt(entry.payload);
     if (!p || p.host !== this.identity.peerId) return false;
@@ -72,7 +75,12 @@ export class CreditBook {
     if (heldSeq >= p.seq) return false;
     const [genuine] = (await checkReceipts([entry])).receipts;
     if (!genuine) return false;
-    await this.store.put("credits", key, genuine);
+    try {
+      await this.store.put("credits", key, genuine);
+    } catch {
+      // This peer's slots are full (core/state/author-store.ts quotas): the receipt is
+      // genuine and counts for the VM, but the state keeps only the owner's copy.
+    }
     return true;
   }
 

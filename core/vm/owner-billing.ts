@@ -91,12 +91,12 @@ export class OwnerBilling {
     const affordable = paidSoFar + Math.max(0, own?.balanceMilli ?? 0);
     const wanted = Math.min(m.milli, affordable);
     const next = s.signer.next(wanted, this.o.now());
-    if (next) {
-      s.newest = await signReceipt(this.o.identity, next);
-      await this.o.credits.publishReceipt(s.newest);
-    }
-    // Sent again when nothing is new, in case the last one was lost on the way.
+    const signed = next ? await signReceipt(this.o.identity, next) : null;
+    if (signed) s.newest = signed;
+    // Sent again when nothing is new, in case the last one was lost on the way; sent before it
+    // is published, so a full state (author-store.ts quotas) never leaves the host unpaid.
     if (s.newest) this.o.send(remote, { t: "receipt", receipt: s.newest });
+    if (signed) await this.o.credits.publishReceipt(signed);
     if (m.milli > affordable) this.outOfCredit(m.vmId, m.epoch, m.milli - affordable);
     else this.short.delete(m.vmId);
   }
