@@ -2,6 +2,7 @@
 // newest checkpoint and transfers, with actions, and a shell into any of them.
 
 import { shortPeerId } from "../core/crypto/identity.ts";
+import { formatCredits } from "../core/ledger/units.ts";
 import type { PeerView } from "../core/peer/peer-node.ts";
 import { errorMessage } from "../core/util/errors.ts";
 import { formatAge, formatBytes } from "../core/util/format.ts";
@@ -136,11 +137,12 @@ export class MyVmsPage {
     // How paying for the current lease stands (its host's word, or this tab's if out of credit).
     const payment = v.payment?.epoch === v.epoch ? v.payment : null;
     tr.dataset.payment = payment?.state ?? "";
-    if (payment?.reason) {
+    if (payment && (payment.reason || payment.paidMilli > 0)) {
       const note = document.createElement("div");
       note.className = "vm-payment";
       note.setAttribute("role", "status");
-      note.textContent = payment.reason;
+      const cost = `${formatCredits(payment.paidMilli)} on this host so far`;
+      note.textContent = payment.reason ? `${payment.reason} (${cost})` : cost;
       state.append(note);
     }
     const checkpoint = document.createElement("td");

@@ -76,7 +76,8 @@ export class OwnerBilling {
     if (!v || v.host !== remote || v.epoch !== m.epoch) return;
     // The host says what it does; this tab adds why, when it is out of credit.
     const reason = [m.reason, this.short.get(m.vmId) ?? ""].filter(Boolean).join(" ");
-    this.o.views.update(m.vmId, { payment: { epoch: m.epoch, state: m.state, reason } });
+    const paidMilli = this.paidOn(m.vmId, m.epoch);
+    this.o.views.update(m.vmId, { payment: { epoch: m.epoch, state: m.state, reason, paidMilli } });
   }
 
   private async pay(remote: PeerAddress, m: Extract<VmMessage, { t: "meter" }>): Promise<void> {
@@ -99,6 +100,26 @@ export class OwnerBilling {
     if (signed) await this.o.credits.publishReceipt(signed);
     if (m.milli > affordable) this.outOfCredit(m.vmId, m.epoch, m.milli - affordable);
     else this.short.delete(m.vmId);
+    // What this lease has cost so far, for the owner's page.
+    const known = this.o.views.get(m.vmId)?.payment;
+    const paidMilli = s.newest?.payload.milliCredits ?? 0;
+    if (known?.epoch !== m.epoch || known.paidMilli !== paidMilli)
+      this.o.views.update(m.vmId, {
+        payment: {
+          epoch: m.epoch,
+          state: known?.epoch === m.epoch ? known.state : "paid",
+          reason: known?.epoch === m.epoch ? known.reason : "",
+          paidMilli,
+        },
+      });
+  }
+
+  /** What this tab signed for the VM's lease of `epoch` so far. */
+  private paidOn(vmId: string, epoch: number): number {
+    for (const s of this.signers.values())
+      if (s.newest?.payload.vm === vmId && s.newest.payload.epoch === epoch)
+        return s.newest.payload.milliCredits;
+    return 0;
   }
 
   private outOfCredit(vmId: string, epoch: number, shortMilli: number): void {
@@ -107,7 +128,9 @@ export class OwnerBilling {
     const note = `Out of credit: ${formatCredits(shortMilli)} of this VM's work is unpaid. Contribute to earn more; the VM is paused (with its files) until then.`;
     if (this.short.get(vmId) === note) return;
     this.short.set(vmId, note);
-    this.o.views.update(vmId, { payment: { epoch, state, reason: note } });
+    this.o.views.update(vmId, {
+      payment: { epoch, state, reason: note, paidMilli: this.paidOn(vmId, epoch) },
+    });
   }
 
   private signerFor(

@@ -32,7 +32,7 @@ export interface OwnedVm {
   reportedAt: number | null;
   transfer: { direction: "in" | "out"; done: number; total: number } | null;
   /** How the current lease's payment stands, as its host (or this tab, out of credit) said. */
-  payment: { epoch: number; state: PaymentState; reason: string } | null;
+  payment: { epoch: number; state: PaymentState; reason: string; paidMilli: number } | null;
 }
 
 interface ViewEvents {

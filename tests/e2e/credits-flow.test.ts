@@ -67,6 +67,10 @@ describe("credits", () => {
     await shell.waitForText("loop-20000", 60_000);
     await shell.run("echo kept-$((6*7)) > /root/kept; sync");
 
+    // The owner's page says what the VM has cost so far, in credits.
+    await expect
+      .poll(() => ownerRow(owner).textContent(), { timeout: 30_000 })
+      .toMatch(/[1-9]\d*\.\d{3} credits on this host so far|0\.\d*[1-9]\d* credits on this host so far/);
     // The host earns; the owner spends the same; both pages say so, live.
     await host.evaluate(() => {
       location.hash = "#credits";

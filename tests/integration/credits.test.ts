@@ -4,6 +4,7 @@
 // owner without credit is refused and told why; a VM whose receipts stop is
 // checkpointed and paused, not lost, and runs again once they return.
 import { afterEach, describe, expect, it } from "vitest";
+import { signReceipt } from "../../core/ledger/receipt.ts";
 import { checkStamp, searchStamp } from "../../core/ledger/stamp.ts";
 import { INSTRUCTIONS_PER_MILLI } from "../../core/ledger/units.ts";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
@@ -69,6 +70,11 @@ describe("credits between owner and host", () => {
     const earned = (await account(host, host))!;
     expect(earned.balanceMilli).toBe(earned.allowanceMilli + earned.earnedMilli);
     expect(paymentOn(host, vmId)?.state).toBe("paid");
+    // The owner's page shows what this lease cost so far.
+    await eventually(
+      "the owner sees the cost",
+      () => (owner.vm.owner.get(vmId)?.payment?.paidMilli ?? 0) >= 3 * LINE_MILLI,
+    );
   });
 
   it("an owner without credit is refused and told why; once it has some, its VM starts", async () => {
@@ -171,6 +177,40 @@ describe("credits between owner and host", () => {
     expect(host.vm.host.vms().map((v) => v.vmId)).toEqual([paid]);
     expect([...running].some((m) => m.files.f7 === "x")).toBe(false); // not running anywhere
     expect(owner(broke, unpaid)?.lastCheckpoint?.seq ?? 0).toBeGreaterThan(before); // saved before it left
+  });
+
+  it("an owner with a proof of cheating against it is refused, and told why", async () => {
+    const hub = new MemorySignalingHub();
+    const network = new MemoryNetwork();
+    const cheat = await addPeer(hub, network);
+    const host = await addPeer(hub, network, { contributing: true });
+    await settled([cheat, host]);
+    // Two different receipts for one lease and seq: one in the owner's slot, one the host holds.
+    const terms = {
+      lease: "c".repeat(64),
+      vm: "d".repeat(32),
+      host: host.identity.peerId,
+      epoch: 1,
+      seq: 1,
+      startedAt: 1_000,
+      at: 61_000,
+    };
+    await cheat.node.credits.publishReceipt(
+      await signReceipt(cheat.identity, { ...terms, milliCredits: 100 }),
+    );
+    expect(
+      await host.node.credits.holdReceipt(await signReceipt(cheat.identity, { ...terms, milliCredits: 900 })),
+    ).toBe(true);
+    await eventually("both peers hold the proof", async () => {
+      const [a, b] = [await cheat.node.credits.ledger(), await host.node.credits.ledger()];
+      return a.cheaters.has(cheat.identity.peerId) && b.cheaters.has(cheat.identity.peerId);
+    });
+    const vmId = await cheat.vm.owner.create("cheater");
+    await eventually("refused, with the reason", () => {
+      const v = owner(cheat, vmId);
+      return v?.state === "waiting" && /proof of cheating/.test(v.detail);
+    });
+    expect(engines.created.get(host.node.self) ?? 0).toBe(0);
   });
 });
 
