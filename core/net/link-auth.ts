@@ -9,7 +9,9 @@
 //   spare-cycles-link/1 \n <signer's role> \n <initiator address> \n
 //   <responder address> \n <initiator fingerprint> \n <responder fingerprint>
 //
-// and sends {publicKey, signature} as the first frame, on a channel of its own.
+// and sends {publicKey, signature} as the first frame, on a channel of its own
+// (with `sideChannels: true` when its transport takes side channels, so a peer
+// never opens one toward a build that would take it for the link's own channel).
 // The other end rebuilds the text from what *it* sees (its local fingerprint is
 // the signer's remote one) and checks the key's peer id against the address it
 // dialed or was dialed by. The role line keeps a proof from being reflected
@@ -56,12 +58,23 @@ const roleOf = (initiator: boolean) => (initiator ? "initiator" : "responder");
 export interface LinkProof {
   publicKey: string;
   signature: string;
+  /** The prover's end takes side channels (side-channel.ts). */
+  sideChannels: boolean;
 }
 
 /** This end's proof for the link it sees as `view`: the payload of its link-auth frame. */
-export async function proveLink(identity: Identity, view: LinkView): Promise<Uint8Array> {
+export async function proveLink(
+  identity: Identity,
+  view: LinkView,
+  options: { sideChannels?: boolean } = {},
+): Promise<Uint8Array> {
   const signature = await sign(identity, linkAuthMessage(view, roleOf(view.initiator)));
-  return new TextEncoder().encode(JSON.stringify({ publicKey: identity.publicKey, signature }));
+  const proof = {
+    publicKey: identity.publicKey,
+    signature,
+    ...(options.sideChannels ? { sideChannels: true } : {}),
+  };
+  return new TextEncoder().encode(JSON.stringify(proof));
 }
 
 export function parseLinkProof(payload: Uint8Array): LinkProof | null {
@@ -69,7 +82,11 @@ export function parseLinkProof(payload: Uint8Array): LinkProof | null {
   const value = parseJsonBytes(payload, { fatal: true });
   if (!isObject(value) || !isShortText(value.publicKey, 64) || !isShortText(value.signature, 128))
     return null;
-  return { publicKey: value.publicKey, signature: value.signature };
+  return {
+    publicKey: value.publicKey,
+    signature: value.signature,
+    sideChannels: value.sideChannels === true,
+  };
 }
 
 /**
@@ -111,6 +128,8 @@ export class LinkAuthenticator {
   private heard = false;
   private readonly queue: Uint8Array[] = [];
   private queuedBytes = 0;
+  /** Whether the remote said, in its proof, that its end takes side channels. */
+  remoteTakesSideChannels = false;
 
   constructor(
     private readonly identity: Identity,
@@ -124,7 +143,7 @@ export class LinkAuthenticator {
   start(): void {
     const view = this.view();
     if (!view) return;
-    proveLink(this.identity, view).then(
+    proveLink(this.identity, view, { sideChannels: this.link.openChannel !== undefined }).then(
       (payload) => {
         if (this.done) return;
         if (!this.link.send(encodeFrame(LINK_AUTH_PROTOCOL, payload))) {
@@ -162,6 +181,7 @@ export class LinkAuthenticator {
         this.fail("bad proof of identity");
         return;
       }
+      this.remoteTakesSideChannels = parseLinkProof(frame.payload)?.sideChannels === true;
       this.checked = true;
       this.settle();
     });

@@ -86,7 +86,8 @@ export class Mesh implements MeshPort {
   readonly sideChannels: SideChannelPort = {
     open: (remote, label) => {
       const entry = this.table.get(remote);
-      if (entry?.state !== "open" || label.length > MAX_SIDE_CHANNEL_LABEL) return null;
+      if (entry?.state !== "open" || !entry.auth?.remoteTakesSideChannels) return null;
+      if (label.length > MAX_SIDE_CHANNEL_LABEL) return null;
       return entry.link.openChannel?.(label) ?? null;
     },
     onChannel: (handler) => {

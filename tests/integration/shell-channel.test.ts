@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
 import type { SideChannel } from "../../core/net/side-channel.ts";
+import type { LinkFactory } from "../../core/net/transport.ts";
 import { parseShellFrame, shellChannelLabel } from "../../core/vm/shell-channel.ts";
 import { encodeShell, SHELL_PROTOCOL } from "../../core/vm/vm-protocol.ts";
 import { eventually } from "../helpers/eventually.ts";
@@ -38,11 +39,21 @@ function console_(owner: Peer, vmId: string) {
   return { session, seen, type };
 }
 
-async function room() {
+/** Links as a build without side channels makes them (it neither opens nor announces any). */
+function withoutSideChannels(network: MemoryNetwork): MemoryNetwork {
+  return {
+    factory(self: string): LinkFactory {
+      const inner = network.factory(self);
+      return { create: (options) => Object.assign(inner.create(options), { openChannel: undefined }) };
+    },
+  } as MemoryNetwork;
+}
+
+async function room({ oldHost = false } = {}) {
   const hub = new MemorySignalingHub();
   const network = new MemoryNetwork();
   const owner = await addPeer(hub, network);
-  const host = await addPeer(hub, network, { contributing: true });
+  const host = await addPeer(hub, oldHost ? withoutSideChannels(network) : network, { contributing: true });
   const stranger = await addPeer(hub, network);
   await settled([owner, host, stranger]);
   const vmId = await owner.vm.owner.create("fast");
@@ -101,5 +112,13 @@ describe("a remote console's shell channel", () => {
     await eventually("the host closed the channel", () => closed);
     type("echo back-on-the-mesh\r");
     await eventually("the answer came on the mesh", () => seen.mesh.includes("back-on-the-mesh\r\n"));
+  });
+
+  it("is never opened toward a host whose build has none: the output stays on the mesh", async () => {
+    const { owner, vmId } = await room({ oldHost: true });
+    const { seen, type } = console_(owner, vmId);
+    type("echo on-the-mesh\r");
+    await eventually("the answer came on the mesh", () => seen.mesh.includes("on-the-mesh\r\n"));
+    expect(seen.channel).toBeNull();
   });
 });
