@@ -2,6 +2,7 @@
 // (simple-peer; node-datachannel in Node) and the in-memory twin the mesh tests
 // use both run this suite, so the twin cannot drift from the real transport.
 import { afterEach, describe, expect, it } from "vitest";
+import type { SideChannel } from "../../core/net/side-channel.ts";
 import type { Link, LinkEvents, LinkFactory } from "../../core/net/transport.ts";
 
 export interface LinkFixture {
@@ -15,7 +16,8 @@ type LinkEvent =
   | { type: "open" }
   | { type: "message"; data: Uint8Array }
   | { type: "close"; reason: string }
-  | { type: "signal"; data: object };
+  | { type: "signal"; data: object }
+  | { type: "channel"; channel: SideChannel };
 
 /** One end of a pair: its link and everything it reported, in order. */
 export interface End {
@@ -23,6 +25,8 @@ export interface End {
   events: LinkEvent[];
   messages(): Uint8Array[];
   count(type: LinkEvent["type"]): number;
+  /** The side channels the remote opened, as this end received them. */
+  channels(): SideChannel[];
 }
 
 const ADDRESS_A = `${"a".repeat(32)}.one`;
@@ -50,6 +54,11 @@ function recorder(onSignal: (data: object) => void): { events: LinkEvent[]; hand
         events.push({ type: "signal", data });
         onSignal(data);
       },
+      channel: (channel) => {
+        events.push({ type: "channel", channel });
+        // Used here, as a consumer would (else the channel could still move to another thread).
+        channel.on("message", () => {});
+      },
     },
   };
 }
@@ -60,6 +69,7 @@ function end(link: Link, events: LinkEvent[]): End {
     events,
     messages: () => events.flatMap((e) => (e.type === "message" ? [e.data] : [])),
     count: (type) => events.filter((e) => e.type === type).length,
+    channels: () => events.flatMap((e) => (e.type === "channel" ? [e.channel] : [])),
   };
 }
 
@@ -249,6 +259,56 @@ export function describeLink(name: string, makeFixture: () => LinkFixture) {
       expect(b.count("close")).toBe(1);
       expect(b.count("open")).toBe(0);
       expect(a.count("open")).toBe(0);
+    });
+
+    it("opens side channels both ends see under the same label, carrying bytes both ways in order", async () => {
+      const { a, b } = await openPair();
+      const mine = a.link.openChannel?.("shell/1/test");
+      if (!mine) throw new Error("this transport has no side channels");
+      const opened = new Promise<void>((r) => mine.on("open", r));
+      const atA: Uint8Array[] = [];
+      mine.on("message", (data) => atA.push(data));
+      await until("B got the channel", () => b.channels().length === 1);
+      const theirs = b.channels()[0]!;
+      expect(theirs.label).toBe("shell/1/test");
+      const atB: Uint8Array[] = [];
+      theirs.on("message", (data) => atB.push(data));
+      await opened;
+      await until("B's end open", () => theirs.isOpen());
+      const sent = [1, 300, 16_000, 2].map((n, i) => pattern(n, i));
+      for (const m of sent) expect(mine.send(m)).toBe(true);
+      expect(theirs.send(pattern(5, 9))).toBe(true);
+      await until("A's bytes at B", () => atB.length === sent.length);
+      await until("B's bytes at A", () => atA.length === 1);
+      expect(atB.map((m) => [...m])).toEqual(sent.map((m) => [...m]));
+      expect([...atA[0]!]).toEqual([...pattern(5, 9)]);
+      // The link's own messages are not mixed with the side channel's.
+      expect(b.messages()).toHaveLength(0);
+      // Used on this thread, it can no longer move to another.
+      expect(mine.take()).toBeNull();
+    });
+
+    it("closes a side channel on both ends when one closes it, and all of them with the link", async () => {
+      const { a, b } = await openPair();
+      const first = a.link.openChannel?.("one");
+      const second = a.link.openChannel?.("two");
+      if (!first || !second) throw new Error("this transport has no side channels");
+      const closes = { first: 0, second: 0 };
+      first.on("close", () => closes.first++);
+      second.on("close", () => closes.second++);
+      await until("B got both", () => b.channels().length === 2);
+      const [theirFirst, theirSecond] = b.channels();
+      let theirCloses = 0;
+      theirFirst!.on("close", () => theirCloses++);
+      theirSecond!.on("close", () => theirCloses++);
+      await until("both open at B", () => theirFirst!.isOpen() && theirSecond!.isOpen());
+      theirFirst!.close();
+      await until("A's first closed", () => closes.first === 1);
+      expect(first.send(new Uint8Array([1]))).toBe(false);
+      expect(second.isOpen()).toBe(true);
+      a.link.close();
+      await until("the rest closed with the link", () => closes.second === 1 && theirCloses === 2);
+      expect(second.send(new Uint8Array([1]))).toBe(false);
     });
   });
 }
