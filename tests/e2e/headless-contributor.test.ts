@@ -9,11 +9,11 @@ import { ContributorProcess } from "../../scripts/contribute-process.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { distDir, Shell } from "./harness.ts";
 import { launchPeerBrowser, type PeerBrowser } from "./peer-browsers.ts";
-import { createVm, waitForContributors } from "./remote-steps.ts";
+import { createVm, TEST_CREDIT_PARAMS, waitForContributors } from "./remote-steps.ts";
 
 const ROOM = "e2e-headless";
-/** The stamp's difficulty, lowered for the test on both sides. */
-const STAMP_BITS = 8;
+/** The stamp's difficulty, lowered for the test on both sides (as TEST_CREDIT_PARAMS does for pages). */
+const STAMP_BITS = Number(new URLSearchParams(TEST_CREDIT_PARAMS).get("stampBits"));
 let server: SignalingServer;
 let browser: PeerBrowser;
 const contributors: ContributorProcess[] = [];
@@ -35,24 +35,16 @@ async function startContributor(name: string): Promise<{ c: ContributorProcess; 
   const c = new ContributorProcess(
     [
       ...["--server", server.address().url, "--room", ROOM, "--name", name],
-      ...["--budget", "50", "--slots", "1", "--stamp-bits", String(STAMP_BITS)],
+      ...["--budget", "50", "--slots", "1", "--stamp-bits", String(STAMP_BITS), "--connect-timeout", "60"],
     ],
     { echo: name },
   );
   contributors.push(c);
-  const joined = await c.waitForLine(/joined room/, 30_000);
-  await c.waitForLine(/offering 1 VM slots/, 10_000);
+  // At nice 19 it gets only what the machine's other work leaves: on a busy machine, starting is slow.
+  const joined = await c.waitForLine(/joined room/, 90_000);
+  await c.waitForLine(/offering 1 VM slots/, 30_000);
   const address = /\(([^()]+)\)$/.exec(joined)?.[1] ?? "";
   return { c, address };
-}
-
-/** The owner earns its starting allowance (hosts take VMs only from owners with credit). */
-async function earnAllowance(owner: Page): Promise<void> {
-  await owner.goto(`${server.address().url}/?network=${ROOM}&stampBits=${STAMP_BITS}#credits`);
-  await owner.getByRole("button", { name: "Earn the starting allowance" }).click();
-  await expect
-    .poll(() => owner.locator("#credits-balance").textContent(), { timeout: 240_000, interval: 500 })
-    .toBe("5.000 credits");
 }
 
 const row = (owner: Page) => owner.locator("#my-vms-list tr").first();
@@ -63,17 +55,14 @@ describe("the headless contributor", () => {
     const threadsIdle = first.c.threadNices().size;
 
     const owner = await browser.context.newPage();
-    const earning = Date.now();
-    await earnAllowance(owner);
-    console.log(`allowance earned in ${Date.now() - earning} ms`);
-    await owner.goto(`${server.address().url}/?network=${ROOM}&stampBits=${STAMP_BITS}#vms`);
+    await owner.goto(`${server.address().url}/?network=${ROOM}&${TEST_CREDIT_PARAMS}#vms`);
     await waitForContributors(owner, 1);
     await createVm(owner, "headless-vm", 90_000).catch(async (err) => {
       console.log(`My VMs: ${await owner.locator("#my-vms-list").textContent()}`);
       throw err;
     });
     expect(await row(owner).getAttribute("data-host")).toBe(first.address);
-    await first.c.waitForLine(/VM "headless-vm" .*: running/, 10_000);
+    await first.c.waitForLine(/VM "headless-vm" .*: running/, 30_000);
 
     await owner.getByRole("button", { name: "Open shell headless-vm" }).click();
     const shell = new Shell(owner, "#remote-shell", "Remote VM shell");
@@ -98,7 +87,9 @@ describe("the headless contributor", () => {
     const exit = await first.c.exited;
     console.log(`SIGTERM to exit: ${Date.now() - stoppedAt} ms`);
     expect(exit.code).toBe(0);
-    expect(first.c.lines.join("\n")).toMatch(/stopped: 1 VM\(s\) handed over/);
+    // Its last word on the VM is a checkpoint taken after the signal (the file is in it).
+    const afterSignal = first.c.lines.slice(first.c.lines.findIndex((l) => /SIGTERM: handing over/.test(l)));
+    expect(afterSignal.join("\n")).toMatch(/VM "headless-vm" .*: checkpoint \d+ kept/);
 
     await owner.waitForFunction(
       (to) => {
@@ -110,7 +101,7 @@ describe("the headless contributor", () => {
     );
     console.log(`SIGTERM to running on the second contributor: ${Date.now() - stoppedAt} ms`);
     expect(await row(owner).getAttribute("data-epoch")).toBe("2");
-    await second.c.waitForLine(/VM "headless-vm" .*epoch 2\): running/, 10_000);
+    await second.c.waitForLine(/VM "headless-vm" .*epoch 2\): running/, 30_000);
     await shell.run("cat /root/moved.txt", 60_000);
     expect(await shell.text()).toContain("moved-42");
   }, 420_000);
