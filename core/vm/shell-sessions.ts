@@ -104,6 +104,7 @@ export class ShellSessions {
     for (const s of this.sessions) {
       if (s.vmId !== vmId || !s.confirmed(remote)) continue;
       s.handlers.transcript(transcript);
+      s.openFast(remote);
       s.deliver();
     }
   }
@@ -156,12 +157,11 @@ class Session implements ShellSession {
   confirmed(host: PeerAddress): boolean {
     if (host !== this.currentHost || this.attachedTo === host) return false;
     this.attachedTo = host;
-    this.openFast(host);
     return true;
   }
 
   /** A shell channel of its own to `host`, if the mesh and the terminal can use one. */
-  private openFast(host: PeerAddress): void {
+  openFast(host: PeerAddress): void {
     this.closeFast();
     const take = this.handlers.fastChannel;
     const channel = take && this.owner.o.mesh.sideChannels?.open(host, shellChannelLabel(this.vmId));

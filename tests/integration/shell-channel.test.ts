@@ -121,4 +121,33 @@ describe("a remote console's shell channel", () => {
     await eventually("the answer came on the mesh", () => seen.mesh.includes("on-the-mesh\r\n"));
     expect(seen.channel).toBeNull();
   });
+
+  it("follows the VM when it moves: the old host's channel closes, the new host's carries the output", async () => {
+    const hub = new MemorySignalingHub();
+    const network = new MemoryNetwork();
+    const owner = await addPeer(hub, network);
+    const a = await addPeer(hub, network, { contributing: true });
+    const b = await addPeer(hub, network, { contributing: true });
+    await settled([owner, a, b]);
+    const vmId = await owner.vm.owner.create("moving");
+    await eventually("the VM runs", () => owner.vm.owner.get(vmId)?.state === "running");
+    const { seen, type } = console_(owner, vmId);
+    await eventually("greeted by the first host", () => seen.greeted);
+    const first = seen.channel!;
+    const firstHost = hostOf(owner, vmId);
+    await owner.vm.owner.move(vmId);
+    await eventually("the VM runs on the other host", () => {
+      const v = owner.vm.owner.get(vmId);
+      return v?.state === "running" && v.host !== firstHost;
+    });
+    await eventually(
+      "a new channel to the new host",
+      () => seen.channel !== first && seen.channel?.isOpen() === true,
+    );
+    expect(first.isOpen()).toBe(false);
+    const meshBefore = seen.mesh;
+    type("echo after-the-move\r");
+    await eventually("the answer came on the new channel", () => seen.fast.includes("after-the-move\r\n"));
+    expect(seen.mesh).toBe(meshBefore);
+  });
 });
