@@ -6,6 +6,7 @@ import { datachannelBench } from "./bench/datachannel.ts";
 import { echoBench } from "./bench/echo.ts";
 import { foundationBench } from "./bench/foundation.ts";
 import { ledgerBench } from "./bench/ledger.ts";
+import { niceBench } from "./bench/nice.ts";
 import { osNiceBench } from "./bench/os-nice.ts";
 import { remoteBench } from "./bench/remote.ts";
 import { signalingBench } from "./bench/signaling.ts";
@@ -22,6 +23,7 @@ const sections: Record<
   state: stateSyncBench,
   echo: echoBench,
   ledger: ledgerBench,
+  nice: niceBench,
   os_nice: osNiceBench,
 };
 
