@@ -4,7 +4,7 @@
 // on. A worker's tasks are not held back after a keystroke the way the page's
 // are, so the ring has the echo in time for the page's next frame.
 import { canShareMemory, OutputRingWriter } from "../core/util/output-ring.ts";
-import { parseShellFrame } from "../core/vm/shell-channel.ts";
+import { parseShellFrame } from "../core/vm/shell-frames.ts";
 import type { ShellChannelEvent, ShellChannelRequest } from "./api.ts";
 
 /** Channels one page may hand this worker at once (one per open shell, and a few on their way out). */

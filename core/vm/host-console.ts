@@ -10,7 +10,8 @@ import type { SideChannel } from "../net/side-channel.ts";
 import { ATTACH_KIND, parseAttachGrant } from "../state/vm-records.ts";
 import { droppedInputNote, PendingInput } from "../util/pending-input.ts";
 import type { Hosting } from "./hosting.ts";
-import { encodeShellOutput, SHELL_HELLO, vmIdOfShellChannel } from "./shell-channel.ts";
+import { vmIdOfShellChannel } from "./shell-channel.ts";
+import { encodeShellOutput, SHELL_HELLO } from "./shell-frames.ts";
 import { encodeShell, parseShell, SHELL_PROTOCOL } from "./vm-protocol.ts";
 
 /** How old a grant may be before it no longer opens a console. */

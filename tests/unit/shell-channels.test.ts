@@ -2,7 +2,7 @@
 // greeting, then console output in bounded frames; anything else closes the
 // channel (and says why), and a page can hand it only so many channels.
 import { describe, expect, it } from "vitest";
-import { encodeShellOutput, MAX_SHELL_FRAME_BYTES, SHELL_HELLO } from "../../core/vm/shell-channel.ts";
+import { encodeShellOutput, MAX_SHELL_FRAME_BYTES, SHELL_HELLO } from "../../core/vm/shell-frames.ts";
 import type { ShellChannelEvent } from "../../worker/api.ts";
 import { ShellChannels } from "../../worker/shell-channels.ts";
 
