@@ -2,10 +2,12 @@
 // user how to run it, refuses nonsense, gives up with a clear message when the
 // server cannot be reached, and once joined runs every thread at nice 19 (and
 // its session's autogroup, where Linux has them).
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { ContributorProcess } from "../../scripts/contribute-process.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const started: ContributorProcess[] = [];
 let server: SignalingServer | null = null;
@@ -76,5 +78,19 @@ describe("the headless contributor's command", () => {
     const exit = await c.stop();
     expect(exit.code).toBe(0);
     expect(c.lines.at(-1)).toMatch(/stopped: 0 VM\(s\) handed over/);
+  });
+
+  it("stops hosting by itself when the process that started it is killed outright", async () => {
+    server ??= createSignalingServer({ port: 0 });
+    await server.ready;
+    const c = contributor(["--server", server.address().url, "--room", "headless-orphan"]);
+    await c.waitForLine(/offering 2 VM slots/, 30_000);
+    const host = c.hostPid();
+    // Only where it started again in a session of its own is there a separate hosting process.
+    if (host === c.pid) return;
+    c.signal("SIGKILL");
+    await eventually("the hosting process is gone", () => !existsSync(`/proc/${host}`), {
+      timeoutMs: 20_000,
+    });
   });
 });
