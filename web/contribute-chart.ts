@@ -57,7 +57,11 @@ export class CpuChart {
       {
         width,
         height: 180,
-        scales: { y: { range: (_u, _min, max) => [0, Math.max(100, max)] } },
+        scales: {
+          // Always the last hour, however few points there are yet.
+          x: { time: true, range: (_u, _min, max) => [max - HOUR_MS / 1000, max] },
+          y: { range: (_u, _min, max) => [0, Math.max(100, max)] },
+        },
         series: [
           {},
           { label: "CPU given (% of one core)", stroke: "#2e9d5b", width: 2 },
