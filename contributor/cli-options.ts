@@ -13,6 +13,8 @@ export interface ContributorOptions {
   stampBits: number | undefined;
   /** How long to wait for the server at start before giving up. */
   connectTimeoutMs: number;
+  /** A folder for the identity, the shared state and others' replicas (null: memory, a new identity each start). */
+  dataDir: string | null;
 }
 
 export const USAGE = `Usage: npm run contribute -- --server URL [options]
@@ -28,6 +30,8 @@ every thread), in the network of a Spare Cycles server.
   --memory MIB        memory offered for VMs, in MiB (default: 1024)
   --name TEXT         the name other peers see (default: headless)
   --connect-timeout S seconds to wait for the server at start (default: 15)
+  --data DIR          keep the identity (so the credit it earns), the shared state
+                      and other owners' replicas in DIR (default: in memory only)
   --stamp-bits N      for tests: the identity stamp's difficulty; must match the network's
   --help              prints this
 `;
@@ -74,6 +78,7 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
         memory: { type: "string" },
         name: { type: "string" },
         "connect-timeout": { type: "string" },
+        data: { type: "string" },
         "stamp-bits": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -94,6 +99,7 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
         name: (values.name ?? "headless").slice(0, 40),
         stampBits,
         connectTimeoutMs: intIn(values["connect-timeout"], "connect-timeout", 1, 3600, 15) * 1000,
+        dataDir: values.data || null,
       },
     };
   } catch (err) {

@@ -3,13 +3,13 @@
 // runtimes as a tab (startVmServices). It offers what the command line says,
 // logs what it hosts, and on stop saves and hands over every VM before leaving.
 import { availableParallelism } from "node:os";
-import { createIdentity } from "../core/crypto/identity.ts";
 import type { SignalingStatus } from "../core/net/signaling-client.ts";
 import { MemoryStore } from "../core/state/storage.ts";
 import { systemClock } from "../core/util/clock.ts";
 import { startVmServices, type VmServices } from "../core/vm/vm-services.ts";
 import { createVmEngine } from "../web/vm-engine.ts";
 import type { ContributorOptions } from "./cli-options.ts";
+import { openContributorData } from "./data-dir.ts";
 import type { GuestFiles } from "./guest-files.ts";
 import { HostLog } from "./host-log.ts";
 import { type NodePeer, startNodePeer } from "./node-peer.ts";
@@ -80,7 +80,8 @@ export async function startContributor(
   files: GuestFiles,
   log: (line: string) => void,
 ): Promise<Contributor> {
-  const identity = await createIdentity();
+  const data = await openContributorData(o.dataDir);
+  const { identity } = data;
   let services: VmServices | null = null;
   let contributing = true;
   const stampOption = o.stampBits === undefined ? {} : { stampBits: o.stampBits };
@@ -89,6 +90,7 @@ export async function startContributor(
     room: o.room,
     identity,
     ...stampOption,
+    state: data.state,
     presence: () => ({
       name: o.name,
       appVersion: APP_VERSION,
@@ -108,7 +110,11 @@ export async function startContributor(
     peer.stop();
     throw err;
   }
-  log(`joined room "${o.room}" at ${o.serverUrl} as ${identity.peerId.slice(0, 10)} (${peer.node.self})`);
+  log(
+    `joined room "${o.room}" at ${o.serverUrl} as ${identity.peerId.slice(0, 10)}` +
+      `${o.dataDir ? (data.knownIdentity ? `, kept in ${o.dataDir}` : `, new, kept in ${o.dataDir}`) : ", new (not kept)"}` +
+      ` (${peer.node.self})`,
+  );
   const offStatus = peer.signaling.on("status", (s) => {
     if (s.state === "waiting") log(`lost the server (${s.lastError ?? "closed"}); trying again`);
     if (s.state === "joined") log("back on the server");
@@ -127,7 +133,7 @@ export async function startContributor(
       }),
     keys: new MemoryStore(),
     checkpoints: new MemoryStore(),
-    replicas: new MemoryStore(),
+    replicas: data.replicas,
     replicaMaxBytes: REPLICA_MAX_BYTES,
     hostSettings: () => ({
       slots: o.slots,

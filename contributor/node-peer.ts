@@ -7,6 +7,8 @@ import WebSocket from "ws";
 import type { Identity } from "../core/crypto/identity.ts";
 import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
 import { PeerNode, type PeerNodeOptions, type PresenceFields } from "../core/peer/peer-node.ts";
+import type { KeyValueStore } from "../core/state/storage.ts";
+import { StorePersistence } from "../core/state/store-persistence.ts";
 import { systemClock } from "../core/util/clock.ts";
 import { simplePeerLinks } from "../transports/simple-peer-link.ts";
 import { standardSockets } from "../transports/websocket.ts";
@@ -21,6 +23,8 @@ export interface NodePeerOptions {
   peer?: Partial<Omit<PeerNodeOptions, "identity" | "signaling" | "linkFactory" | "clock" | "presence">>;
   /** The identity stamp's difficulty (tests lower it); passed on only when set. */
   stampBits?: number;
+  /** Where the shared state is kept across restarts (read back, verified, before joining). */
+  state?: KeyValueStore;
 }
 
 export interface NodePeer {
@@ -47,6 +51,15 @@ export function startNodePeer(options: NodePeerOptions): NodePeer {
     clock: systemClock,
     presence: options.presence,
   });
+  const persistence = options.state ? new StorePersistence(node.store, options.state) : null;
+  void persistence?.load();
   node.start();
-  return { node, signaling, stop: () => node.stop() };
+  return {
+    node,
+    signaling,
+    stop() {
+      node.stop();
+      persistence?.dispose();
+    },
+  };
 }

@@ -2,8 +2,10 @@
 // user how to run it, refuses nonsense, gives up with a clear message when the
 // server cannot be reached, and once joined runs every thread at nice 19 (and
 // its session's autogroup, where Linux has them).
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ContributorProcess } from "../../scripts/contribute-process.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
@@ -92,5 +94,28 @@ describe("the headless contributor's command", () => {
     await eventually("the hosting process is gone", () => !existsSync(`/proc/${host}`), {
       timeoutMs: 20_000,
     });
+  });
+
+  it("with --data keeps its identity across a restart, readable only by its owner", async () => {
+    server ??= createSignalingServer({ port: 0 });
+    await server.ready;
+    const dir = mkdtempSync(join(tmpdir(), "spare-cycles-data-"));
+    try {
+      const args = ["--server", server.address().url, "--room", "headless-data", "--data", dir];
+      const first = contributor(args);
+      const joined = await first.waitForLine(/joined room/, 30_000);
+      expect(joined).toContain(`new, kept in ${dir}`);
+      expect((await first.stop()).code).toBe(0);
+      const id = /as ([0-9a-f]{10})/.exec(joined)?.[1];
+      expect(statSync(join(dir, "identity.json")).mode & 0o777).toBe(0o600);
+      expect(readdirSync(dir).sort()).toEqual(["identity.json", "replicas", "state"]);
+
+      const second = contributor(args);
+      const again = await second.waitForLine(/joined room/, 30_000);
+      expect(again).toContain(`as ${id}, kept in ${dir}`);
+      expect((await second.stop()).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
