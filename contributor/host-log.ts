@@ -1,6 +1,7 @@
 // One readable line per thing that happens to a hosted VM: taken on, running,
 // checkpointed, stopped or moved away. It compares what the host runtime shows
 // now with what it showed last time, so it logs changes, never a repeat.
+import { formatCredits } from "../core/ledger/units.ts";
 import type { HostedVm } from "../core/vm/host-runtime.ts";
 
 const short = (id: string) => id.slice(0, 10);
@@ -26,6 +27,9 @@ export class HostLog {
       if (!before) this.write(`hosting ${named(vm)}: ${vm.state}${vm.detail ? ` (${vm.detail})` : ""}`);
       else if (before.state !== vm.state)
         this.write(`${named(vm)}: ${vm.state}${vm.detail ? ` (${vm.detail})` : ""}`);
+      const pay = vm.payment;
+      if (pay && before && pay.state !== before.payment?.state)
+        this.write(`${named(vm)}: payment ${pay.state}${pay.reason ? ` (${pay.reason})` : ""}`);
       const c = vm.lastCheckpoint;
       if (c && c.seq !== before?.lastCheckpoint?.seq)
         this.write(
@@ -35,7 +39,8 @@ export class HostLog {
     for (const [key, vm] of this.last) {
       if (seen.has(key)) continue;
       this.last.delete(key);
-      this.write(`no longer hosting ${named(vm)}`);
+      const paid = vm.payment ? `, paid ${formatCredits(vm.payment.paidMilli)}` : "";
+      this.write(`no longer hosting ${named(vm)}${paid}`);
     }
   }
 }
