@@ -15,6 +15,7 @@ import { earnAllowance, TEST_CREDIT_PARAMS } from "../../tests/e2e/remote-steps.
 import { type BenchContext, log, median, percentile, round } from "./context.ts";
 import { coresUsed, msUntilBelow, nativeLoopSpeed } from "./nice-measure.ts";
 import { runIn } from "./page-shell.ts";
+import { ownCpuMs } from "./proc-cpu.ts";
 
 const ROOM = `bench-nice-${Date.now()}`;
 const LOOP_MS = 8000;
@@ -148,13 +149,16 @@ export async function niceBench(ctx: BenchContext): Promise<Record<string, unkno
   log(`pressure source: ${real ? "the real Compute Pressure API" : "the stand-in (no real records here)"}`);
   const beside: number[] = [];
   const besideCores: number[] = [];
+  const loopCores: number[] = [];
   for (let i = 0; i < PAIRS; i++) {
     await force("nominal");
     const recovered = await waitForGovernor(host, "running at 100 %", 120_000);
     await host.waitForTimeout(1000);
     await force(real ? null : "critical");
     const cores = coresUsed(ctx.browserMarker, LOOP_MS);
+    const cpu0 = ownCpuMs();
     beside.push(await nativeLoopSpeed(LOOP_MS, CORES));
+    loopCores.push((ownCpuMs() - cpu0) / LOOP_MS);
     besideCores.push(await cores);
     log(
       `beside the busy VM, run ${i + 1}: ${round(beside.at(-1)!, 1)}/ms (VM threads ${round(besideCores.at(-1)!, 3)}` +
@@ -177,8 +181,10 @@ export async function niceBench(ctx: BenchContext): Promise<Record<string, unkno
       pressure_source: real ? "real" : "stand-in",
       vm_cores_busy: round(baselineCores, 3),
       vm_cores_beside_loops: round(median(besideCores), 3),
-      // What the VM's threads took from the loops' cores, from /proc: steadier than the speeds.
-      browser_native_loop_ratio_proc: round(1 - median(besideCores) / CORES, 3),
+      // The loops' CPU over theirs plus the VM threads', as if all the VM used came out of the
+      // loops (from /proc and this process's own CPU time): steadier than the speeds here.
+      browser_native_loop_ratio_proc: round(median(loopCores) / (median(loopCores) + median(besideCores)), 3),
+      loop_cores_beside: round(median(loopCores), 3),
       // Other work on this shared machine moves the loops' speed: the runs, and the load then.
       loop_speeds_alone: alone.map((v) => round(v, 2)),
       loop_speeds_beside: beside.map((v) => round(v, 2)),
