@@ -22,6 +22,7 @@ export const CHANNEL_IDS = {
   shell: 5,
   checkpoint: 6,
   linkAuth: 7,
+  web: 8,
   presence: 16,
   state: 20,
 } as const;

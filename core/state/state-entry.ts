@@ -7,7 +7,7 @@ import { isCount, isObject, isShortText } from "../util/guards.ts";
 export const STATE_KIND = "state/1";
 
 /** The spaces of the shared state, each read by one part of the app. */
-export const SPACES = ["profiles", "vms", "leases", "checkpoints", "credits"] as const;
+export const SPACES = ["profiles", "vms", "leases", "checkpoints", "credits", "web"] as const;
 export type Space = (typeof SPACES)[number];
 
 const SPACE_SET = new Set<string>(SPACES);

@@ -1,5 +1,14 @@
 // What runs one VM, and the crypto contexts both sides of a VM agree on.
 
+/** A TCP connection into the guest (v86's network adapter, on the host). */
+export interface GuestConnection {
+  write(bytes: Uint8Array): void;
+  close(): void;
+  onData(handler: (bytes: Uint8Array) => void): void;
+  /** The guest closed it (or it could not be opened). */
+  onClose(handler: () => void): void;
+}
+
 /** What runs one VM (a Web Worker in the browser, v86 directly in Node tests). */
 export interface VmEngine {
   /** Boots from the image, or restores sealed checkpoint bytes (throws if they do not open). */
@@ -21,6 +30,8 @@ export interface VmEngine {
   pause(): Promise<void>;
   resume(): Promise<void>;
   stats(): Promise<{ usedPct: number; instructions: number }>;
+  /** Opens a TCP connection to `port` in the guest; absent where the guest has no network. */
+  connect?(port: number): Promise<GuestConnection>;
   stop(): Promise<void>;
 }
 

@@ -16,6 +16,7 @@ export function watchInput(engine: VmEngine, onActivity: () => void): VmEngine {
     pause: () => engine.pause(),
     resume: () => engine.resume(),
     stats: () => engine.stats(),
+    ...(engine.connect && { connect: (port: number) => engine.connect!(port) }),
     stop: () => engine.stop(),
   };
 }

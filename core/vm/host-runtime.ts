@@ -142,6 +142,12 @@ export class HostRuntime {
     return [...this.hosted.values()].map((h) => ({ ...h.view }));
   }
 
+  /** The VM, if this host runs it and it is running (for web requests). */
+  running(vmId: string): Hosting | null {
+    const h = this.hosted.get(vmId);
+    return h && h.view.state === "running" ? h : null;
+  }
+
   count(): number {
     return [...this.hosted.values()].filter((h) => h.view.state === "running" || h.view.state === "restoring")
       .length;

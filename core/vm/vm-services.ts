@@ -8,6 +8,7 @@ import type { PeerNode, PeerView } from "../peer/peer-node.ts";
 import type { KeyValueStore } from "../state/storage.ts";
 import { VmBook } from "../state/vm-book.ts";
 import type { Clock } from "../util/clock.ts";
+import { WebBook } from "../web/web-book.ts";
 import { CheckpointExchange } from "./checkpoint-exchange.ts";
 import type { VmEngine } from "./engine.ts";
 import { HostRuntime, type HostSettings } from "./host-runtime.ts";
@@ -15,6 +16,8 @@ import { OwnerCheckpoints } from "./owner-checkpoints.ts";
 import { OwnerRuntime } from "./owner-runtime.ts";
 import type { HostCandidate } from "./placement.ts";
 import { ReplicaStore } from "./replica-store.ts";
+import { WebClient } from "./web-client.ts";
+import { WebHost, type WebHostLimits } from "./web-host.ts";
 
 export interface VmServicesOptions {
   clock: Clock;
@@ -31,6 +34,8 @@ export interface VmServicesOptions {
   replicaMaxBytes?: number;
   /** Wall-clock time in ms since the epoch, for what the runtimes sign and compare (default Date.now). */
   now?: () => number;
+  /** Limits on the web requests this peer serves for the VMs it hosts. */
+  webLimits?: Partial<WebHostLimits>;
 }
 
 export interface VmServices {
@@ -38,6 +43,8 @@ export interface VmServices {
   transfers: Transfers;
   host: HostRuntime;
   owner: OwnerRuntime;
+  /** Published ports (the shared state), serving them (as a host) and asking them (as anyone). */
+  web: { book: WebBook; host: WebHost; client: WebClient };
   dispose(): Promise<void>;
 }
 
@@ -116,13 +123,25 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     ...o.owner,
   });
   const ex = exchange;
+  const webBook = new WebBook(node.store, book, node.identity, o.now);
+  const webHost = new WebHost({
+    mesh: node.mesh,
+    clock: o.clock,
+    web: webBook,
+    running: (vmId) => host.running(vmId),
+    limits: o.webLimits,
+  });
+  const webClient = new WebClient({ mesh: node.mesh, clock: o.clock, book });
   return {
     book,
     transfers,
     host,
     owner,
+    web: { book: webBook, host: webHost, client: webClient },
     async dispose() {
       offChange();
+      webClient.dispose();
+      webHost.dispose();
       owner.dispose();
       await host.stop();
       ex.dispose();

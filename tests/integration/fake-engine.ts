@@ -6,10 +6,12 @@
 // replays the console on restore, and is silent once stopped.
 
 import { seal, unseal } from "../../core/crypto/vm-crypto.ts";
-import type { VmEngine } from "../../core/vm/engine.ts";
+import type { GuestConnection, VmEngine } from "../../core/vm/engine.ts";
 
 export interface FakeMachine {
   files: Record<string, string>;
+  /** Ports its `httpd` listens on. */
+  listening: Set<number>;
   running: boolean;
   /** Paused by its host: it takes no input and runs nothing until resumed. */
   paused: boolean;
@@ -31,7 +33,7 @@ function expand(text: string): string {
 export function fakeEngine(
   options: { imageId?: string; instructionsPerLine?: number } = {},
 ): VmEngine & { machine: FakeMachine } {
-  const machine: FakeMachine = { files: {}, running: false, paused: false };
+  const machine: FakeMachine = { files: {}, listening: new Set(), running: false, paused: false };
   let onOutput: (bytes: Uint8Array) => void = () => {};
   let transcript = "";
   let typed = "";
@@ -51,6 +53,11 @@ export function fakeEngine(
       return "";
     }
     if (cmd === "get" && name) return `${name}=${machine.files[name] ?? "(none)"}\r\n`;
+    // "httpd" (or "httpd -p PORT") serves the files over HTTP (see connect below).
+    if (cmd === "httpd") {
+      machine.listening.add(name === "-p" ? Number(rest[0]) : 80);
+      return "";
+    }
     if (cmd === "echo") {
       const [text, file] = expand(line.slice(4).trim()).split(/\s*>\s*/);
       if (file) {
@@ -74,6 +81,7 @@ export function fakeEngine(
         const plain = await unseal(o.sealed.key, o.sealed.bytes, o.sealed.context);
         const restored = JSON.parse(new TextDecoder().decode(plain));
         machine.files = restored.files;
+        machine.listening = new Set(restored.listening ?? []);
         transcript = "";
         onOutput = o.onOutput;
         machine.running = true;
@@ -102,7 +110,9 @@ export function fakeEngine(
     },
     async checkpoint(key, context) {
       if (!machine.running) throw new Error("not running");
-      const plain = new TextEncoder().encode(JSON.stringify({ files: machine.files, transcript }));
+      const plain = new TextEncoder().encode(
+        JSON.stringify({ files: machine.files, listening: [...machine.listening], transcript }),
+      );
       return { sealed: await seal(key, plain, context), rawBytes: plain.length, saveMs: 1, packMs: 1 };
     },
     async transcript() {
@@ -119,9 +129,56 @@ export function fakeEngine(
     async stats() {
       return { usedPct: 0, instructions: machine.running ? instructions : 0 };
     },
+    async connect(port) {
+      if (!machine.running || machine.paused || !machine.listening.has(port))
+        throw new Error(`connection refused on port ${port}`);
+      return fakeHttpConnection(machine);
+    },
     async stop() {
       machine.running = false;
       running.delete(machine);
+    },
+  };
+}
+
+/**
+ * One connection to the fake guest's httpd: a GET of `/name` answers the file
+ * `name` (`/` is index.html); `/hang` never answers; `/huge` promises more than
+ * any gateway takes; `/chunked` answers in chunks.
+ */
+function fakeHttpConnection(machine: FakeMachine): GuestConnection {
+  const onData: ((b: Uint8Array) => void)[] = [];
+  const onClose: (() => void)[] = [];
+  let received = "";
+  let closed = false;
+  const answer = (text: string) =>
+    queueMicrotask(() => {
+      if (closed) return;
+      for (const h of onData) h(new TextEncoder().encode(text));
+      closed = true;
+      for (const h of onClose) h();
+    });
+  return {
+    onData: (h) => onData.push(h),
+    onClose: (h) => onClose.push(h),
+    close: () => {
+      closed = true;
+    },
+    write(bytes) {
+      received += new TextDecoder().decode(bytes);
+      if (!received.includes("\r\n\r\n")) return;
+      const path = /^[A-Z]+ (\S+) HTTP\/1\.1\r\n/.exec(received)?.[1] ?? "/";
+      if (path === "/hang") return;
+      if (path === "/huge") return answer("HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\nxx");
+      if (path === "/chunked")
+        return answer(
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        );
+      const file = machine.files[path === "/" ? "index.html" : path.slice(1)];
+      if (file === undefined)
+        return answer("HTTP/1.0 404 Not Found\r\nContent-Length: 10\r\n\r\nnot found\n");
+      const body = new TextEncoder().encode(file);
+      answer(`HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\n\r\n${file}`);
     },
   };
 }

@@ -100,6 +100,7 @@ export interface PeerOptions {
   meterIntervalMs?: number;
   /** Whether this tab leads its owner's tabs (and so places VMs and signs receipts); default always. */
   isLeader?: () => boolean;
+  webLimits?: VmServicesOptions["webLimits"];
 }
 
 /** The stamp difficulty the integration peers use: a stamp in a few hundred tries. */
@@ -175,6 +176,7 @@ export async function addPeer(
     imageId: IMAGE,
     memoryBytes: 96 * 1024 * 1024,
     isLeader: options.isLeader ?? (() => true),
+    webLimits: options.webLimits,
     owner: { graceMs: 600, tickMs: 100, startTimeoutMs: 5000 },
     ...(options.replicaMaxBytes !== undefined && { replicaMaxBytes: options.replicaMaxBytes }),
   });

@@ -57,8 +57,9 @@ const CORE_FOLDERS: Record<string, string[]> = {
   state: ["util", "crypto", "net", "ledger"],
   guest: ["util", "state"],
   peer: ["util", "crypto", "net", "ledger", "state"],
-  vm: ["util", "crypto", "net", "ledger", "state", "peer"],
+  vm: ["util", "crypto", "net", "ledger", "state", "peer", "web"],
   ledger: ["util", "crypto"],
+  web: ["util", "crypto", "net", "state"],
 };
 
 /** The folder inside core/ a core file, or a relative import of it, lands in. */
