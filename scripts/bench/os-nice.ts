@@ -3,7 +3,9 @@
 // its own process at nice 0, runs beside the contributor while its VM is idle
 // and while the VM runs a busy loop at a 100 % budget, in alternating rounds of
 // one run (so the other load on the machine hits both alike); host_loop_ratio is
-// the median of (loops' speed beside the busy VM) / (their speed beside it idle).
+// the median of (loops' speed beside the busy VM) / (their speed beside it idle);
+// host_loop_ratio_proc, the loops' share of the CPU they and the contributor used
+// beside the busy VM (from /proc), is what the machine's other work cannot move.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -40,9 +42,12 @@ const LOOP = `
   const [startAt, durationMs] = process.argv.slice(1).map(Number);
   setTimeout(() => {
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     let n = 0, x = 0;
     while (performance.now() - t0 < durationMs) { for (let i = 0; i < 100000; i++) x = (x * 1103515245 + 12345) | 0; n++; }
-    console.log(JSON.stringify({ perMs: n / (performance.now() - t0), x }));
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    console.log(JSON.stringify({ perMs: n / wallMs, cores: (cpu.user + cpu.system) / 1000 / wallMs, x }));
   }, Math.max(0, startAt - Date.now()));
 `;
 
@@ -57,14 +62,14 @@ async function coresOver(c: ContributorProcess, startAt: number, ms: number): Pr
 
 /**
  * One loop per core, each a process at nice 0, all over the same `durationMs`:
- * their summed speed (iterations per ms), and the cores the contributor used meanwhile.
+ * their summed speed (iterations per ms) and cores, and the cores the contributor used meanwhile.
  */
 async function nativeLoops(c: ContributorProcess, loops: number, durationMs: number) {
   const startAt = Date.now() + 400;
   const speeds = Array.from(
     { length: loops },
     () =>
-      new Promise<number>((resolve, reject) => {
+      new Promise<{ perMs: number; cores: number }>((resolve, reject) => {
         const child = spawn(process.execPath, ["-e", LOOP, String(startAt), String(durationMs)], {
           stdio: ["ignore", "pipe", "inherit"],
         });
@@ -75,7 +80,7 @@ async function nativeLoops(c: ContributorProcess, loops: number, durationMs: num
         child.once("error", reject);
         child.once("exit", () => {
           try {
-            resolve((JSON.parse(out) as { perMs: number }).perMs);
+            resolve(JSON.parse(out) as { perMs: number; cores: number });
           } catch {
             reject(new Error(`a native loop printed no speed: ${out}`));
           }
@@ -84,7 +89,12 @@ async function nativeLoops(c: ContributorProcess, loops: number, durationMs: num
   );
   // Inside the loops' window, clear of their start and end.
   const cores = coresOver(c, startAt + 200, durationMs - 400);
-  return { speed: (await Promise.all(speeds)).reduce((x, y) => x + y, 0), cores: await cores };
+  const each = await Promise.all(speeds);
+  return {
+    speed: sum(each.map((l) => l.perMs)),
+    loopCores: sum(each.map((l) => l.cores)),
+    cores: await cores,
+  };
 }
 
 export async function osNiceBench(ctx: BenchContext): Promise<Record<string, unknown>> {
@@ -111,7 +121,13 @@ export async function osNiceBench(ctx: BenchContext): Promise<Record<string, unk
     shell.input(interrupt);
     log(`os_nice: the busy VM alone uses ${round(busyAlone, 2)} cores`);
 
-    const rounds: { alone: number; beside: number; idleCores: number; busyCores: number }[] = [];
+    const rounds: {
+      alone: number;
+      beside: number;
+      idleCores: number;
+      busyCores: number;
+      procRatio: number;
+    }[] = [];
     const idle = async () => {
       await sleep(SETTLE_MS);
       return nativeLoops(contributor, cores, PHASE_MS);
@@ -128,15 +144,25 @@ export async function osNiceBench(ctx: BenchContext): Promise<Record<string, unk
       const first = r % 2 === 0 ? await idle() : await beside();
       const second = r % 2 === 0 ? await beside() : await idle();
       const [a, b] = r % 2 === 0 ? [first, second] : [second, first];
-      rounds.push({ alone: a.speed, beside: b.speed, idleCores: a.cores, busyCores: b.cores });
+      rounds.push({
+        alone: a.speed,
+        beside: b.speed,
+        idleCores: a.cores,
+        busyCores: b.cores,
+        // Of the CPU the loops and the contributor had between them beside the busy VM, the loops' share.
+        procRatio: b.loopCores / (b.loopCores + b.cores),
+      });
       log(
-        `os_nice round ${r + 1}: loops ${round(a.speed, 2)} → ${round(b.speed, 2)} /ms (ratio ${round(b.speed / a.speed, 3)}); contributor ${round(a.cores, 3)} → ${round(b.cores, 3)} cores`,
+        `os_nice round ${r + 1}: loops ${round(a.speed, 2)} → ${round(b.speed, 2)} /ms (ratio ${round(b.speed / a.speed, 3)}); contributor ${round(a.cores, 3)} → ${round(b.cores, 3)} cores, loops ${round(b.loopCores, 2)} cores`,
       );
     }
     return {
       os_nice: {
         host_loop_ratio: round(median(rounds.map((r) => r.beside / r.alone)), 3),
         // The same, as total over total: less swayed by one round the rest of the machine disturbed.
+        // Other work on a shared machine moves the loops' speed; this share (from their CPU and the
+        // contributor's, /proc) shows what the contributor itself took.
+        host_loop_ratio_proc: round(median(rounds.map((r) => r.procRatio)), 3),
         host_loop_ratio_of_sums: round(sum(rounds.map((r) => r.beside)) / sum(rounds.map((r) => r.alone)), 3),
         loops: cores,
         rounds: ROUNDS,
