@@ -85,27 +85,16 @@ export default defineConfig({
           { src: "icons/maskable-512.png", sizes: "512x512", type: "image/png", purpose: "maskable" },
         ],
       },
-      workbox: {
+      // Our own service worker (worker/sw.ts): workbox's precache, routes and caches, and the
+      // web gateway for /vm/ addresses, which generated code cannot hold.
+      strategies: "injectManifest",
+      srcDir: "../worker",
+      filename: "sw.ts",
+      injectManifest: {
         // The app shell only; the guest (tens of MB) is cached when first used.
         globPatterns: ["**/*.{js,css,html,svg,png,webmanifest}"],
         globIgnores: ["guest/**", "bench.html", "assets/bench-*.js"],
-        navigateFallback: "index.html",
-        // The first install takes control of the open page at once, so the guest files
-        // it fetches are cached; later versions wait for the user (registerType: prompt).
-        clientsClaim: true,
-        navigateFallbackDenylist: [/^\/(healthz|metrics|signal)/],
-        cleanupOutdatedCaches: true,
-        runtimeCaching: [
-          {
-            urlPattern: ({ url }) => url.pathname.includes("/guest/") || url.pathname.endsWith(".wasm"),
-            handler: "CacheFirst",
-            options: {
-              cacheName: "spare-cycles-guest",
-              expiration: { maxEntries: 32 },
-              cacheableResponse: { statuses: [200] },
-            },
-          },
-        ],
+        rollupFormat: "es",
       },
     }),
   ],

@@ -25,6 +25,7 @@ import { showPageFromHash } from "./router.ts";
 import "./style.css";
 import { createVmEngine } from "./vm-engine.ts";
 import { VmWorker } from "./vm-worker.ts";
+import { serveGateway } from "./web-gateway.ts";
 
 function $<T extends HTMLElement>(selector: string): T {
   const found = document.querySelector<T>(selector);
@@ -119,6 +120,8 @@ async function joinNetwork(): Promise<void> {
     isLeader: () => leadership.isLeader(),
   });
   const vm = services;
+  // This tab carries its browser's requests for /vm/ addresses (worker/sw.ts) to the VMs' hosts.
+  const stopGateway = serveGateway(vm.web.book, vm.web.client);
   /** This tab's own subscriptions (the badge, presence): ended when the tab goes. */
   const subscriptions = new Lifetime();
   subscriptions.defer(vm.host.on("change", () => void network.node.publishPresence()));
@@ -184,6 +187,7 @@ async function joinNetwork(): Promise<void> {
     },
     vm.owner,
     () => network.node.peers(),
+    vm.web.book,
   );
   const creditsPage = new CreditsPage(
     {
@@ -224,6 +228,7 @@ async function joinNetwork(): Promise<void> {
     device.dispose();
     myVmsPage.dispose();
     creditsPage.dispose();
+    stopGateway();
     leadership.release();
     void vm.dispose();
     network.stop();

@@ -7,6 +7,7 @@ import type { PeerView } from "../core/peer/peer-node.ts";
 import { errorMessage } from "../core/util/errors.ts";
 import { formatAge, formatBytes } from "../core/util/format.ts";
 import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/vm/owner-runtime.ts";
+import type { PublishedPort, WebBook } from "../core/web/web-book.ts";
 import { downloadFile } from "./download.ts";
 import { Lifetime } from "./lifetime.ts";
 import { RemoteShellOutput } from "./remote-shell-output.ts";
@@ -44,11 +45,14 @@ export class MyVmsPage {
   /** Every listener and timer this page started: dispose ends them. */
   private readonly lifetime = new Lifetime();
   private names = new Map<string, string>();
+  /** Each VM's published ports, as the shared state says (refreshed every second). */
+  private published = new Map<string, PublishedPort[]>();
 
   constructor(
     private readonly el: MyVmsElements,
     private readonly owner: OwnerRuntime,
     private readonly peers: () => Promise<PeerView[]>,
+    private readonly web: WebBook,
   ) {
     this.shell = createShell(el.shellTerminal, (bytes) => this.session?.input(bytes));
     this.fastOutput = new RemoteShellOutput(this.shell, el.shellTerminal);
@@ -81,6 +85,36 @@ export class MyVmsPage {
   private async refreshNames(): Promise<void> {
     const views = await this.peers();
     this.names = new Map(views.map((v) => [v.peer, v.name]));
+    const byVm = new Map<string, PublishedPort[]>();
+    for (const p of await this.web.all()) byVm.set(p.vmId, [...(byVm.get(p.vmId) ?? []), p]);
+    this.published = byVm;
+  }
+
+  /** Asks for a port and a name, and publishes that port of the VM at /vm/<name>/. */
+  private async publish(v: OwnedVm): Promise<void> {
+    const port = Number(window.prompt(`Which port of “${v.name}” serves the web?`, "80"));
+    if (!Number.isInteger(port) || port < 1 || port > 65535) return;
+    const suggested =
+      v.name
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, "-")
+        .replace(/^-+|-+$/g, "") || "site";
+    const name = window.prompt("A name for its address (letters, digits and dashes):", suggested);
+    if (!name) return;
+    try {
+      await this.web.publish(v.vmId, port, name.trim().toLowerCase());
+      this.el.status.textContent = `Published port ${port} of “${v.name}” at ${new URL(`vm/${name}/`, document.baseURI).href}`;
+      await this.refreshNames();
+      this.render();
+    } catch (err) {
+      this.el.status.textContent = `Could not publish: ${errorMessage(err)}`;
+    }
+  }
+
+  private async unpublish(p: PublishedPort): Promise<void> {
+    await this.web.publish(p.vmId, p.port, p.name, false);
+    await this.refreshNames();
+    this.render();
   }
 
   private hostLabel(host: string | null): string {
@@ -174,6 +208,24 @@ export class MyVmsPage {
     if (v.state === "stopped") button("Start", () => void this.owner.start(v.vmId));
     else button("Stop", () => void this.owner.stop(v.vmId), !live);
     button("Download snapshot", () => void this.download(v), !c);
+    button("Publish web", () => void this.publish(v));
+    // Its published addresses: open them, or take them back.
+    for (const p of this.published.get(v.vmId) ?? []) {
+      const link = document.createElement("a");
+      link.href = `vm/${p.name}:${p.port}/`;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = `/vm/${p.name}:${p.port}/`;
+      const unpublish = document.createElement("button");
+      unpublish.type = "button";
+      unpublish.textContent = "Unpublish";
+      unpublish.setAttribute("aria-label", `Unpublish ${p.name}:${p.port}`);
+      unpublish.addEventListener("click", () => void this.unpublish(p));
+      const item = document.createElement("div");
+      item.className = "vm-web";
+      item.append(link, " ", unpublish);
+      state.append(item);
+    }
     button("Delete", () => void this.remove(v));
     tr.append(name, state, checkpoint, actions);
     return tr;

@@ -1,0 +1,113 @@
+/// <reference lib="webworker" />
+// The service worker: the app shell precached (offline), the guest's files and
+// the emulator cached when first used, updates waiting for the user, and the
+// web gateway: a request for `/vm/<ref>/…` is handed to an open page of the app,
+// which carries it over the mesh to the VM's host (web/web-gateway.ts). A service
+// worker cannot hold a WebRTC link itself.
+import { CacheableResponsePlugin } from "workbox-cacheable-response";
+import { clientsClaim } from "workbox-core";
+import { ExpirationPlugin } from "workbox-expiration";
+import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from "workbox-precaching";
+import { NavigationRoute, registerRoute } from "workbox-routing";
+import { CacheFirst } from "workbox-strategies";
+import { type GatewayAnswer, isGatewayAnswer } from "../core/web/gateway-messages.ts";
+import { parseGatewayPath } from "../core/web/gateway-path.ts";
+
+declare const self: ServiceWorkerGlobalScope & {
+  __WB_MANIFEST: (string | { url: string; revision: string | null })[];
+};
+
+/** How long a page may take to answer a gateway request (the host's own deadlines are shorter). */
+const PAGE_ANSWER_MS = 40_000;
+const MAX_UPLOAD_BYTES = 64 * 1024;
+
+// The first install takes control of the open page at once, so the guest files it
+// fetches are cached; later versions wait until the user accepts (web/pwa.ts).
+clientsClaim();
+self.addEventListener("message", (event) => {
+  if ((event.data as { type?: unknown } | null)?.type === "SKIP_WAITING") void self.skipWaiting();
+});
+
+// The gateway comes first: nothing else answers `/vm/…`.
+const scopePath = new URL(self.registration.scope).pathname;
+const gatewayPath = (url: URL) =>
+  url.origin === self.location.origin && url.pathname.startsWith(scopePath)
+    ? parseGatewayPath(`/${url.pathname.slice(scopePath.length)}`, url.search)
+    : null;
+registerRoute(
+  ({ url }) => gatewayPath(url) !== null,
+  ({ request, url }) => viaPage(request, gatewayPath(url)!),
+);
+
+precacheAndRoute(self.__WB_MANIFEST);
+cleanupOutdatedCaches();
+registerRoute(
+  new NavigationRoute(createHandlerBoundToURL("index.html"), {
+    denylist: [/^\/(healthz|metrics|signal)/, /\/vm\//],
+  }),
+);
+registerRoute(
+  ({ url }) => url.pathname.includes("/guest/") || url.pathname.endsWith(".wasm"),
+  new CacheFirst({
+    cacheName: "spare-cycles-guest",
+    plugins: [new ExpirationPlugin({ maxEntries: 32 }), new CacheableResponsePlugin({ statuses: [200] })],
+  }),
+);
+
+function plain(status: number, text: string, extra: Record<string, string> = {}): Response {
+  return new Response(`${text}\n`, {
+    status,
+    headers: { "Content-Type": "text/plain; charset=utf-8", ...extra },
+  });
+}
+
+/** Hands the request to a page of the app and answers with what it says. */
+async function viaPage(
+  request: Request,
+  target: NonNullable<ReturnType<typeof gatewayPath>>,
+): Promise<Response> {
+  const pages = await self.clients.matchAll({ type: "window" });
+  // A page the gateway itself served is a guest's page, not the app: it cannot carry requests.
+  const page = pages.find((c) => !gatewayPath(new URL(c.url))) ?? null;
+  if (!page)
+    return plain(
+      503,
+      "No page of Spare Cycles is open in this browser to reach the VM: open the app in another tab, then reload.",
+      { "Retry-After": "5" },
+    );
+  const body = ["GET", "HEAD"].includes(request.method) ? new ArrayBuffer(0) : await request.arrayBuffer();
+  if (body.byteLength > MAX_UPLOAD_BYTES) return plain(413, "request bodies are limited to 64 KiB");
+  const headers: [string, string][] = [];
+  request.headers.forEach((value, name) => {
+    headers.push([name, value]);
+  });
+  const channel = new MessageChannel();
+  const answer = new Promise<GatewayAnswer | null>((resolve) => {
+    const timer = setTimeout(() => resolve(null), PAGE_ANSWER_MS);
+    channel.port1.onmessage = (event) => {
+      clearTimeout(timer);
+      channel.port1.close();
+      resolve(isGatewayAnswer(event.data) ? event.data : null);
+    };
+  });
+  page.postMessage(
+    {
+      type: "vm-request",
+      ref: target.ref,
+      port: target.port ?? null,
+      method: request.method,
+      target: target.target,
+      headers,
+      body,
+    },
+    [channel.port2, body],
+  );
+  const a = await answer;
+  if (!a) return plain(504, "the app's page did not answer in time");
+  const noBody = request.method === "HEAD" || [101, 204, 205, 304].includes(a.status);
+  return new Response(noBody ? null : a.body, {
+    status: a.status,
+    statusText: a.statusText,
+    headers: a.headers,
+  });
+}
