@@ -8,7 +8,10 @@
 //  - browser_native_loop_ratio: the speed of one CPU-bound loop per core beside
 //    the busy contributed VM over their speed alone (VM guest idle), same run,
 //    with the real Compute Pressure API when it reports here (pressure_source
-//    says "real"), else the stand-in told "critical" while the loops run.
+//    says "real"), else the stand-in told "critical" while the loops run; and
+//    browser_native_loop_ratio_proc, the same from /proc (1 - the VM threads'
+//    cores beside the loops / cores), since other work on a shared machine
+//    moves the loops' speed between runs far more than the VM does.
 import { loadavg } from "node:os";
 import type { Page } from "playwright-core";
 import { earnAllowance, TEST_CREDIT_PARAMS } from "../../tests/e2e/remote-steps.ts";
@@ -183,9 +186,9 @@ export async function niceBench(ctx: BenchContext): Promise<Record<string, unkno
       pressure_source: real ? "real" : "stand-in",
       vm_cores_busy: round(baselineCores, 3),
       vm_cores_beside_loops: round(median(besideCores), 3),
-      // The loops' CPU over theirs plus the VM threads', as if all the VM used came out of the
-      // loops (from /proc and this process's own CPU time): steadier than the speeds here.
-      browser_native_loop_ratio_proc: round(median(loopCores) / (median(loopCores) + median(besideCores)), 3),
+      // What loops owning every core would keep: 1 - the VM threads' cores beside them / cores
+      // (from /proc). Steadier than the speeds on this shared machine, where other work moves them.
+      browser_native_loop_ratio_proc: round(1 - median(besideCores) / CORES, 3),
       loop_cores_beside: round(median(loopCores), 3),
       // Other work on this shared machine moves the loops' speed: the runs, and the load then.
       loop_speeds_alone: alone.map((v) => round(v, 2)),
