@@ -12,7 +12,7 @@ import type { ContributorOptions } from "./cli-options.ts";
 import { openContributorData } from "./data-dir.ts";
 import type { GuestFiles } from "./guest-files.ts";
 import { HostLog } from "./host-log.ts";
-import { type NodePeer, startNodePeer } from "./node-peer.ts";
+import { type NodePeer, startNodePeer } from "../transports/node-peer.ts";
 import { ThreadHost } from "./thread-host.ts";
 
 /** Checkpoints of a busy VM this often (as the page does). */

@@ -15,12 +15,18 @@ import { Metrics, type RejectReason } from "./metrics.ts";
 import { type HubStats, SignalingHub } from "./signaling.ts";
 import { staticFiles } from "./static-files.ts";
 import { TcpGate } from "./tcp-gate.ts";
+import { WebGateway } from "./web-gateway.ts";
 
 export interface SignalingServerOptions extends Partial<SignalingLimits> {
   port?: number;
   host?: string;
   /** The built app to serve (dist/); omit to serve no files. */
   staticDir?: string;
+  /**
+   * The room whose published VMs this server serves at /vm/ (web-gateway.ts);
+   * null for none. Default "main", the app's own default network.
+   */
+  gatewayRoom?: string | null;
 }
 
 export interface SignalingServer {
@@ -79,8 +85,19 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
     res.end("not found\n");
   };
   const gate = new TcpGate(limits, metrics);
+  const gatewayRoom = options.gatewayRoom === undefined ? "main" : options.gatewayRoom;
+  const gateway = gatewayRoom
+    ? new WebGateway({
+        room: gatewayRoom,
+        signalUrl: () => {
+          const info = http.address() as AddressInfo;
+          return `ws://${info.family === "IPv6" ? `[${info.address}]` : info.address}:${info.port}${SIGNALING_PATH}`;
+        },
+      })
+    : null;
   const serve = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0];
+    if (gateway?.handle(req, res, ipKey(req.socket.remoteAddress))) return;
     if (path === "/healthz") {
       res.setHeader("Content-Type", "application/json");
       res.setHeader("Cache-Control", "no-store");
@@ -163,6 +180,7 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
           else http.close(() => resolve());
         });
         http.closeAllConnections();
+        await gateway?.close();
         await hub.close(limits.shutdownGraceMs);
         wss.close();
         await stopped;

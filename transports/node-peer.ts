@@ -10,8 +10,8 @@ import { PeerNode, type PeerNodeOptions, type PresenceFields } from "../core/pee
 import type { KeyValueStore } from "../core/state/storage.ts";
 import { StorePersistence } from "../core/state/store-persistence.ts";
 import { systemClock } from "../core/util/clock.ts";
-import { simplePeerLinks } from "../transports/simple-peer-link.ts";
-import { standardSockets } from "../transports/websocket.ts";
+import { simplePeerLinks } from "./simple-peer-link.ts";
+import { standardSockets } from "./websocket.ts";
 
 export interface NodePeerOptions {
   /** ws(s)://host:port/signal */

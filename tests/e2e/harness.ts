@@ -35,10 +35,14 @@ export const PRESSURE_STAND_IN = `(() => {
   window.__setPressure = (next) => { state = next; for (const o of observers) o.callback(record(), o); };
 })();`;
 
-export async function startApp(options: { staticDir?: string } = {}): Promise<App> {
+export async function startApp(options: { staticDir?: string; gatewayRoom?: string } = {}): Promise<App> {
   const staticDir = options.staticDir ?? distDir;
   if (!existsSync(`${staticDir}/index.html`)) throw new Error(`${staticDir} has no build: run npm run build`);
-  const server = createSignalingServer({ port: 0, staticDir });
+  const server = createSignalingServer({
+    port: 0,
+    staticDir,
+    ...(options.gatewayRoom && { gatewayRoom: options.gatewayRoom }),
+  });
   await server.ready;
   const browser = await chromium.launch(chromiumLaunchOptions());
   const newContext = browser.newContext.bind(browser);

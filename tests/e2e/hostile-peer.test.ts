@@ -43,7 +43,6 @@
 //   "kept-42".
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NodePeer, startNodePeer } from "../../contributor/node-peer.ts";
 import { createIdentity } from "../../core/crypto/identity.ts";
 import { type SignedEntry, signEntry } from "../../core/crypto/signed.ts";
 import { createVmKey, exportVmKey, sealTo } from "../../core/crypto/vm-crypto.ts";
@@ -55,6 +54,7 @@ import { leaseSlot, VmBook } from "../../core/state/vm-book.ts";
 import { LEASE_KIND, type Lease, leaseDigest, type VmRecord } from "../../core/state/vm-records.ts";
 import { vmKeyContext } from "../../core/vm/engine.ts";
 import { encodeVmMessage, parseVmMessage, VM_PROTOCOL, type VmMessage } from "../../core/vm/vm-protocol.ts";
+import { type NodePeer, startNodePeer } from "../../transports/node-peer.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { type App, Shell, startApp } from "./harness.ts";
 import {

@@ -3,9 +3,9 @@
 // server going away; a Node peer (node-datachannel) joins them.
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NodePeer, startNodePeer } from "../../contributor/node-peer.ts";
 import { createIdentity } from "../../core/crypto/identity.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
+import { type NodePeer, startNodePeer } from "../../transports/node-peer.ts";
 import { type App, distDir, startApp } from "./harness.ts";
 
 let app: App;

@@ -3,23 +3,23 @@
 // by the service worker, which hands the request to that browser's app page,
 // which carries it over the mesh to the VM's host. Until the guest has a network
 // card, the host answers that it cannot reach the guest: the test checks the
-// whole path up to the guest, and what an unknown address gets.
+// whole path up to the guest, and what an unknown address gets; the same through
+// the server for anyone on the web.
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, startApp } from "./harness.ts";
 import { contribute, createVm, TEST_CREDIT_PARAMS, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
+const ROOM = "e2e-web";
 
 beforeAll(async () => {
-  app = await startApp();
+  app = await startApp({ gatewayRoom: ROOM });
 });
 
 afterAll(async () => {
   await app?.close();
 });
-
-const ROOM = "e2e-web";
 
 async function open(context: BrowserContext, page: string): Promise<Page> {
   const p = await context.newPage();
@@ -62,12 +62,25 @@ describe("the web gateway", () => {
           const res = await page.goto(`${app.url}vm/blog:80/index.html`);
           return `${res?.status()} ${(await page.textContent("body"))?.trim()}`;
         },
-        { timeout: 30_000, intervals: [500] },
+        { timeout: 30_000, interval: 500 },
       )
       .toMatch(/^502 this host cannot reach the guest's network/);
     const unknown = await page.goto(`${app.url}vm/nothing-here/`);
     expect(unknown?.status()).toBe(404);
     expect(await page.textContent("body")).toMatch(/nothing is published at nothing-here/);
+
+    // Anyone on the web, through the server: it joins the room as a peer and asks the host the same way.
+    await expect
+      .poll(
+        async () => {
+          const res = await fetch(`${app.url}vm/blog:80/`);
+          return `${res.status} ${(await res.text()).trim()}`;
+        },
+        { timeout: 60_000, interval: 1000 },
+      )
+      .toMatch(/^502 this host cannot reach the guest's network/);
+    const missing = await fetch(`${app.url}vm/nothing-here/`);
+    expect(missing.status).toBe(404);
     for (const c of [ownerCtx, hostCtx, visitorCtx]) await c.close();
   }, 240_000);
 });
