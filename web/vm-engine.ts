@@ -1,5 +1,6 @@
 // Runs a hosted VM for the host runtime: the VM host (in a worker in the page,
 // or directly in Node for tests) behind core's VmEngine interface.
+import * as Comlink from "comlink";
 import type { VmEngine } from "../core/vm/engine.ts";
 import type {
   BaseSource,
@@ -30,6 +31,9 @@ export interface HostHandle {
     pause(): unknown;
     resume(): unknown;
     stats(): VmStats | Promise<VmStats>;
+    /** Where the host can take shell channels (a worker in a browser page). */
+    addShellChannel?(id: number, channel: RTCDataChannel, fromByte: number, closed: () => void): unknown;
+    closeShellChannel?(id: number): unknown;
   };
   dispose(): Promise<void>;
 }
@@ -44,6 +48,7 @@ export interface EngineOptions {
 
 export function createVmEngine(o: EngineOptions): VmEngine {
   let host: HostHandle | null = null;
+  let nextChannelId = 1;
   const base: BaseSource = { url: o.image.url, sha256: o.image.sha256, bytes: o.image.bytes };
   return {
     async start({ imageId, sealed, budgetPct, onOutput }) {
@@ -76,6 +81,21 @@ export function createVmEngine(o: EngineOptions): VmEngine {
     },
     async transcript() {
       return host ? await host.api.transcript() : "";
+    },
+    shellChannel(channel, fromByte, closed) {
+      const api = host?.api;
+      if (!api?.addShellChannel) return null;
+      const native = channel.take() as RTCDataChannel | null;
+      if (!native) return null;
+      const id = nextChannelId++;
+      try {
+        const moved = Comlink.transfer(native, [native as unknown as Transferable]);
+        void api.addShellChannel(id, moved, fromByte, Comlink.proxy(closed));
+      } catch {
+        native.close(); // it could not move: the mesh carries this tab's output
+        return null;
+      }
+      return () => void api.closeShellChannel?.(id);
     },
     setBudget(pct) {
       void host?.api.setBudget(pct);

@@ -124,6 +124,13 @@ export interface VmHostApi {
   outputRing(): SharedArrayBuffer | null;
   /** What the console shows now (the last 64 KiB). */
   transcript(): string;
+  /**
+   * A granted tab's shell channel (core/vm/shell-channel.ts), moved here so the
+   * output leaves from this thread; the tab has the output up to stream byte
+   * `fromByte`. `closed` is called once the channel is given up, for any reason.
+   */
+  addShellChannel(id: number, channel: RTCDataChannel, fromByte: number, closed: () => void): void;
+  closeShellChannel(id: number): void;
   pause(): Promise<void>;
   resume(): Promise<void>;
   setBudget(pct: number): void;

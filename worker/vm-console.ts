@@ -15,7 +15,7 @@ export class VmConsole {
   private attached: { batcher: SerialBatcher; detach: () => void } | null = null;
 
   /** `ring`, when there is one, gets a copy of every byte the page is sent, in the same order. */
-  constructor(private readonly ring: OutputRingWriter | null = null) {}
+  constructor(private readonly ring: Pick<OutputRingWriter, "write"> | null = null) {}
 
   /** Takes a restored state's transcript as the console's past, and shows it on the page. */
   replay(transcript: string, events: VmHostEvents): void {

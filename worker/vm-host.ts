@@ -31,6 +31,7 @@ import { createBusyMeter } from "./busy-meter.ts";
 import { sealCheckpoint } from "./checkpoints.ts";
 import { takeSnapshot } from "./local-saves.ts";
 import { RunMeter } from "./run-meter.ts";
+import { ShellOutlets } from "./shell-outlets.ts";
 import { restoreState } from "./state-loading.ts";
 import { coldBoot, compileWasm, waitForShell } from "./v86-boot.ts";
 import { VmConsole } from "./vm-console.ts";
@@ -62,7 +63,14 @@ export class VmHost implements VmHostApi {
   private governor: Governor | null = null;
   /** The console's output in shared memory too, so the page can paint an echo a frame sooner. */
   private readonly ring = canShareMemory() ? new OutputRingWriter() : null;
-  private readonly console = new VmConsole(this.ring);
+  /** Granted tabs' shell channels: the console's output goes to them from here. */
+  private readonly outlets = new ShellOutlets();
+  private readonly console = new VmConsole({
+    write: (bytes) => {
+      this.ring?.write(bytes);
+      this.outlets.write(bytes);
+    },
+  });
   private readonly meter = new RunMeter();
   private readonly preparation = new VmPreparation();
 
@@ -148,6 +156,14 @@ export class VmHost implements VmHostApi {
     return sealCheckpoint(emulator, this.console.recent(), key, context, base);
   }
 
+  addShellChannel(id: number, channel: RTCDataChannel, fromByte: number, closed: () => void): void {
+    this.outlets.add(id, channel, fromByte, closed);
+  }
+
+  closeShellChannel(id: number): void {
+    this.outlets.close(id);
+  }
+
   outputRing(): SharedArrayBuffer | null {
     return this.ring?.buffer ?? null;
   }
@@ -211,6 +227,7 @@ export class VmHost implements VmHostApi {
     await this.governor?.stop();
     this.governor = null;
     this.console.dispose();
+    this.outlets.dispose();
     await this.emulator?.destroy().catch(() => {});
     this.emulator = null;
   }

@@ -1,4 +1,5 @@
 // What runs one VM, and the crypto contexts both sides of a VM agree on.
+import type { SideChannel } from "../net/side-channel.ts";
 
 /** A TCP connection into the guest (v86's network adapter, on the host). */
 export interface GuestConnection {
@@ -25,6 +26,13 @@ export interface VmEngine {
     context: string,
   ): Promise<{ sealed: Uint8Array; rawBytes: number; saveMs: number; packMs: number }>;
   transcript(): Promise<string>;
+  /**
+   * Optional: takes a granted tab's shell channel (shell-channel.ts) to the thread
+   * that makes the output, which sends the tab everything from stream byte
+   * `fromByte` on (the output already handed to `onOutput` counts). Returns what
+   * ends it, or null when the channel cannot move; `closed` says it was given up.
+   */
+  shellChannel?(channel: SideChannel, fromByte: number, closed: () => void): (() => void) | null;
   setBudget(pct: number): void;
   /** Stops the guest's clock (its state stays in memory, as it was) until `resume`. */
   pause(): Promise<void>;

@@ -1,5 +1,6 @@
 // What counts as a hosted guest's activity, for its checkpoints to follow: the
 // bytes typed into its console and the bytes it writes back.
+import type { SideChannel } from "../net/side-channel.ts";
 import type { VmEngine } from "./engine.ts";
 
 /** `engine`, calling `onActivity` after each input it is given. */
@@ -17,6 +18,10 @@ export function watchInput(engine: VmEngine, onActivity: () => void): VmEngine {
     resume: () => engine.resume(),
     stats: () => engine.stats(),
     ...(engine.connect && { connect: (port: number) => engine.connect!(port) }),
+    ...(engine.shellChannel && {
+      shellChannel: (channel: SideChannel, fromByte: number, closed: () => void) =>
+        engine.shellChannel!(channel, fromByte, closed),
+    }),
     stop: () => engine.stop(),
   };
 }

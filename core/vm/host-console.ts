@@ -9,6 +9,7 @@ import type { PeerAddress } from "../net/peer-address.ts";
 import type { SideChannel } from "../net/side-channel.ts";
 import { ATTACH_KIND, parseAttachGrant } from "../state/vm-records.ts";
 import { droppedInputNote, PendingInput } from "../util/pending-input.ts";
+import type { VmEngine } from "./engine.ts";
 import type { Hosting } from "./hosting.ts";
 import { vmIdOfShellChannel } from "./shell-channel.ts";
 import { encodeShellOutput, SHELL_HELLO } from "./shell-frames.ts";
@@ -17,10 +18,15 @@ import { encodeShell, parseShell, SHELL_PROTOCOL } from "./vm-protocol.ts";
 /** How old a grant may be before it no longer opens a console. */
 const GRANT_MAX_AGE_MS = 5 * 60_000;
 
-/** A granted tab's shell channel for one VM; output goes on it once it is open and greeted. */
+/**
+ * A granted tab's shell channel for one VM: output goes on it once it is open
+ * and greeted. `end` is set when the VM's engine took it (its own thread sends
+ * the output, from where this page left off): the page then sends this tab none.
+ */
 interface FastOut {
   channel: SideChannel;
   live: boolean;
+  end: (() => void) | null;
 }
 
 export class HostConsole {
@@ -30,6 +36,8 @@ export class HostConsole {
   private readonly typedAhead = new WeakMap<Hosting, PendingInput>();
   /** Shell channels by VM and tab (at most one each), for the hosting they were opened to. */
   private readonly fast = new Map<string, { h: Hosting; tabs: Map<PeerAddress, FastOut> }>();
+  /** Console bytes each engine has handed on so far: where a shell channel it takes starts. */
+  private readonly handedOn = new WeakMap<VmEngine, number>();
 
   constructor(
     private readonly mesh: MeshPort,
@@ -52,6 +60,7 @@ export class HostConsole {
   /** The output handler for `h`'s engine: its console bytes go to every granted tab. */
   output(h: Hosting): (bytes: Uint8Array) => void {
     return (bytes) => {
+      if (h.engine) this.handedOn.set(h.engine, (this.handedOn.get(h.engine) ?? 0) + bytes.length);
       for (const v of h.viewers) {
         const rest = this.sendFast(h, v, bytes);
         if (rest.length > 0) this.shell.send(v, encodeShell(h.vm.vmId, rest));
@@ -64,6 +73,7 @@ export class HostConsole {
     const tabs = this.fast.get(h.vm.vmId);
     const out = tabs?.h === h ? tabs.tabs.get(viewer) : undefined;
     if (!out?.live) return bytes;
+    if (out.end) return bytes.subarray(bytes.length); // the engine sends it
     const frames = encodeShellOutput(bytes);
     for (let i = 0; i < frames.length; i++) {
       if (out.channel.send(frames[i]!)) continue;
@@ -85,30 +95,39 @@ export class HostConsole {
       entry = { h, tabs: new Map() };
       this.fast.set(vmId, entry);
     }
-    entry.tabs.get(remote)?.channel.close();
-    const out: FastOut = { channel, live: false };
+    this.dropFast(vmId, remote);
+    const out: FastOut = { channel, live: false, end: null };
     entry.tabs.set(remote, out);
+    const forget = () => {
+      if (entry.tabs.get(remote) === out) entry.tabs.delete(remote);
+    };
+    // Where the running engine can take it, the output leaves from the thread that makes it.
+    const engine = h.view.state === "running" ? h.engine : null;
+    out.end = engine?.shellChannel?.(channel, this.handedOn.get(engine) ?? 0, forget) ?? null;
+    if (out.end) {
+      out.live = true;
+      return;
+    }
     const greet = () => {
       if (out.live || entry.tabs.get(remote) !== out) return;
       out.live = channel.send(SHELL_HELLO);
     };
     // Tabs say nothing on it: one that does is not following the protocol.
     channel.on("message", () => channel.close());
-    channel.on("close", () => {
-      if (entry.tabs.get(remote) === out) entry.tabs.delete(remote);
-    });
+    channel.on("close", forget);
     channel.on("open", greet);
     if (channel.isOpen()) greet();
   }
 
   private dropFast(vmId: string, viewer: PeerAddress): void {
     const tabs = this.fast.get(vmId)?.tabs;
-    tabs?.get(viewer)?.channel.close();
+    const out = tabs?.get(viewer);
     tabs?.delete(viewer);
+    if (out) endFast(out);
   }
 
   private closeFast(vmId: string): void {
-    for (const out of this.fast.get(vmId)?.tabs.values() ?? []) out.channel.close();
+    for (const out of this.fast.get(vmId)?.tabs.values() ?? []) endFast(out);
     this.fast.delete(vmId);
   }
 
@@ -158,4 +177,9 @@ export class HostConsole {
     for (const h of this.hosted.values()) h.viewers.delete(remote);
     for (const vmId of [...this.fast.keys()]) this.dropFast(vmId, remote);
   }
+}
+
+function endFast(out: FastOut): void {
+  if (out.end) out.end();
+  else out.channel.close();
 }
