@@ -18,6 +18,8 @@ import type { Shell } from "./terminal.ts";
 
 /** How many frames after a keystroke the shell looks for its echo in shared memory. */
 const ECHO_FRAMES = 3;
+/** How long the first frame after a keystroke waits for its echo, if it is not back yet. */
+const ECHO_WAIT_MS = 4;
 
 interface Fast {
   id: number;
@@ -124,7 +126,10 @@ export class RemoteShellOutput {
     if (!fast?.greeted || !fast.output.hasRing) return;
     requestAnimationFrame(() => {
       if (fast !== this.fast || this.lifetime.ended) return;
-      const fresh = fast.output.fromRing();
+      let fresh = fast.output.fromRing();
+      // In the first frame, wait a little for an echo on its way (a remote one takes a few ms).
+      const until = performance.now() + (framesLeft === ECHO_FRAMES ? ECHO_WAIT_MS : 0);
+      while (!fresh && performance.now() < until) fresh = fast.output.fromRing();
       if (fresh) {
         fast.write(fresh);
         this.terminal.dataset.framePaints = String(Number(this.terminal.dataset.framePaints ?? 0) + 1);
