@@ -1,5 +1,6 @@
 // Runs a hosted VM for the host runtime: the VM host (in a worker in the page,
 // or directly in Node for tests) behind core's VmEngine interface.
+import { guestMacForVm } from "../core/guest/guest-mac.ts";
 import type { VmEngine } from "../core/vm/engine.ts";
 import type {
   BaseSource,
@@ -46,7 +47,7 @@ export function createVmEngine(o: EngineOptions): VmEngine {
   let host: HostHandle | null = null;
   const base: BaseSource = { url: o.image.url, sha256: o.image.sha256, bytes: o.image.bytes };
   return {
-    async start({ imageId, sealed, budgetPct, onOutput }) {
+    async start({ imageId, vmId, sealed, budgetPct, onOutput }) {
       if (imageId !== o.imageId)
         throw new Error(`this host does not have the VM's image (${imageId.slice(0, 24)}…)`);
       host = o.createHost();
@@ -62,7 +63,13 @@ export function createVmEngine(o: EngineOptions): VmEngine {
           }
         : o.image;
       await host.start(
-        { guest: o.guest, states: [state], budgetPct, coldBoot: false },
+        {
+          guest: o.guest,
+          states: [state],
+          budgetPct,
+          coldBoot: false,
+          ...(vmId !== undefined && { mac: guestMacForVm(vmId) }),
+        },
         { output: onOutput, progress: () => {} },
       );
     },
