@@ -10,6 +10,7 @@ import { osNiceBench } from "./bench/os-nice.ts";
 import { remoteBench } from "./bench/remote.ts";
 import { signalingBench } from "./bench/signaling.ts";
 import { stateSyncBench } from "./bench/state-sync.ts";
+import { webHostingBench } from "./bench/web-hosting.ts";
 
 const sections: Record<
   string,
@@ -23,6 +24,7 @@ const sections: Record<
   echo: echoBench,
   ledger: ledgerBench,
   os_nice: osNiceBench,
+  web_hosting: webHostingBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);

@@ -86,8 +86,12 @@ export function refuseOutbound(): Promise<Response> {
   );
 }
 
+/** How many source ports v86 0.5.462 takes connections into the guest from (49152 on). */
+const V86_DYNAMIC_PORTS = 16_383;
+
 export class GuestNic {
   private readonly wireMac: Uint8Array;
+  private nextPortTurn = 0;
 
   private constructor(
     private readonly emulator: V86,
@@ -135,9 +139,26 @@ export class GuestNic {
     return Array.from(this.adapter.vm_ip).join(".");
   }
 
-  /** Opens a TCP connection into the guest (v86 answers SYN-ACK or RST later). */
+  /**
+   * Opens a TCP connection into the guest (the guest answers with SYN-ACK or RST later).
+   *
+   * v86 picks the host's source port at random from 16383, and starts every
+   * connection at the same sequence number; the guest keeps each closed
+   * connection's ports in TIME_WAIT for a minute and will not take a new SYN on
+   * them, so a few hundred requests a minute would hang on a repeat. Ports are
+   * taken in turn instead (one comes back after 16383 connections), by steering
+   * the one random draw v86 makes for it, synchronously, inside this call.
+   */
   connect(port: number): V86TcpConnection {
-    return this.adapter.connect(port);
+    const turn = this.nextPortTurn;
+    this.nextPortTurn = (turn + 1) % V86_DYNAMIC_PORTS;
+    const random = Math.random;
+    Math.random = () => (turn + 0.5) / V86_DYNAMIC_PORTS;
+    try {
+      return this.adapter.connect(port);
+    } finally {
+      Math.random = random;
+    }
   }
 
   /** The emulator's state, with the MAC the guest believes in on the card (see saveGuestState). */
