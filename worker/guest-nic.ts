@@ -43,6 +43,10 @@ export interface V86TcpConnection {
 interface FetchAdapter {
   fetch: (url: string, init?: unknown) => Promise<Response>;
   connect(port: number): V86TcpConnection;
+  /** Called for each SYN from the guest, after the adapter has (or has not) accepted it. */
+  on_tcp_connection?: (conn: V86TcpConnection & { tuple: string }) => void;
+  respond_text_and_close(conn: V86TcpConnection, status: number, statusText: string, body: string): void;
+  tcp_conn: Record<string, V86TcpConnection>;
   vm_mac: Uint8Array;
   vm_ip: Uint8Array;
   router_ip: Uint8Array;
@@ -86,12 +90,21 @@ export function refuseOutbound(): Promise<Response> {
   );
 }
 
+/**
+ * At most this many connections the guest opened (to the adapter's port-80
+ * proxy) are kept; a SYN past them is reset, so a guest cannot grow its host's
+ * connection table without end.
+ */
+export const MAX_GUEST_CONNECTIONS = 16;
+
 /** How many source ports v86 0.5.462 takes connections into the guest from (49152 on). */
 const V86_DYNAMIC_PORTS = 16_383;
 
 export class GuestNic {
   private readonly wireMac: Uint8Array;
   private nextPortTurn = 0;
+  /** The connections the host opened into the guest (the rest the guest opened). */
+  private readonly own = new WeakSet<V86TcpConnection>();
 
   private constructor(
     private readonly emulator: V86,
@@ -117,6 +130,7 @@ export class GuestNic {
       throw new Error("this emulator has no ne2k network card where v86 0.5.462 keeps it");
     const nic = new GuestNic(emulator, adapter as FetchAdapter, card as Ne2kCard, mac);
     nic.adapter.fetch = refuseOutbound;
+    nic.adapter.on_tcp_connection = nic.onGuestConnection;
     // After a restore the guest believes in the state's MAC; booting from scratch, in the ROM's.
     nic.assertWireMac(nic.card.mac_address_in_state);
     // The card's address ROM, which a guest booting from scratch reads its MAC from.
@@ -127,6 +141,13 @@ export class GuestNic {
     emulator.add_listener("net0-send", nic.onGuestFrame);
     attached.set(emulator, nic);
     return nic;
+  }
+
+  /** Connections the guest opened that the adapter still keeps. */
+  get guestConnections(): number {
+    let count = 0;
+    for (const conn of Object.values(this.adapter.tcp_conn)) if (!this.own.has(conn)) count++;
+    return count;
   }
 
   /** The VM's MAC, as the network outside the guest sees it. */
@@ -154,11 +175,14 @@ export class GuestNic {
     this.nextPortTurn = (turn + 1) % V86_DYNAMIC_PORTS;
     const random = Math.random;
     Math.random = () => (turn + 0.5) / V86_DYNAMIC_PORTS;
+    let conn: V86TcpConnection;
     try {
-      return this.adapter.connect(port);
+      conn = this.adapter.connect(port);
     } finally {
       Math.random = random;
     }
+    this.own.add(conn);
+    return conn;
   }
 
   /** The emulator's state, with the MAC the guest believes in on the card (see saveGuestState). */
@@ -187,6 +211,29 @@ export class GuestNic {
    * strand connections addressed to the VM's MAC: put the VM's MAC back, and
    * translate from whatever the guest now uses.
    */
+  /**
+   * A connection the guest opens: v86 accepts port 80 and would parse an HTTP
+   * request out of it (buffering without limit until the headers end) to fetch
+   * it from the internet. Outbound is off, so the first bytes get the 403 and
+   * the connection closes; anything more is dropped. Past MAX_GUEST_CONNECTIONS
+   * the SYN is reset.
+   */
+  private readonly onGuestConnection = (conn: V86TcpConnection & { tuple: string }): void => {
+    if (this.adapter.tcp_conn[conn.tuple] !== conn) return; // not accepted: v86 resets it
+    if (this.guestConnections > MAX_GUEST_CONNECTIONS) {
+      conn.release(); // v86 then answers the SYN with a reset
+      return;
+    }
+    // v86 leaves a connection the guest closed waiting for this side forever: close it too.
+    conn.on("shutdown", () => conn.close());
+    let answered = false;
+    conn.on("data", () => {
+      if (answered) return;
+      answered = true;
+      this.adapter.respond_text_and_close(conn, 403, "Outbound Off", `${OUTBOUND_REFUSED}\n`);
+    });
+  };
+
   private readonly onGuestFrame = (): void => {
     if (!sameMac(this.card.mac, this.wireMac)) this.assertWireMac(this.card.mac);
   };

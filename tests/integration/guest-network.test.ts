@@ -182,4 +182,28 @@ describe("the VM's MAC on the wire", () => {
   });
 });
 
+describe("a guest that turns on its host", () => {
+  it("keeps at most 16 of its connections, and an endless request gets the 403 at once", async () => {
+    const state = gunzipSync(readFileSync(join(root, "public/guest/state.bin.gz"))).buffer as ArrayBuffer;
+    const vm = await NodeVm.start({ memorySizeBytes: manifest.memorySizeBytes, state });
+    try {
+      await vm.run("for i in $(seq 1 24); do (sleep 600 | nc 192.168.86.1 80 >/dev/null 2>&1 &); done");
+      await eventually("the guest's connections reach the cap", () => vm.nic.guestConnections >= 16, {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
+      expect(await vm.run("sleep 1; nc 192.168.86.1 80 < /dev/null 2>&1")).toMatch(/reset by peer/);
+      expect(vm.nic.guestConnections).toBe(16);
+      await vm.run("killall nc");
+      await eventually("the connections close", () => vm.nic.guestConnections === 0, { timeoutMs: 30_000 });
+      // Headers that never end: answered at the first bytes, not buffered.
+      const out = await vm.run("head -c 300000 /dev/zero | nc 192.168.86.1 80 | head -c 300");
+      expect(out).toMatch(/HTTP\/1\.1 403 Outbound Off[\s\S]*Outbound internet is off for this VM/);
+      await eventually("the connection closes", () => vm.nic.guestConnections === 0, { timeoutMs: 30_000 });
+    } finally {
+      await vm.destroy();
+    }
+  });
+});
+
 const macOf = (bytes: Uint8Array) => Array.from(bytes, (x) => x.toString(16).padStart(2, "0")).join(":");
