@@ -4,8 +4,10 @@
 // - Outbound internet is off: the adapter proxies the guest's HTTP through the
 //   host's `fetch`, which would make a stranger's traffic come from the
 //   contributor's address. Its `fetch` is replaced by one that refuses with a
-//   clear 403 the guest's wget shows. DNS stays the adapter's static answers
-//   (the DoH method would call the real `fetch` directly).
+//   clear 403 the guest's wget shows; in fact the guest's connections get that
+//   403 at their first bytes, before v86 would buffer a request, and at most 16
+//   are kept. DNS stays the adapter's static answers (the DoH method would call
+//   the real `fetch` directly).
 // - The card's address on the wire is the VM's own MAC (core/guest/guest-mac.ts,
 //   derived from the VM id). v86 keeps the MAC the guest believes in (the one in
 //   the saved state, shared by every VM restored from the image) and, with
@@ -124,7 +126,13 @@ export class GuestNic {
     const internals = emulator as unknown as V86Internals;
     const adapter = internals.network_adapter;
     const card = internals.v86?.cpu?.devices?.net;
-    if (!adapter || typeof adapter.connect !== "function" || !(adapter.vm_ip instanceof Uint8Array))
+    if (
+      !adapter ||
+      typeof adapter.connect !== "function" ||
+      typeof adapter.respond_text_and_close !== "function" ||
+      typeof adapter.tcp_conn !== "object" ||
+      !(adapter.vm_ip instanceof Uint8Array)
+    )
       throw new Error("this emulator has no in-browser network (v86's fetch adapter)");
     if (!card || !(card.mac instanceof Uint8Array) || !(card.memory instanceof Uint8Array))
       throw new Error("this emulator has no ne2k network card where v86 0.5.462 keeps it");

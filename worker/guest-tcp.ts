@@ -12,7 +12,8 @@
 // hitting the limit, and the window is announced again when a read frees room.
 import { TimeoutError, withTimeout } from "../core/util/async.ts";
 import { type Clock, systemClock } from "../core/util/clock.ts";
-import type { GuestNic, V86TcpConnection } from "./guest-nic.ts";
+import type { GuestNic } from "./guest-nic.ts";
+import { announceWindow, mendV86Tcp, type V86TcpMended } from "./v86-tcp.ts";
 
 export interface GuestTcpLimits {
   maxConnections: number;
@@ -38,24 +39,8 @@ const SEGMENT_BYTES = 1460;
  */
 const WINDOW_RESERVE_BYTES = 2 * SEGMENT_BYTES;
 
-/** What v86's TCP connection keeps that this file reads (fake_network.js). */
-interface V86TcpInternals {
-  ack: number;
-  sport: number;
-  dport: number;
-  last_received_ackn?: number;
-  send_buffer?: { length: number };
-  process(packet: V86Segment): void;
-  packet_reply(packet: V86Segment, options?: unknown): { tcp: { winsize: number } };
-}
-
-interface V86Segment {
-  tcp: { seq: number; fin?: boolean; winsize: number; [field: string]: unknown };
-  tcp_data: Uint8Array;
-}
-
 interface Entry {
-  conn: V86TcpConnection & V86TcpInternals;
+  conn: V86TcpMended;
   chunks: Uint8Array[];
   unreadBytes: number;
   /** The guest closed its side: reads end once the chunks are read. */
@@ -85,7 +70,7 @@ export class GuestTcpTable {
     if (!nic) throw new Error("no VM is running");
     if (this.entries.size >= this.limits.maxConnections)
       throw new Error(`too many connections into the guest (${this.limits.maxConnections} open)`);
-    const conn = nic.connect(port) as Entry["conn"];
+    const conn = nic.connect(port) as V86TcpMended;
     const id = this.nextId++;
     const entry: Entry = {
       conn,
@@ -234,57 +219,6 @@ export class GuestTcpTable {
     this.wakeReader(entry);
     entry.conn.close();
   }
-}
-
-/**
- * Two things v86 0.5.462's TCP gets wrong for a connection into the guest,
- * mended on this connection only:
- * - a segment that carries the guest's last data and its FIN together loses the
- *   data (v86 takes the FIN first and drops the rest): handled as the data, then
- *   the FIN;
- * - the answer to a probe of a shut window carries the guest's own window, not
- *   this connection's, which would reopen it: it carries this connection's.
- */
-function mendV86Tcp(conn: Entry["conn"]): void {
-  const processOf = conn.process;
-  conn.process = function (packet) {
-    const length = packet.tcp_data?.byteLength ?? 0;
-    if (packet.tcp.fin && length > 0 && packet.tcp.seq === this.ack) {
-      processOf.call(this, { ...packet, tcp: { ...packet.tcp, fin: false } });
-      processOf.call(this, {
-        ...packet,
-        tcp: { ...packet.tcp, seq: packet.tcp.seq + length },
-        tcp_data: packet.tcp_data.subarray(length),
-      });
-      return;
-    }
-    processOf.call(this, packet);
-  };
-  const replyOf = conn.packet_reply;
-  conn.packet_reply = function (packet, options) {
-    const reply = replyOf.call(this, packet, options);
-    reply.tcp.winsize = this.winsize;
-    return reply;
-  };
-}
-
-/**
- * Makes v86 send an ACK that carries the connection's window now. v86 only
- * acknowledges what the guest sends, so this hands it what a keepalive probe
- * looks like (a segment one before the next expected byte), which it answers.
- */
-function announceWindow(conn: Entry["conn"]): void {
-  conn.process({
-    tcp: {
-      sport: conn.dport,
-      dport: conn.sport,
-      seq: conn.ack - 1,
-      ackn: conn.last_received_ackn ?? 0,
-      ack: true,
-      winsize: 0,
-    },
-    tcp_data: new Uint8Array(0),
-  });
 }
 
 /** Removes up to `max` bytes from the front of `chunks`. */
