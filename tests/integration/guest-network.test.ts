@@ -108,6 +108,17 @@ describe("guest networking", () => {
     await vm.host.destroy();
   });
 
+  it("boots from scratch networked, with the VM's MAC inside the guest too", async () => {
+    const mac = guestMacForVm("vm-cold");
+    const vm = await startHost(server, { mac, states: [] });
+    await vm.tail.waitFor("# ");
+    expect(await vm.run("cat /sys/class/net/eth0/address", 60_000)).toContain(mac);
+    expect(await vm.run("ip -4 addr show eth0")).toContain("inet 192.168.86.100/24");
+    await serveWeb(vm, "cold");
+    expect(await httpGet(vm.host, "/")).toMatchObject({ status: 200, body: "cold" });
+    await vm.host.destroy();
+  }, 240_000);
+
   it("refuses the guest's requests to the internet, and says why", async () => {
     const vm = await startHost(server, { mac: guestMacForVm("vm-outbound") });
     const fetchSpy = vi.spyOn(globalThis, "fetch");
