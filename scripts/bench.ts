@@ -11,6 +11,7 @@ import { osNiceBench } from "./bench/os-nice.ts";
 import { remoteBench } from "./bench/remote.ts";
 import { signalingBench } from "./bench/signaling.ts";
 import { stateSyncBench } from "./bench/state-sync.ts";
+import { webHostingBench } from "./bench/web-hosting.ts";
 
 const sections: Record<
   string,
@@ -25,6 +26,7 @@ const sections: Record<
   ledger: ledgerBench,
   nice: niceBench,
   os_nice: osNiceBench,
+  web_hosting: webHostingBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);

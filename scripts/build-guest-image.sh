@@ -71,7 +71,7 @@ KERNEL_DIR=$WORK/x/linux-image-${KERNEL_ABI}-unsigned
 mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,mnt}
 cp -a scripts/guest/rootfs/. "$ROOTFS/"
 cp "$WORK/x/busybox-static/bin/busybox" "$ROOTFS/bin/busybox"
-chmod 755 "$ROOTFS/bin/busybox" "$ROOTFS/init"
+chmod 755 "$ROOTFS/bin/busybox" "$ROOTFS/init" "$ROOTFS/etc/udhcpc/default.script"
 chmod 1777 "$ROOTFS/tmp"
 chmod 700 "$ROOTFS/root"
 for mod in "${MODULES[@]}"; do

@@ -1,6 +1,7 @@
 // Runs a hosted VM for the host runtime: the VM host (in a worker in the page,
 // or directly in Node for tests) behind core's VmEngine interface.
 import * as Comlink from "comlink";
+import { guestMacForVm } from "../core/guest/guest-mac.ts";
 import type { VmEngine } from "../core/vm/engine.ts";
 import type {
   BaseSource,
@@ -11,6 +12,7 @@ import type {
   StateSource,
   VmStats,
 } from "../worker/api.ts";
+import { type GuestTcp, openGuestConnection } from "./guest-connection.ts";
 
 /** The part of a VM host the engine uses; the page's VmWorker and a VmHost in Node both fit. */
 export interface HostHandle {
@@ -31,6 +33,11 @@ export interface HostHandle {
     pause(): unknown;
     resume(): unknown;
     stats(): VmStats | Promise<VmStats>;
+    /** TCP into the guest (worker/guest-tcp.ts). */
+    tcpOpen?: GuestTcp["tcpOpen"];
+    tcpWrite?: GuestTcp["tcpWrite"];
+    tcpRead?: GuestTcp["tcpRead"];
+    tcpClose?: GuestTcp["tcpClose"];
     /** Where the host can take shell channels (a worker in a browser page). */
     addShellChannel?(id: number, channel: RTCDataChannel, fromByte: number, closed: () => void): unknown;
     closeShellChannel?(id: number): unknown;
@@ -51,7 +58,7 @@ export function createVmEngine(o: EngineOptions): VmEngine {
   let nextChannelId = 1;
   const base: BaseSource = { url: o.image.url, sha256: o.image.sha256, bytes: o.image.bytes };
   return {
-    async start({ imageId, sealed, budgetPct, onOutput }) {
+    async start({ imageId, vmId, sealed, budgetPct, onOutput }) {
       if (imageId !== o.imageId)
         throw new Error(`this host does not have the VM's image (${imageId.slice(0, 24)}…)`);
       host = o.createHost();
@@ -67,7 +74,13 @@ export function createVmEngine(o: EngineOptions): VmEngine {
           }
         : o.image;
       await host.start(
-        { guest: o.guest, states: [state], budgetPct, coldBoot: false },
+        {
+          guest: o.guest,
+          states: [state],
+          budgetPct,
+          coldBoot: false,
+          ...(vmId !== undefined && { mac: guestMacForVm(vmId) }),
+        },
         { output: onOutput, progress: () => {} },
       );
     },
@@ -99,6 +112,19 @@ export function createVmEngine(o: EngineOptions): VmEngine {
     },
     setBudget(pct) {
       void host?.api.setBudget(pct);
+    },
+    async connect(port) {
+      const api = host?.api;
+      if (!api?.tcpOpen || !api.tcpRead || !api.tcpWrite || !api.tcpClose)
+        throw new Error("this host cannot reach the guest's network");
+      // Called on the host object itself: a VmHost in Node keeps its `this`.
+      const tcp: GuestTcp = {
+        tcpOpen: (p) => api.tcpOpen!(p),
+        tcpRead: (id, max) => api.tcpRead!(id, max),
+        tcpWrite: (id, bytes) => api.tcpWrite!(id, bytes),
+        tcpClose: (id) => api.tcpClose!(id),
+      };
+      return openGuestConnection(tcp, port);
     },
     async pause() {
       await host?.api.pause();

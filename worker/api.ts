@@ -48,6 +48,11 @@ export interface StartRequest {
   /** Whether to boot from scratch when no state loads (default true); false makes start fail instead. */
   coldBoot?: boolean;
   budgetPct: number;
+  /**
+   * The VM's MAC on the network outside the guest (core/guest/guest-mac.ts, from
+   * its VM id). Absent for a VM without an id (a local VM): the image's MAC.
+   */
+  mac?: string;
 }
 
 export interface StartResult {
@@ -111,7 +116,32 @@ export interface SealedCheckpoint {
   packMs: number;
 }
 
-export interface VmHostApi {
+/** The guest's network as its host sees it. */
+export interface GuestNetInfo {
+  /** The VM's MAC outside the guest. */
+  mac: string;
+  /** The guest's address on its private network (from the emulator's DHCP). */
+  ip: string;
+  /** Outbound internet from the guest (off: its requests get a 403 that says so). */
+  outbound: "off";
+}
+
+/**
+ * TCP connections from the host into a port of its guest (worker/guest-tcp.ts).
+ * Reads wait for data and end with null when the guest closes its side; errors
+ * say what happened (refused, no answer, reset, over a limit).
+ */
+export interface GuestTcpApi {
+  network(): GuestNetInfo | null;
+  /** Resolves with a connection id once the guest accepts; rejects if it refuses or does not answer. */
+  tcpOpen(port: number): Promise<number>;
+  /** Returns the bytes written and not yet taken by the guest; throws past the limit. */
+  tcpWrite(id: number, bytes: Uint8Array): number;
+  tcpRead(id: number, maxBytes?: number): Promise<Uint8Array | null>;
+  tcpClose(id: number): void;
+}
+
+export interface VmHostApi extends GuestTcpApi {
   /** Optional: gets the emulator and the likely state ready before `start`, to start faster. */
   prepare(guest: GuestSource, likelyState: StateSource | null): Promise<void>;
   start(request: StartRequest, events: VmHostEvents): Promise<StartResult>;

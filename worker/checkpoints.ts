@@ -9,6 +9,7 @@ import { applyDelta, type BaseIndex, encodeDelta, indexBase } from "../core/gues
 import { exactBuffer, gunzip, gzip } from "../core/util/bytes.ts";
 import type { BaseSource, SealedCheckpoint, StateSource } from "./api.ts";
 import { keepBase, loadBase } from "./base-states.ts";
+import { saveGuestState } from "./guest-nic.ts";
 
 const baseIndexes = new Map<string, Promise<BaseIndex>>();
 /** Base states this worker already holds unpacked (it restored them), by SHA-256: no second download. */
@@ -50,7 +51,7 @@ export async function sealCheckpoint(
 ): Promise<SealedCheckpoint> {
   const index = await baseIndexFor(base);
   const t0 = performance.now();
-  const raw = new Uint8Array(await emulator.save_state());
+  const raw = new Uint8Array(await saveGuestState(emulator));
   const t1 = performance.now();
   const delta = encodeDelta(raw, index);
   const sealed = await seal(key, await gzip(packCheckpoint(transcript, delta)), context);

@@ -7,6 +7,7 @@ import { applyDelta, encodeDelta } from "../core/guest/state-delta.ts";
 import { exactBuffer, gunzip, gzip } from "../core/util/bytes.ts";
 import type { BaseSource, VmSnapshot } from "./api.ts";
 import { baseIndexFor } from "./checkpoints.ts";
+import { saveGuestState } from "./guest-nic.ts";
 
 /**
  * The emulator's state with the transcript, gzipped: as a delta against `base`
@@ -19,7 +20,7 @@ export async function takeSnapshot(
 ): Promise<VmSnapshot> {
   const index = base ? await baseIndexFor(base) : null;
   const t0 = performance.now();
-  const raw = new Uint8Array(await emulator.save_state());
+  const raw = new Uint8Array(await saveGuestState(emulator));
   const t1 = performance.now();
   const state = await gzip(index ? encodeDelta(raw, index) : raw);
   const t2 = performance.now();

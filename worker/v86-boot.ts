@@ -6,6 +6,7 @@ import { withTimeout } from "../core/util/async.ts";
 import { exactBuffer } from "../core/util/bytes.ts";
 import type { GuestSource, VmHostEvents } from "./api.ts";
 import { fetchBytes } from "./fetch-bytes.ts";
+import { GUEST_NET_OPTIONS } from "./guest-nic.ts";
 import type { VmConsole } from "./vm-console.ts";
 
 const LOAD_TIMEOUT_MS = 30_000;
@@ -40,6 +41,8 @@ export async function createEmulator(
     disable_keyboard: true,
     disable_mouse: true,
     disable_speaker: true,
+    // The guest's network card, with v86's in-browser network behind it (see guest-nic.ts).
+    ...GUEST_NET_OPTIONS,
     ...images,
   });
   const loaded = new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));

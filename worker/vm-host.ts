@@ -9,6 +9,7 @@
 // output), run-meter.ts (instructions and uptime).
 import type { V86 } from "v86";
 import { Governor } from "../core/cpu/governor.ts";
+import { IMAGE_GUEST_MAC, isUnicastMac } from "../core/guest/guest-mac.ts";
 import { delay } from "../core/util/async.ts";
 import { systemClock } from "../core/util/clock.ts";
 import { errorMessage } from "../core/util/errors.ts";
@@ -16,6 +17,7 @@ import { replayableTranscript } from "../core/util/format.ts";
 import { canShareMemory, OutputRingWriter } from "../core/util/output-ring.ts";
 import type {
   BaseSource,
+  GuestNetInfo,
   GuestSource,
   SealedCheckpoint,
   StartRequest,
@@ -29,6 +31,8 @@ import type {
 } from "./api.ts";
 import { createBusyMeter } from "./busy-meter.ts";
 import { sealCheckpoint } from "./checkpoints.ts";
+import { GuestNic } from "./guest-nic.ts";
+import { GuestTcpTable } from "./guest-tcp.ts";
 import { takeSnapshot } from "./local-saves.ts";
 import { RunMeter } from "./run-meter.ts";
 import { ShellOutlets } from "./shell-outlets.ts";
@@ -73,6 +77,8 @@ export class VmHost implements VmHostApi {
   });
   private readonly meter = new RunMeter();
   private readonly preparation = new VmPreparation();
+  private nic: GuestNic | null = null;
+  private readonly tcp = new GuestTcpTable(() => this.nic);
 
   /**
    * Gets ready to start quickly: compiles the emulator, makes an instance, and
@@ -85,6 +91,8 @@ export class VmHost implements VmHostApi {
 
   async start(request: StartRequest, events: VmHostEvents): Promise<StartResult> {
     if (this.phase !== "new") throw new Error(`this worker already hosts a VM (${this.phase})`);
+    const mac = request.mac ?? IMAGE_GUEST_MAC;
+    if (!isUnicastMac(mac)) throw new Error(`not a unicast MAC address: ${JSON.stringify(mac)}`);
     this.phase = "loading";
     const t0 = performance.now();
     const timingsMs: Record<string, number> = {};
@@ -123,7 +131,7 @@ export class VmHost implements VmHostApi {
           throw new Error([...problems, `booting from scratch failed: ${why}`].join("; "));
         }
       }
-      this.attach(emulator, events, request.budgetPct);
+      this.attach(emulator, events, request.budgetPct, mac);
       if (restoredIndex === null) await waitForShell(request.guest, this.console, events);
       // Serial input sent in the same tick as the restore is overwritten by it.
       else await delay(0);
@@ -142,12 +150,40 @@ export class VmHost implements VmHostApi {
     }
   }
 
-  private attach(emulator: V86, events: VmHostEvents, budgetPct: number): void {
+  private attach(emulator: V86, events: VmHostEvents, budgetPct: number, mac: string): void {
     this.emulator = emulator;
+    // Before the emulator first runs, so a guest booting from scratch reads the VM's MAC.
+    this.nic = GuestNic.attach(emulator, mac);
     this.console.attach(emulator, events);
     this.governor = governV86(emulator, budgetPct);
     this.meter.start(emulator);
     this.governor.start();
+  }
+
+  network(): GuestNetInfo | null {
+    const nic = this.nic;
+    return nic && { mac: nic.mac, ip: nic.guestIp, outbound: "off" };
+  }
+
+  tcpOpen(port: number): Promise<number> {
+    const opened = this.tcp.open(port);
+    // The guest answers now, not after the governor's rest.
+    this.governor?.wake();
+    return opened;
+  }
+
+  tcpWrite(id: number, bytes: Uint8Array): number {
+    const unsent = this.tcp.write(id, bytes);
+    this.governor?.wake();
+    return unsent;
+  }
+
+  tcpRead(id: number, maxBytes?: number): Promise<Uint8Array | null> {
+    return this.tcp.read(id, maxBytes);
+  }
+
+  tcpClose(id: number): void {
+    this.tcp.close(id);
   }
 
   async sealedCheckpoint(key: CryptoKey, context: string, base: BaseSource): Promise<SealedCheckpoint> {
@@ -223,6 +259,9 @@ export class VmHost implements VmHostApi {
 
   private async teardown(): Promise<void> {
     await this.preparation.dispose();
+    this.tcp.closeAll("the VM stopped");
+    this.nic?.dispose();
+    this.nic = null;
     this.meter.stop();
     await this.governor?.stop();
     this.governor = null;

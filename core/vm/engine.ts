@@ -15,6 +15,8 @@ export interface VmEngine {
   /** Boots from the image, or restores sealed checkpoint bytes (throws if they do not open). */
   start(options: {
     imageId: string;
+    /** The VM's id: its MAC on the network is derived from it (core/guest/guest-mac.ts). */
+    vmId?: string;
     sealed: { bytes: Uint8Array; key: CryptoKey; context: string } | null;
     budgetPct: number;
     onOutput: (bytes: Uint8Array) => void;

@@ -63,6 +63,7 @@ export async function bootHosted(
     try {
       await engine.start({
         imageId: h.vm.imageId,
+        vmId: h.vm.vmId,
         sealed: { bytes: sealed, key, context: checkpointContext(h.vm.vmId, r.epoch, r.seq) },
         budgetPct: o.budgetPct,
         onOutput: o.onOutput,
@@ -79,7 +80,13 @@ export async function bootHosted(
     throw new NoRestorableCheckpoint(`no checkpoint could be restored: ${problems.join("; ")}`);
   const engine = o.createEngine();
   h.engine = engine;
-  await engine.start({ imageId: h.vm.imageId, sealed: null, budgetPct: o.budgetPct, onOutput: o.onOutput });
+  await engine.start({
+    imageId: h.vm.imageId,
+    vmId: h.vm.vmId,
+    sealed: null,
+    budgetPct: o.budgetPct,
+    onOutput: o.onOutput,
+  });
   return "";
 }
 

@@ -89,8 +89,12 @@ async function main(): Promise<void> {
   const check = await NodeVm.start({ memorySizeBytes, state: gunzipSync(gz).buffer as ArrayBuffer });
   await new Promise((r) => setTimeout(r, 0));
   const answer = await check.run("echo hello-$((6*7))", 30_000);
+  const address = await check.run("ip -4 addr show eth0", 30_000);
   await check.destroy();
   if (!answer.includes("hello-42")) throw new Error(`restored guest answered ${JSON.stringify(answer)}`);
+  // Every VM starts networked: the address from DHCP is part of the booted state.
+  if (!address.includes(`inet ${check.nic.guestIp}/`))
+    throw new Error(`restored guest has no address on eth0: ${JSON.stringify(address)}`);
   console.log(`restored state answered in ${Math.round(performance.now() - restoreStart)} ms`);
 
   const packages = readPackages(packagesTsv);

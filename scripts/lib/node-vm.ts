@@ -4,7 +4,9 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { V86 } from "v86";
 import { ConsoleTail, markCommand } from "../../core/guest/guest-console.ts";
+import { IMAGE_GUEST_MAC } from "../../core/guest/guest-mac.ts";
 import { withTimeout } from "../../core/util/async.ts";
+import { GUEST_NET_OPTIONS, GuestNic } from "../../worker/guest-nic.ts";
 
 const require = createRequire(import.meta.url);
 export const v86WasmPath = require.resolve("v86/build/v86.wasm");
@@ -26,6 +28,8 @@ export interface NodeVmOptions {
   cold?: ColdBootImages;
   /** Or restore this saved state (uncompressed). */
   state?: ArrayBuffer;
+  /** The VM's MAC on the wire (default: the image's own). */
+  mac?: string;
 }
 
 const toBuffer = (u: Uint8Array): ArrayBuffer =>
@@ -34,7 +38,11 @@ const toBuffer = (u: Uint8Array): ArrayBuffer =>
 export class NodeVm {
   readonly tail = new ConsoleTail();
   private nonce = 1;
-  private constructor(readonly emulator: V86) {
+  private constructor(
+    readonly emulator: V86,
+    /** The guest's network card: outbound off, TCP connections into the guest. */
+    readonly nic: GuestNic,
+  ) {
     emulator.add_listener("serial0-output-byte", (byte: number) => this.tail.push(new Uint8Array([byte])));
   }
 
@@ -44,6 +52,7 @@ export class NodeVm {
       wasm_path: v86WasmPath,
       memory_size: options.memorySizeBytes,
       autostart: false,
+      ...GUEST_NET_OPTIONS,
       ...(cold && {
         bios: { buffer: toBuffer(cold.bios) },
         vga_bios: { buffer: toBuffer(cold.vgaBios) },
@@ -54,7 +63,7 @@ export class NodeVm {
     });
     await new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));
     if (state) await emulator.restore_state(state);
-    const vm = new NodeVm(emulator);
+    const vm = new NodeVm(emulator, GuestNic.attach(emulator, options.mac ?? IMAGE_GUEST_MAC));
     await emulator.run();
     return vm;
   }
@@ -77,10 +86,11 @@ export class NodeVm {
   }
 
   async save(): Promise<ArrayBuffer> {
-    return this.emulator.save_state();
+    return this.nic.saveState();
   }
 
   async destroy(): Promise<void> {
+    this.nic.dispose();
     await this.emulator.stop();
     await this.emulator.destroy();
   }

@@ -47,6 +47,24 @@ describe("a VM in this tab", () => {
     await context.close();
   });
 
+  it("is networked from the start, and cannot reach the internet through the tab", async () => {
+    const context = await app.browser.newContext();
+    const page = await openApp(context);
+    const outbound: string[] = [];
+    context.on("request", (r) => {
+      if (!r.url().startsWith(app.url)) outbound.push(r.url());
+    });
+    await page.getByRole("button", { name: "New VM" }).click();
+    await waitForVmState(page, "running");
+    const shell = new Shell(page);
+    await shell.run("ip -4 addr show eth0 | grep -o 'inet [0-9./]*'");
+    await shell.waitForText("inet 192.168.86.100/24");
+    await shell.run("wget -q -O - http://example.com/ 2>&1 | grep -o 'HTTP/1.1 [0-9]* [A-Za-z ]*'");
+    await shell.waitForText("HTTP/1.1 403 Outbound Off");
+    expect(outbound).toEqual([]);
+    await context.close();
+  });
+
   it("keeps files across a reload, and starts offline after one visit", async () => {
     const context = await app.browser.newContext();
     const page = await openApp(context);

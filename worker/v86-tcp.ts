@@ -1,0 +1,73 @@
+// v86 0.5.462's TCP (fake_network.js), for connections from the host into the
+// guest: the fields of its connection that worker/guest-tcp.ts reads and sets,
+// and the mends for what it gets wrong.
+import type { V86TcpConnection } from "./guest-nic.ts";
+
+/** What v86's TCP connection keeps that connections into the guest need (fake_network.js). */
+interface V86TcpInternals {
+  ack: number;
+  sport: number;
+  dport: number;
+  last_received_ackn?: number;
+  send_buffer?: { length: number };
+  process(packet: V86Segment): void;
+  packet_reply(packet: V86Segment, options?: unknown): { tcp: { winsize: number } };
+}
+
+interface V86Segment {
+  tcp: { seq: number; fin?: boolean; winsize: number; [field: string]: unknown };
+  tcp_data: Uint8Array;
+}
+
+export type V86TcpMended = V86TcpConnection & V86TcpInternals;
+
+/**
+ * Two things v86 0.5.462's TCP gets wrong for a connection into the guest,
+ * mended on this connection only:
+ * - a segment that carries the guest's last data and its FIN together loses the
+ *   data (v86 takes the FIN first and drops the rest): handled as the data, then
+ *   the FIN;
+ * - the answer to a probe of a shut window carries the guest's own window, not
+ *   this connection's, which would reopen it: it carries this connection's.
+ */
+export function mendV86Tcp(conn: V86TcpMended): void {
+  const processOf = conn.process;
+  conn.process = function (packet) {
+    const length = packet.tcp_data?.byteLength ?? 0;
+    if (packet.tcp.fin && length > 0 && packet.tcp.seq === this.ack) {
+      processOf.call(this, { ...packet, tcp: { ...packet.tcp, fin: false } });
+      processOf.call(this, {
+        ...packet,
+        tcp: { ...packet.tcp, seq: packet.tcp.seq + length },
+        tcp_data: packet.tcp_data.subarray(length),
+      });
+      return;
+    }
+    processOf.call(this, packet);
+  };
+  const replyOf = conn.packet_reply;
+  conn.packet_reply = function (packet, options) {
+    const reply = replyOf.call(this, packet, options);
+    reply.tcp.winsize = this.winsize;
+    return reply;
+  };
+}
+
+/**
+ * Makes v86 send an ACK that carries the connection's window now. v86 only
+ * acknowledges what the guest sends, so this hands it what a keepalive probe
+ * looks like (a segment one before the next expected byte), which it answers.
+ */
+export function announceWindow(conn: V86TcpMended): void {
+  conn.process({
+    tcp: {
+      sport: conn.dport,
+      dport: conn.sport,
+      seq: conn.ack - 1,
+      ackn: conn.last_received_ackn ?? 0,
+      ack: true,
+      winsize: 0,
+    },
+    tcp_data: new Uint8Array(0),
+  });
+}
