@@ -7,12 +7,12 @@ import type { SignalingStatus } from "../core/net/signaling-client.ts";
 import { MemoryStore } from "../core/state/storage.ts";
 import { systemClock } from "../core/util/clock.ts";
 import { startVmServices, type VmServices } from "../core/vm/vm-services.ts";
+import { type NodePeer, startNodePeer } from "../transports/node-peer.ts";
 import { createVmEngine } from "../web/vm-engine.ts";
 import type { ContributorOptions } from "./cli-options.ts";
 import { openContributorData } from "./data-dir.ts";
 import type { GuestFiles } from "./guest-files.ts";
 import { HostLog } from "./host-log.ts";
-import { type NodePeer, startNodePeer } from "../transports/node-peer.ts";
 import { ThreadHost } from "./thread-host.ts";
 
 /** Checkpoints of a busy VM this often (as the page does). */

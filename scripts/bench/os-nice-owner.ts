@@ -2,13 +2,13 @@
 // allowance (a stamp at the bench's lowered difficulty), creates a VM that
 // placement puts on the headless contributor, and types into its shell.
 import { readGuestManifest } from "../../contributor/guest-files.ts";
-import { type NodePeer, startNodePeer } from "../../transports/node-peer.ts";
 import { createIdentity } from "../../core/crypto/identity.ts";
 import { searchStamp } from "../../core/ledger/stamp.ts";
 import { MemoryStore } from "../../core/state/storage.ts";
 import { systemClock } from "../../core/util/clock.ts";
 import type { ShellSession } from "../../core/vm/shell-sessions.ts";
 import { startVmServices, type VmServices } from "../../core/vm/vm-services.ts";
+import { type NodePeer, startNodePeer } from "../../transports/node-peer.ts";
 
 export interface BenchOwner {
   peer: NodePeer;

@@ -7,7 +7,10 @@ import { encodeRequest, HttpError, type HttpResponseHead, ResponseParser } from 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const bytes = (s: string) => new TextEncoder().encode(s);
 
-function parse(answer: string, options: { splitEvery?: number; maxBodyBytes?: number; close?: boolean } = {}) {
+function parse(
+  answer: string,
+  options: { splitEvery?: number; maxBodyBytes?: number; close?: boolean } = {},
+) {
   let head: HttpResponseHead | null = null;
   const body: string[] = [];
   let ended = false;
@@ -80,7 +83,10 @@ describe("HTTP/1.1 answers from a guest", () => {
       body: "until the end",
       ended: true,
     });
-    expect(parse("HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n")).toMatchObject({ body: "", ended: true });
+    expect(parse("HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n")).toMatchObject({
+      body: "",
+      ended: true,
+    });
   });
 
   it("turns malformed, oversized and cut-off answers into a 502", () => {
