@@ -67,7 +67,7 @@ export class WebGateway {
     let b = this.clients.get(ip);
     if (!b) {
       if (this.clients.size >= MAX_CLIENTS) this.clients.delete(this.clients.keys().next().value!);
-      b = new TokenBucket(this.o.perClientPerS ?? 10, this.o.perClientBurst ?? 20, () => Date.now());
+      b = new TokenBucket(this.o.perClientPerS ?? 50, this.o.perClientBurst ?? 100, () => Date.now());
       this.clients.set(ip, b);
     }
     return b;

@@ -36,8 +36,9 @@ export interface WebHostLimits {
 
 export const DEFAULT_WEB_HOST_LIMITS: WebHostLimits = {
   perVmConcurrent: 8,
-  perAskerPerS: 20,
-  perAskerBurst: 40,
+  // A server's gateway asks for everyone it serves: a page with its assets is tens of requests.
+  perAskerPerS: 100,
+  perAskerBurst: 200,
   firstByteMs: 10_000,
   totalMs: 30_000,
   maxResponseBytes: 16 * 1024 * 1024,

@@ -10,7 +10,8 @@ import { withTimeout } from "../../core/util/async.ts";
 import type { V86TcpConnection } from "../../worker/guest-nic.ts";
 import { GuestTcpTable } from "../../worker/guest-tcp.ts";
 import { NodeVm } from "../lib/node-vm.ts";
-import { log, percentile, root, round } from "./context.ts";
+import { type BenchContext, log, percentile, root, round } from "./context.ts";
+import { webMeshBench } from "./web-mesh.ts";
 
 const FETCHES = 200;
 const BIG_BYTES = 1024 * 1024;
@@ -58,7 +59,13 @@ async function timed(fetchOnce: () => Promise<number>, minBytes: number): Promis
   return performance.now() - t0;
 }
 
-export async function webHostingBench(): Promise<Record<string, unknown>> {
+/** `web_hosting`: the guest's httpd raw in Node, through the VM host's TCP API, and through the product. */
+export async function webHostingBench(ctx: BenchContext): Promise<Record<string, unknown>> {
+  const raw = await rawBench();
+  return { web_hosting: { ...raw, ...(await webMeshBench(ctx)) } };
+}
+
+async function rawBench(): Promise<Record<string, number>> {
   const state = gunzipSync(readFileSync(`${root}/public/guest/${manifest.files.state.path}`));
   const vm = await NodeVm.start({
     memorySizeBytes: manifest.memorySizeBytes,

@@ -1,0 +1,117 @@
+// Web hosting through the product: the owner's VM (on one of two contributors,
+// each a Chromium context) runs busybox httpd and is published as "bench"; a
+// visitor's page fetches it under /vm/ (service worker → the visitor's app page →
+// mesh → host → guest), Node fetches it through the server's gateway, and the
+// host's page is closed to time the outage until the address answers again.
+import type { Page } from "playwright-core";
+import { Shell } from "../../tests/e2e/harness.ts";
+import { createVm, TEST_CREDIT_PARAMS, waitForContributors } from "../../tests/e2e/remote-steps.ts";
+import { type BenchContext, log, percentile, round } from "./context.ts";
+
+const FETCHES = 200;
+const BIG_BYTES = 1024 * 1024;
+const PAGE = "<!doctype html><title>Spare Cycles</title><h1>Hello from a VM</h1>";
+
+/** `count` fetches of `path` inside the visitor's page, each timed there (ms). */
+function inPage(visitor: Page, path: string, count: number, minBytes: number): Promise<number[]> {
+  return visitor.evaluate(
+    async ({ path, count, minBytes }) => {
+      const times: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        const res = await fetch(path, { cache: "no-store" });
+        const bytes = (await res.arrayBuffer()).byteLength;
+        if (res.status !== 200 || bytes < minBytes) throw new Error(`${path}: ${res.status}, ${bytes} bytes`);
+        times.push(performance.now() - t0);
+      }
+      return times;
+    },
+    { path, count, minBytes },
+  );
+}
+
+async function throughGateway(url: string): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(url);
+  const body = await res.text();
+  if (res.status !== 200 || !body.includes("Hello from a VM"))
+    throw new Error(`gateway: ${res.status} ${body}`);
+  return performance.now() - t0;
+}
+
+export async function webMeshBench(ctx: BenchContext): Promise<Record<string, number>> {
+  // The server's gateway serves the room "main" (the app's default network).
+  const params = `?network=main&${TEST_CREDIT_PARAMS}`;
+  const contributors: Page[] = [];
+  for (let i = 0; i < 2; i++) {
+    const page = await ctx.newPage(`${params}#contribute`);
+    await page.locator("#contribute-budget").fill("100");
+    await page.getByRole("button", { name: "Save limits" }).click();
+    await page.getByRole("button", { name: "Contribute" }).click();
+    contributors.push(page);
+  }
+  const owner = await ctx.newPage(`${params}#vms`);
+  await waitForContributors(owner, 2);
+  await createVm(owner, "bench-web", 90_000);
+  await owner.getByRole("button", { name: "Open shell bench-web" }).click();
+  const shell = new Shell(owner, "#remote-shell", "Remote VM shell");
+  await shell.waitForText("root@spare:~#", 60_000);
+  await shell.run(
+    `mkdir -p /www && printf '%s' '${PAGE}' > /www/index.html && ` +
+      `dd if=/dev/zero of=/www/big bs=1024 count=${BIG_BYTES / 1024} 2>/dev/null && httpd -p 80 -h /www`,
+    60_000,
+  );
+  const answers = ["80", "bench"];
+  owner.on("dialog", (d) => void d.accept(answers.shift()));
+  await owner.getByRole("button", { name: "Publish web bench-web" }).click();
+  const visitor = await ctx.newPage(`${params}#network`);
+  await visitor.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  // The published record reaches the visitor through the shared state.
+  await visitor.waitForFunction(
+    async () => (await fetch("vm/bench:80/", { cache: "no-store" })).status === 200,
+    null,
+    { timeout: 60_000, polling: 500 },
+  );
+  await inPage(visitor, "vm/bench:80/", 10, PAGE.length); // warm up
+  const mesh = await inPage(visitor, "vm/bench:80/", FETCHES, PAGE.length);
+  const big = await inPage(visitor, "vm/bench:80/big", 3, BIG_BYTES);
+  const gatewayUrl = `${ctx.url}vm/bench:80/`;
+  for (let i = 0; i < 10; i++) await throughGateway(gatewayUrl).catch(() => 0);
+  const gateway: number[] = [];
+  for (let i = 0; i < FETCHES; i++) gateway.push(await throughGateway(gatewayUrl));
+
+  // The host's page goes away: how long until the address answers again, from the new host.
+  const hosting = async (p: Page) =>
+    Number((await p.locator("#contribute-status").getAttribute("data-hosting")) ?? 0);
+  const host = (await hosting(contributors[0]!)) === 1 ? contributors[0]! : contributors[1]!;
+  const t0 = performance.now();
+  await host.context().close();
+  let outageMs = Number.NaN;
+  for (let tries = 0; tries < 600; tries++) {
+    if (
+      await throughGateway(gatewayUrl).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      outageMs = performance.now() - t0;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const result = {
+    http_p50_ms: round(percentile(mesh, 50), 1),
+    http_p95_ms: round(percentile(mesh, 95), 1),
+    kib_per_s_1mib: round(BIG_BYTES / 1024 / (percentile(big, 50) / 1000)),
+    gateway_p50_ms: round(percentile(gateway, 50), 1),
+    gateway_p95_ms: round(percentile(gateway, 95), 1),
+    move_outage_ms: round(outageMs),
+  };
+  log(`web_hosting through the mesh: ${JSON.stringify(result)}`);
+  for (const p of [owner, visitor, ...contributors])
+    await p
+      .context()
+      .close()
+      .catch(() => {});
+  return result;
+}
