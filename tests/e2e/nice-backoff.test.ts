@@ -69,7 +69,9 @@ describe("the adaptive governor, measured from outside", () => {
     console.log(`critical pressure: the VM's CPU halved after ${dropMs} ms`);
     expect(dropMs).not.toBeNull();
     expect(dropMs!).toBeLessThan(1000);
-    await governor(host).filter({ hasText: "paused: system busy" }).waitFor({ timeout: 5000 });
+    // About 3 s of steps on the page's own timer (the unit tests time them on a fake clock);
+    // on a loaded machine the page's timers run late, so allow more.
+    await governor(host).filter({ hasText: "paused: system busy" }).waitFor({ timeout: 15_000 });
     const paused = await coresUsed(marker, 4000);
     console.log(`paused: ${paused.toFixed(3)} cores`);
     expect(paused).toBeLessThan(before / 4);
