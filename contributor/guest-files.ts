@@ -6,7 +6,7 @@ import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { type GuestManifest, parseGuestManifest } from "../core/guest/guest-manifest.ts";
+import { type GuestManifest, guestSourceOf, parseGuestManifest } from "../core/guest/guest-manifest.ts";
 import type { GuestSource, StateSource } from "../worker/api.ts";
 
 const guestDir = fileURLToPath(new URL("../public/guest/", import.meta.url));
@@ -49,24 +49,7 @@ export async function serveGuestFiles(): Promise<GuestFiles> {
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     manifest,
-    guest: {
-      wasmUrl: `${base}/v86.wasm`,
-      memorySizeBytes: manifest.memorySizeBytes,
-      cold: {
-        biosUrl: `${base}/guest/${f.bios.path}`,
-        vgaBiosUrl: `${base}/guest/${f.vgaBios.path}`,
-        bzimageUrl: `${base}/guest/${f.bzimage.path}`,
-        initrdUrl: `${base}/guest/${f.initrd.path}`,
-        cmdline: manifest.cmdline,
-        sha256: {
-          bios: f.bios.sha256,
-          vgaBios: f.vgaBios.sha256,
-          bzimage: f.bzimage.sha256,
-          initrd: f.initrd.sha256,
-        },
-        expectedBootMs: manifest.measured.coldBootMs,
-      },
-    },
+    guest: guestSourceOf(manifest, (file) => `${base}/guest/${file.path}`, `${base}/v86.wasm`),
     image: {
       kind: "url",
       url: `${base}/guest/${f.state.path}`,

@@ -1,6 +1,11 @@
 // The guest image this build ships (public/guest/), as the worker wants it.
 import v86WasmUrl from "v86/build/v86.wasm?url";
-import { type GuestFile, type GuestManifest, parseGuestManifest } from "../core/guest/guest-manifest.ts";
+import {
+  type GuestFile,
+  type GuestManifest,
+  guestSourceOf,
+  parseGuestManifest,
+} from "../core/guest/guest-manifest.ts";
 import manifestJson from "../public/guest/manifest.json";
 import type { GuestSource, StateSource } from "../worker/api.ts";
 
@@ -12,25 +17,7 @@ function fileUrl(file: GuestFile): string {
 }
 
 export function guestSource(): GuestSource {
-  const { files } = guestManifest;
-  return {
-    wasmUrl: new URL(v86WasmUrl, document.baseURI).href,
-    memorySizeBytes: guestManifest.memorySizeBytes,
-    cold: {
-      biosUrl: fileUrl(files.bios),
-      vgaBiosUrl: fileUrl(files.vgaBios),
-      bzimageUrl: fileUrl(files.bzimage),
-      initrdUrl: fileUrl(files.initrd),
-      cmdline: guestManifest.cmdline,
-      sha256: {
-        bios: files.bios.sha256,
-        vgaBios: files.vgaBios.sha256,
-        bzimage: files.bzimage.sha256,
-        initrd: files.initrd.sha256,
-      },
-      expectedBootMs: guestManifest.measured.coldBootMs,
-    },
-  };
+  return guestSourceOf(guestManifest, fileUrl, new URL(v86WasmUrl, document.baseURI).href);
 }
 
 export function imageState(): Extract<StateSource, { kind: "url" }> {

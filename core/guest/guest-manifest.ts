@@ -114,3 +114,29 @@ export function parseGuestManifest(input: unknown): GuestManifest {
     },
   };
 }
+
+/**
+ * What a VM host needs to boot or restore this image (worker/api.ts GuestSource):
+ * each file where `urlOf` says it is, with the sums to check it by.
+ */
+export function guestSourceOf(m: GuestManifest, urlOf: (file: GuestFile) => string, wasmUrl: string) {
+  const f = m.files;
+  return {
+    wasmUrl,
+    memorySizeBytes: m.memorySizeBytes,
+    cold: {
+      biosUrl: urlOf(f.bios),
+      vgaBiosUrl: urlOf(f.vgaBios),
+      bzimageUrl: urlOf(f.bzimage),
+      initrdUrl: urlOf(f.initrd),
+      cmdline: m.cmdline,
+      sha256: {
+        bios: f.bios.sha256,
+        vgaBios: f.vgaBios.sha256,
+        bzimage: f.bzimage.sha256,
+        initrd: f.initrd.sha256,
+      },
+      expectedBootMs: m.measured.coldBootMs,
+    },
+  };
+}

@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
+import { guestSourceOf, parseGuestManifest } from "../../core/guest/guest-manifest.ts";
 import { createSignalingServer } from "../../signaling-server/server.ts";
 import { createVmEngine } from "../../web/vm-engine.ts";
 import { VmHost } from "../../worker/vm-host.ts";
@@ -30,24 +30,7 @@ describeVmEngine("v86 in the VM host", async () => {
   await server.ready;
   const base = server.address().url;
   const f = manifest.files;
-  const guest = {
-    wasmUrl: `${base}/v86.wasm`,
-    memorySizeBytes: manifest.memorySizeBytes,
-    cold: {
-      biosUrl: `${base}/guest/${f.bios.path}`,
-      vgaBiosUrl: `${base}/guest/${f.vgaBios.path}`,
-      bzimageUrl: `${base}/guest/${f.bzimage.path}`,
-      initrdUrl: `${base}/guest/${f.initrd.path}`,
-      cmdline: manifest.cmdline,
-      sha256: {
-        bios: f.bios.sha256,
-        vgaBios: f.vgaBios.sha256,
-        bzimage: f.bzimage.sha256,
-        initrd: f.initrd.sha256,
-      },
-      expectedBootMs: manifest.measured.coldBootMs,
-    },
-  };
+  const guest = guestSourceOf(manifest, (file) => `${base}/guest/${file.path}`, `${base}/v86.wasm`);
   const image = {
     kind: "url" as const,
     url: `${base}/guest/${f.state.path}`,

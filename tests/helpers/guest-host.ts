@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConsoleTail, markCommand } from "../../core/guest/guest-console.ts";
-import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
+import { guestSourceOf, parseGuestManifest } from "../../core/guest/guest-manifest.ts";
 import { delay, withTimeout } from "../../core/util/async.ts";
 import { createSignalingServer } from "../../signaling-server/server.ts";
 import type { GuestSource, StateSource } from "../../worker/api.ts";
@@ -33,24 +33,7 @@ export async function serveGuest(): Promise<GuestServer> {
   const base = server.address().url;
   const f = manifest.files;
   return {
-    guest: {
-      wasmUrl: `${base}/v86.wasm`,
-      memorySizeBytes: manifest.memorySizeBytes,
-      cold: {
-        biosUrl: `${base}/guest/${f.bios.path}`,
-        vgaBiosUrl: `${base}/guest/${f.vgaBios.path}`,
-        bzimageUrl: `${base}/guest/${f.bzimage.path}`,
-        initrdUrl: `${base}/guest/${f.initrd.path}`,
-        cmdline: manifest.cmdline,
-        sha256: {
-          bios: f.bios.sha256,
-          vgaBios: f.vgaBios.sha256,
-          bzimage: f.bzimage.sha256,
-          initrd: f.initrd.sha256,
-        },
-        expectedBootMs: manifest.measured.coldBootMs,
-      },
-    },
+    guest: guestSourceOf(manifest, (file) => `${base}/guest/${file.path}`, `${base}/v86.wasm`),
     imageState: {
       kind: "url",
       url: `${base}/guest/${f.state.path}`,

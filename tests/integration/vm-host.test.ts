@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsoleTail, markCommand } from "../../core/guest/guest-console.ts";
-import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
+import { guestSourceOf, parseGuestManifest } from "../../core/guest/guest-manifest.ts";
 import { withTimeout } from "../../core/util/async.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import type { GuestSource, StateSource, VmHostEvents } from "../../worker/api.ts";
@@ -37,25 +37,7 @@ afterAll(async () => {
 });
 
 function guest(): GuestSource {
-  const f = manifest.files;
-  return {
-    wasmUrl: `${base}/v86.wasm`,
-    memorySizeBytes: manifest.memorySizeBytes,
-    cold: {
-      biosUrl: `${base}/guest/${f.bios.path}`,
-      vgaBiosUrl: `${base}/guest/${f.vgaBios.path}`,
-      bzimageUrl: `${base}/guest/${f.bzimage.path}`,
-      initrdUrl: `${base}/guest/${f.initrd.path}`,
-      cmdline: manifest.cmdline,
-      sha256: {
-        bios: f.bios.sha256,
-        vgaBios: f.vgaBios.sha256,
-        bzimage: f.bzimage.sha256,
-        initrd: f.initrd.sha256,
-      },
-      expectedBootMs: manifest.measured.coldBootMs,
-    },
-  };
+  return guestSourceOf(manifest, (file) => `${base}/guest/${file.path}`, `${base}/v86.wasm`);
 }
 
 function imageState(sha256 = manifest.files.state.sha256): Extract<StateSource, { kind: "url" }> {
