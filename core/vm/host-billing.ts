@@ -27,7 +27,6 @@ export interface HostBillingOptions {
   selfPeerId: string;
   credits: CreditRecords;
   clock: Clock;
-  now: () => number;
   /** How often the meter is read and sent to the owner. */
   meterIntervalMs: () => number | undefined;
   payment: () => PaymentWatchOptions;

@@ -100,7 +100,6 @@ export class HostRuntime {
       selfPeerId: peerIdOf(o.mesh.self),
       credits: o.credits,
       clock: o.clock,
-      now: this.now,
       meterIntervalMs: () => o.settings().meterIntervalMs,
       payment: () => {
         const graceMs = o.settings().paymentGraceMs ?? 30_000;

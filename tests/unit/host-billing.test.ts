@@ -89,7 +89,6 @@ beforeEach(async () => {
     selfPeerId: host.peerId,
     credits: { ledger: async () => ledgerWithBalance(50_000), holdReceipt: (e) => book.holdReceipt(e) },
     clock,
-    now: () => clock.nowMs(),
     meterIntervalMs: () => 1000,
     payment: () => ({ throttleAfterMs: GRACE_MS, pauseAfterMs: GRACE_MS }),
     send: (_to, m) => sent.push(m),
