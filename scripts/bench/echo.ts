@@ -11,7 +11,7 @@ import { gunzipSync } from "node:zlib";
 import type { Page } from "playwright-core";
 import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
 import { PRESSURE_STAND_IN } from "../../tests/e2e/harness.ts";
-import { earnAllowance, TEST_CREDIT_PARAMS } from "../../tests/e2e/remote-steps.ts";
+import { earnAllowance, roomUrl } from "../../tests/e2e/remote-steps.ts";
 import { NodeVm } from "../lib/node-vm.ts";
 import { type BenchContext, log, percentile, root, round } from "./context.ts";
 import { echoTimes, LINE_KEYS, runIn } from "./page-shell.ts";
@@ -71,8 +71,8 @@ async function localEchoTimes(ctx: BenchContext): Promise<number[]> {
 
 async function remoteEchoTimes(ctx: BenchContext): Promise<number[]> {
   const room = `bench-echo-${Date.now()}`;
-  const contributor = await newPage(ctx, `?network=${room}&${TEST_CREDIT_PARAMS}#contribute`);
-  const owner = await newPage(ctx, `?network=${room}&${TEST_CREDIT_PARAMS}#vms`);
+  const contributor = await newPage(ctx, roomUrl("", room, "contribute"));
+  const owner = await newPage(ctx, roomUrl("", room, "vms"));
   try {
     await contributor.getByRole("button", { name: "Contribute" }).click();
     await owner.waitForFunction(

@@ -8,7 +8,7 @@
 // an upper bound on the guest's work that did not survive.
 import { type Browser, type BrowserServer, chromium, type Page } from "playwright-core";
 import { chromiumLaunchOptions } from "../../tests/e2e/browser.ts";
-import { earnAllowance, TEST_CREDIT_PARAMS } from "../../tests/e2e/remote-steps.ts";
+import { earnAllowance, roomUrl } from "../../tests/e2e/remote-steps.ts";
 import { type BenchContext, log } from "./context.ts";
 import { runIn } from "./page-shell.ts";
 
@@ -41,10 +41,10 @@ async function peer(url: string): Promise<PeerBrowser> {
 export async function failoverCrashBench(ctx: BenchContext): Promise<Record<string, unknown>> {
   const room = `bench-crash-${Date.now()}`;
   const peers = [
-    await peer(`${ctx.url}?network=${room}&${TEST_CREDIT_PARAMS}#contribute`),
-    await peer(`${ctx.url}?network=${room}&${TEST_CREDIT_PARAMS}#contribute`),
+    await peer(roomUrl(ctx.url, room, "contribute")),
+    await peer(roomUrl(ctx.url, room, "contribute")),
   ];
-  const ownerPeer = await peer(`${ctx.url}?network=${room}&${TEST_CREDIT_PARAMS}#vms`);
+  const ownerPeer = await peer(roomUrl(ctx.url, room, "vms"));
   try {
     for (const { page } of peers) {
       await page.locator("#contribute-budget").fill("100");

@@ -14,7 +14,7 @@
 //    moves the loops' speed between runs far more than the VM does.
 import { loadavg } from "node:os";
 import type { Page } from "playwright-core";
-import { earnAllowance, TEST_CREDIT_PARAMS } from "../../tests/e2e/remote-steps.ts";
+import { earnAllowance, roomUrl } from "../../tests/e2e/remote-steps.ts";
 import { type BenchContext, log, median, percentile, round } from "./context.ts";
 import { coresUsed, msUntilBelow, nativeLoopSpeed } from "./nice-measure.ts";
 import { runIn } from "./page-shell.ts";
@@ -96,7 +96,7 @@ export async function niceBench(ctx: BenchContext): Promise<Record<string, unkno
   const hostCtx = await ctx.browser.newContext();
   await hostCtx.addInitScript(SWITCHABLE_PRESSURE);
   const host = await hostCtx.newPage();
-  await host.goto(`${ctx.url}?network=${ROOM}&${TEST_CREDIT_PARAMS}#contribute`);
+  await host.goto(roomUrl(ctx.url, ROOM, "contribute"));
   await host.getByRole("button", { name: "Contribute" }).click();
   const force = (state: string | null) =>
     host.evaluate(
@@ -114,7 +114,7 @@ export async function niceBench(ctx: BenchContext): Promise<Record<string, unkno
   // While setting up, and for the frames beside it, the VM runs at its whole
   // budget whatever this shared machine's real pressure says.
   await force("nominal");
-  const owner = await ctx.newPage(`?network=${ROOM}&${TEST_CREDIT_PARAMS}#vms`);
+  const owner = await ctx.newPage(roomUrl("", ROOM, "vms"));
   await owner.waitForFunction(
     () => /VM slots/.test(document.querySelector("#net-peers")?.textContent ?? ""),
     null,

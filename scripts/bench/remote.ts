@@ -3,7 +3,7 @@
 // remote shell, the size and cost of a checkpoint of an idle guest, and how long
 // the shell is gone when the host's page closes.
 import type { Page } from "playwright-core";
-import { earnAllowance, TEST_CREDIT_PARAMS } from "../../tests/e2e/remote-steps.ts";
+import { earnAllowance, roomUrl } from "../../tests/e2e/remote-steps.ts";
 import { type BenchContext, log, percentile, round } from "./context.ts";
 import { failoverCrashBench } from "./failover-crash.ts";
 import { echoTimes, runIn } from "./page-shell.ts";
@@ -31,13 +31,13 @@ export async function remoteBench(ctx: BenchContext): Promise<Record<string, unk
   // Two contributors at full budget, and an owner.
   const contributors: Page[] = [];
   for (let i = 0; i < 2; i++) {
-    const page = await ctx.newPage(`?network=${ROOM}&${TEST_CREDIT_PARAMS}#contribute`);
+    const page = await ctx.newPage(roomUrl("", ROOM, "contribute"));
     await page.locator("#contribute-budget").fill("100");
     await page.getByRole("button", { name: "Save limits" }).click();
     await page.getByRole("button", { name: "Contribute" }).click();
     contributors.push(page);
   }
-  const owner = await ctx.newPage(`?network=${ROOM}&${TEST_CREDIT_PARAMS}#vms`);
+  const owner = await ctx.newPage(roomUrl("", ROOM, "vms"));
   await owner.waitForFunction(
     () => (document.querySelector("#net-peers")?.textContent?.match(/VM slots/g) ?? []).length >= 2,
     null,

@@ -5,7 +5,7 @@
 // host's page is closed to time the outage until the address answers again.
 import type { Page } from "playwright-core";
 import { Shell } from "../../tests/e2e/harness.ts";
-import { createVm, TEST_CREDIT_PARAMS, waitForContributors } from "../../tests/e2e/remote-steps.ts";
+import { createVm, roomUrl, waitForContributors } from "../../tests/e2e/remote-steps.ts";
 import { type BenchContext, log, percentile, round } from "./context.ts";
 
 const FETCHES = 200;
@@ -41,16 +41,15 @@ async function throughGateway(url: string): Promise<number> {
 
 export async function webMeshBench(ctx: BenchContext): Promise<Record<string, number>> {
   // The server's gateway serves the room "main" (the app's default network).
-  const params = `?network=main&${TEST_CREDIT_PARAMS}`;
   const contributors: Page[] = [];
   for (let i = 0; i < 2; i++) {
-    const page = await ctx.newPage(`${params}#contribute`);
+    const page = await ctx.newPage(roomUrl("", "main", "contribute"));
     await page.locator("#contribute-budget").fill("100");
     await page.getByRole("button", { name: "Save limits" }).click();
     await page.getByRole("button", { name: "Contribute" }).click();
     contributors.push(page);
   }
-  const owner = await ctx.newPage(`${params}#vms`);
+  const owner = await ctx.newPage(roomUrl("", "main", "vms"));
   await waitForContributors(owner, 2);
   await createVm(owner, "bench-web", 90_000);
   await owner.getByRole("button", { name: "Open shell bench-web" }).click();
@@ -64,7 +63,7 @@ export async function webMeshBench(ctx: BenchContext): Promise<Record<string, nu
   const answers = ["80", "bench"];
   owner.on("dialog", (d) => void d.accept(answers.shift()));
   await owner.getByRole("button", { name: "Publish web bench-web" }).click();
-  const visitor = await ctx.newPage(`${params}#network`);
+  const visitor = await ctx.newPage(roomUrl("", "main", "network"));
   await visitor.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
   // The published record reaches the visitor through the shared state.
   await visitor.waitForFunction(

@@ -8,7 +8,7 @@
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, Shell, startApp } from "./harness.ts";
-import { contribute, createVm, TEST_CREDIT_PARAMS, waitForContributors } from "./remote-steps.ts";
+import { contribute, createVm, openInRoom, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 
@@ -24,11 +24,8 @@ const ROOM = "e2e-credits-flow";
 /** The host waits 1.5 s behind before slowing an unpaid VM, and as long again before pausing it. */
 const HOST_PARAMS = "paymentGraceMs=1500";
 
-async function open(context: BrowserContext, page: string, extra = ""): Promise<Page> {
-  const p = await context.newPage();
-  await p.goto(`${app.url}?network=${ROOM}&${TEST_CREDIT_PARAMS}${extra ? `&${extra}` : ""}#${page}`);
-  return p;
-}
+const open = (context: BrowserContext, page: string, extra = ""): Promise<Page> =>
+  openInRoom(context, app.url, ROOM, page, extra);
 
 /** The figures the Credits page shows, in milli-credits. */
 async function credits(page: Page): Promise<{ balance: number; earned: number; spent: number }> {

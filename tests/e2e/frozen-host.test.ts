@@ -16,13 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { processTree } from "../../scripts/bench/proc-cpu.ts";
 import { chromiumLaunchOptions } from "./browser.ts";
 import { type App, PRESSURE_STAND_IN, Shell, startApp } from "./harness.ts";
-import {
-  contribute,
-  createVm,
-  hostingCount,
-  TEST_CREDIT_PARAMS,
-  waitForContributors,
-} from "./remote-steps.ts";
+import { contribute, createVm, hostingCount, openInRoom, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 let hostBrowser: Browser;
@@ -65,9 +59,7 @@ const row = (owner: Page) => owner.locator("#my-vms-list tr").first();
 async function open(browser: Browser, room: string, page: string): Promise<Page> {
   const context = await browser.newContext();
   await context.addInitScript(PRESSURE_STAND_IN);
-  const p = await context.newPage();
-  await p.goto(`${app.url}?network=${room}&${TEST_CREDIT_PARAMS}#${page}`);
-  return p;
+  return openInRoom(context, app.url, room, page);
 }
 
 /** Timer ticks a page ran in `ms` after DevTools' "frozen" state (0 if it froze). */

@@ -9,7 +9,7 @@ import { ContributorProcess } from "../../scripts/contribute-process.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { distDir, Shell } from "./harness.ts";
 import { launchPeerBrowser, type PeerBrowser } from "./peer-browsers.ts";
-import { createVm, TEST_CREDIT_PARAMS, waitForContributors } from "./remote-steps.ts";
+import { createVm, roomUrl, TEST_CREDIT_PARAMS, waitForContributors } from "./remote-steps.ts";
 
 const ROOM = "e2e-headless";
 /** The stamp's difficulty, lowered for the test on both sides (as TEST_CREDIT_PARAMS does for pages). */
@@ -55,7 +55,7 @@ describe("the headless contributor", () => {
     const threadsIdle = first.c.threadNices().size;
 
     const owner = await browser.context.newPage();
-    await owner.goto(`${server.address().url}/?network=${ROOM}&${TEST_CREDIT_PARAMS}#vms`);
+    await owner.goto(roomUrl(`${server.address().url}/`, ROOM, "vms"));
     await waitForContributors(owner, 1);
     await createVm(owner, "headless-vm", 90_000).catch(async (err) => {
       console.log(`My VMs: ${await owner.locator("#my-vms-list").textContent()}`);

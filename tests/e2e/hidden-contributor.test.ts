@@ -7,13 +7,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, Shell, startApp } from "./harness.ts";
 import { HIDDEN_PAGE_EMULATION } from "./hidden-page.ts";
-import {
-  contribute,
-  createVm,
-  hostingCount,
-  TEST_CREDIT_PARAMS,
-  waitForContributors,
-} from "./remote-steps.ts";
+import { contribute, createVm, hostingCount, openInRoom, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 
@@ -30,9 +24,7 @@ const HIDDEN_MS = 3 * 60_000;
 
 async function open(context: BrowserContext, page: string): Promise<Page> {
   await context.addInitScript(HIDDEN_PAGE_EMULATION);
-  const p = await context.newPage();
-  await p.goto(`${app.url}?network=${ROOM}&${TEST_CREDIT_PARAMS}#${page}`);
-  return p;
+  return openInRoom(context, app.url, ROOM, page);
 }
 
 const row = (owner: Page) => owner.locator("#my-vms-list tr").first();

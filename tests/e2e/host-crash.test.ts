@@ -7,13 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { distDir, Shell } from "./harness.ts";
 import { launchPeerBrowser, type PeerBrowser } from "./peer-browsers.ts";
-import {
-  contribute,
-  createVm,
-  hostingCount,
-  TEST_CREDIT_PARAMS,
-  waitForContributors,
-} from "./remote-steps.ts";
+import { contribute, createVm, hostingCount, openInRoom, waitForContributors } from "./remote-steps.ts";
 
 const ROOM = "e2e-host-crash";
 let server: SignalingServer;
@@ -32,11 +26,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function open(peer: PeerBrowser, page: string): Promise<Page> {
-  const p = await peer.context.newPage();
-  await p.goto(`${url}?network=${ROOM}&${TEST_CREDIT_PARAMS}#${page}`);
-  return p;
-}
+const open = (peer: PeerBrowser, page: string): Promise<Page> => openInRoom(peer.context, url, ROOM, page);
 
 const row = (owner: Page) => owner.locator("#my-vms-list tr").first();
 

@@ -57,13 +57,7 @@ import { encodeVmMessage, parseVmMessage, VM_PROTOCOL, type VmMessage } from "..
 import { type NodePeer, startNodePeer } from "../../transports/node-peer.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { type App, Shell, startApp } from "./harness.ts";
-import {
-  contribute,
-  createVm,
-  hostingCount,
-  TEST_CREDIT_PARAMS,
-  waitForContributors,
-} from "./remote-steps.ts";
+import { contribute, createVm, hostingCount, openInRoom, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 let hostile: NodePeer | undefined;
@@ -81,11 +75,8 @@ const ROOM = "e2e-hostile";
 /** Far above any seq an honest peer writes (they start at the wall clock in ms). */
 const FORGED_SEQ = 2 ** 52;
 
-async function open(context: BrowserContext, page: string): Promise<Page> {
-  const p = await context.newPage();
-  await p.goto(`${app.url}?network=${ROOM}&${TEST_CREDIT_PARAMS}#${page}`);
-  return p;
-}
+const open = (context: BrowserContext, page: string): Promise<Page> =>
+  openInRoom(context, app.url, ROOM, page);
 
 const vmRows = (owner: Page) => owner.getByRole("table", { name: "My VMs" }).locator("tbody tr");
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { coresUsed, msUntilBelow } from "../../scripts/bench/nice-measure.ts";
 import { chromiumLaunchOptions } from "./browser.ts";
 import { type App, PRESSURE_STAND_IN, Shell, startApp } from "./harness.ts";
-import { contribute, createVm, TEST_CREDIT_PARAMS, waitForContributors } from "./remote-steps.ts";
+import { contribute, createVm, openInRoom, roomUrl, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 let hostBrowser: Browser;
@@ -30,9 +30,7 @@ async function openHost(room: string, initScripts: string[] = []): Promise<Page>
   const context = await hostBrowser.newContext();
   await context.addInitScript(PRESSURE_STAND_IN);
   for (const s of initScripts) await context.addInitScript(s);
-  const page = await context.newPage();
-  await page.goto(`${app.url}?network=${room}&${TEST_CREDIT_PARAMS}#contribute`);
-  return page;
+  return openInRoom(context, app.url, room, "contribute");
 }
 
 const setPressure = (page: Page, state: string) =>
@@ -47,7 +45,7 @@ describe("the adaptive governor, measured from outside", () => {
     await contribute(host);
     const ownerCtx = await app.browser.newContext();
     const owner = await ownerCtx.newPage();
-    await owner.goto(`${app.url}?network=${room}&${TEST_CREDIT_PARAMS}#vms`);
+    await owner.goto(roomUrl(app.url, room, "vms"));
     await waitForContributors(owner, 1);
     await createVm(owner, "nice-vm", 90_000);
     await owner.getByRole("button", { name: "Open shell nice-vm" }).click();

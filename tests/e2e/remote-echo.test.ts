@@ -9,7 +9,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { echoTimes, runIn } from "../../scripts/bench/page-shell.ts";
 import { type App, startApp } from "./harness.ts";
-import { contribute, createVm, TEST_CREDIT_PARAMS, waitForContributors } from "./remote-steps.ts";
+import { contribute, createVm, roomUrl, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 
@@ -41,9 +41,9 @@ describe("the remote shell's echo", () => {
     await local.context().close();
 
     const room = `e2e-echo-${Date.now()}`;
-    const contributor = await open(`?network=${room}&${TEST_CREDIT_PARAMS}#contribute`);
+    const contributor = await open(roomUrl("", room, "contribute"));
     await contribute(contributor);
-    const owner = await open(`?network=${room}&${TEST_CREDIT_PARAMS}#vms`);
+    const owner = await open(roomUrl("", room, "vms"));
     await waitForContributors(owner, 1);
     await createVm(owner, "echo", 60_000);
     await owner.getByRole("button", { name: "Open shell echo" }).click();

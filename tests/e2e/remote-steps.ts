@@ -1,6 +1,6 @@
 // The steps the remote-VM e2e tests share: contributors switch on, the owner
 // waits until it knows them, creates a VM and finds which tab hosts it.
-import type { Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 
 /**
  * URL parameters every page of a remote-VM test carries: a stamp of 8 bits buys
@@ -8,6 +8,24 @@ import type { Page } from "playwright-core";
  * page, host or owner, must agree on it (web/credit-rules.ts).
  */
 export const TEST_CREDIT_PARAMS = "stampBits=8";
+
+/** The app at `appUrl`, in network `room`, with the test credit rules (and `extra` parameters), on page `hash`. */
+export function roomUrl(appUrl: string, room: string, hash: string, extra = ""): string {
+  return `${appUrl}?network=${room}&${TEST_CREDIT_PARAMS}${extra ? `&${extra}` : ""}#${hash}`;
+}
+
+/** A new page of `context` on the app in network `room` (see roomUrl). */
+export async function openInRoom(
+  context: BrowserContext,
+  appUrl: string,
+  room: string,
+  hash: string,
+  extra = "",
+): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(roomUrl(appUrl, room, hash, extra));
+  return page;
+}
 
 /** Earns this identity's starting allowance on the Credits page (if it has none), then goes back. */
 export async function earnAllowance(page: Page): Promise<void> {

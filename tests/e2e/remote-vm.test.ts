@@ -6,13 +6,7 @@
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, Shell, startApp } from "./harness.ts";
-import {
-  contribute,
-  createVm,
-  hostingCount,
-  TEST_CREDIT_PARAMS,
-  waitForContributors,
-} from "./remote-steps.ts";
+import { contribute, createVm, hostingCount, openInRoom, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 
@@ -26,11 +20,8 @@ afterAll(async () => {
 
 const ROOM = "e2e-remote";
 
-async function open(context: BrowserContext, page: string): Promise<Page> {
-  const p = await context.newPage();
-  await p.goto(`${app.url}?network=${ROOM}&${TEST_CREDIT_PARAMS}#${page}`);
-  return p;
-}
+const open = (context: BrowserContext, page: string): Promise<Page> =>
+  openInRoom(context, app.url, ROOM, page);
 
 const vmRow = (owner: Page) => owner.getByRole("table", { name: "My VMs" }).locator("tbody tr").first();
 

@@ -7,13 +7,7 @@
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, Shell, startApp } from "./harness.ts";
-import {
-  contribute,
-  createVm,
-  hostingCount,
-  TEST_CREDIT_PARAMS,
-  waitForContributors,
-} from "./remote-steps.ts";
+import { contribute, createVm, hostingCount, openInRoom, waitForContributors } from "./remote-steps.ts";
 
 let app: App;
 const ROOM = "e2e-web";
@@ -27,11 +21,8 @@ afterAll(async () => {
   await app?.close();
 });
 
-async function open(context: BrowserContext, page: string): Promise<Page> {
-  const p = await context.newPage();
-  await p.goto(`${app.url}?network=${ROOM}&${TEST_CREDIT_PARAMS}#${page}`);
-  return p;
-}
+const open = (context: BrowserContext, page: string): Promise<Page> =>
+  openInRoom(context, app.url, ROOM, page);
 
 /** Status and body of a page under /vm/, as a tab of `visitor` gets it. */
 async function inBrowser(visitor: Page, path: string): Promise<string> {
