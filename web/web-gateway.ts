@@ -4,7 +4,7 @@
 // (core/vm/web-client.ts), then answers on the port the request came with.
 
 import { gatewayError, type WebClient, type WebResponse } from "../core/vm/web-client.ts";
-import { type GatewayAnswer, isGatewayRequest } from "../core/web/gateway-messages.ts";
+import { type GatewayAnswer, type GatewayRequest, isGatewayRequest } from "../core/web/gateway-messages.ts";
 import type { WebBook } from "../core/web/web-book.ts";
 
 /** Starts answering the service worker's requests; returns the function that stops it. */
@@ -29,18 +29,7 @@ export function serveGateway(book: WebBook, client: WebClient): () => void {
   return () => navigator.serviceWorker.removeEventListener("message", onMessage);
 }
 
-async function answer(
-  book: WebBook,
-  client: WebClient,
-  r: {
-    ref: string;
-    port: number | null;
-    method: string;
-    target: string;
-    headers: [string, string][];
-    body: ArrayBuffer;
-  },
-): Promise<WebResponse> {
+async function answer(book: WebBook, client: WebClient, r: GatewayRequest): Promise<WebResponse> {
   try {
     const published = await book.resolve(r.ref, r.port ?? undefined);
     if (!published) return gatewayError(404, `nothing is published at ${r.ref}${r.port ? `:${r.port}` : ""}`);

@@ -65,6 +65,8 @@ type Request = Extract<WebMessage, { t: "request" }>;
 
 interface Serving {
   remote: PeerAddress;
+  /** The asker's request id. */
+  id: string;
   vmId: string;
   conn: GuestConnection | null;
   done: boolean;
@@ -141,7 +143,7 @@ export class WebHost {
     } catch (err) {
       return this.fail(remote, m.id, err instanceof HttpError ? err.status : 400, errorMessage(err));
     }
-    const s: Serving = { remote, vmId: m.vmId, conn: null, done: false, cancels: [] };
+    const s: Serving = { remote, id: m.id, vmId: m.vmId, conn: null, done: false, cancels: [] };
     this.serving.set(key, s);
     const count = this.counters.get(m.vmId) ?? { requests: 0, bytesIn: 0, bytesOut: 0 };
     this.counters.set(m.vmId, count);
@@ -206,7 +208,7 @@ export class WebHost {
   private abort(key: string, status: number, message: string): void {
     const s = this.serving.get(key);
     if (!s || s.done) return;
-    this.fail(s.remote, key.slice(key.lastIndexOf("/") + 1), status, message);
+    this.fail(s.remote, s.id, status, message);
     this.finish(key);
   }
 
