@@ -76,7 +76,8 @@ export class OwnerBilling {
     if (!v || v.host !== remote || v.epoch !== m.epoch) return;
     // The host says what it does; this tab adds why, when it is out of credit.
     const reason = [m.reason, this.short.get(m.vmId) ?? ""].filter(Boolean).join(" ");
-    const paidMilli = this.paidOn(m.vmId, m.epoch);
+    const known = this.o.views.get(m.vmId)?.payment;
+    const paidMilli = known?.epoch === m.epoch ? known.paidMilli : 0;
     this.o.views.update(m.vmId, { payment: { epoch: m.epoch, state: m.state, reason, paidMilli } });
   }
 
@@ -114,14 +115,6 @@ export class OwnerBilling {
       });
   }
 
-  /** What this tab signed for the VM's lease of `epoch` so far. */
-  private paidOn(vmId: string, epoch: number): number {
-    for (const s of this.signers.values())
-      if (s.newest?.payload.vm === vmId && s.newest.payload.epoch === epoch)
-        return s.newest.payload.milliCredits;
-    return 0;
-  }
-
   private outOfCredit(vmId: string, epoch: number, shortMilli: number): void {
     const known = this.o.views.get(vmId)?.payment;
     const state: PaymentState = known?.epoch === epoch ? known.state : "paid";
@@ -129,7 +122,8 @@ export class OwnerBilling {
     if (this.short.get(vmId) === note) return;
     this.short.set(vmId, note);
     this.o.views.update(vmId, {
-      payment: { epoch, state, reason: note, paidMilli: this.paidOn(vmId, epoch) },
+      // What it cost so far is what the view shows (pay() keeps it current).
+      payment: { epoch, state, reason: note, paidMilli: known?.epoch === epoch ? known.paidMilli : 0 },
     });
   }
 
