@@ -91,12 +91,19 @@ class Hostile {
   /** The newest digest each peer sent us, with when it came. */
   readonly digests = new Map<PeerAddress, { atMs: number; d: Map<string, AuthorDigest> }>();
   readonly vmReplies: { from: PeerAddress; m: VmMessage }[] = [];
+  /** Every digest ("count:hash") this peer's own store has had of each author: the genuine states. */
+  private readonly held = new Map<string, Set<string>>();
   private readonly enc = new TextEncoder();
 
   constructor(readonly peer: NodePeer) {
     const { node } = peer;
     node.store.on("change", (slot) => {
       if (slot.author !== node.identity.peerId) this.heard.push({ author: slot.author, entry: slot.entry });
+      const now = node.store.digest().get(slot.author);
+      if (!now) return;
+      const states = this.held.get(slot.author) ?? new Set<string>();
+      states.add(`${now.count}:${now.hash}`);
+      this.held.set(slot.author, states);
     });
     node.mesh.channel(STATE_PROTOCOL).on("message", (from, payload) => {
       let m: { t?: string; d?: [string, ...number[]][] };
@@ -163,6 +170,11 @@ class Hostile {
   /** The hostile's digest of an author, for comparing with what others say they hold. */
   own(author: string): AuthorDigest | undefined {
     return this.node.store.digest().get(author);
+  }
+
+  /** Whether `d` is a state of `author` this peer's own (verifying) store has held at some moment. */
+  heldOnce(author: string, d: AuthorDigest): boolean {
+    return this.held.get(author)?.has(`${d.count}:${d.hash}`) ?? false;
   }
 }
 
@@ -374,9 +386,15 @@ describe("a hostile peer while a VM moves", () => {
     const checkpoint = await book.latestCheckpoint(vmId, ownerId);
     expect([firstHost, secondHost]).toContain(checkpoint?.record.host);
     const settledMs = Date.now();
+    // The owner signs as its VM runs (receipts), so its feed moves on while digests travel: a page
+    // matches if it holds a state of the owner that the hostile's verifying store also held, at least
+    // as new as the owner's feed when the move settled.
+    const settledSeq = new Map(
+      [ownerId, mallory.node.identity.peerId].map((a) => [a, mallory.own(a)?.seq ?? 0] as const),
+    );
 
-    // Every page holds of the owner exactly what the owner signed (the hostile's copy, genuine only),
-    // nothing at the forged seq for the owner or A, and the hostile's own entries as its own.
+    // Every page holds of the owner only what the owner signed (a state the hostile's own verifying
+    // store held), nothing at the forged seq for the owner or A, and the hostile's own entries as its own.
     await eventually(
       "every browser's digest, sent after the attack, shows the owner's genuine entries",
       () =>
@@ -385,11 +403,9 @@ describe("a hostile peer while a VM moves", () => {
           if (!heard || heard.atMs <= settledMs) return false;
           for (const [author, x] of heard.d)
             if (x.seq >= FORGED_SEQ) throw new Error(`${p} holds a forged entry of ${author}`);
-          // The owner's feed as the owner signed it; the hostile's own entries held as the hostile's.
-          return [ownerId, mallory.node.identity.peerId].every((author) => {
-            const mine = mallory.own(author);
+          return [...settledSeq].every(([author, seq]) => {
             const theirs = heard.d.get(author);
-            return theirs !== undefined && theirs.count === mine?.count && theirs.hash === mine.hash;
+            return theirs !== undefined && theirs.seq >= seq && mallory.heldOnce(author, theirs);
           });
         }),
       { timeoutMs: 45_000, intervalMs: 200 },
