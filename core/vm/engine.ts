@@ -20,6 +20,11 @@ export interface VmEngine {
     sealed: { bytes: Uint8Array; key: CryptoKey; context: string } | null;
     budgetPct: number;
     onOutput: (bytes: Uint8Array) => void;
+    /**
+     * Whether the guest may reach the internet (HTTP through the host's `fetch`);
+     * off (the default), its requests get a 403 that says why.
+     */
+    outbound?: boolean;
   }): Promise<void>;
   input(bytes: Uint8Array): void;
   /** Saves, packs (delta against the image, gzip) and seals the VM's state. */
