@@ -13,6 +13,10 @@ export interface ContributorOptions {
   stampBits: number | undefined;
   /** How long to wait for the server at start before giving up. */
   connectTimeoutMs: number;
+  /** Whether hosted VMs may reach the internet through this machine (HTTP from its address); off by default. */
+  allowOutbound: boolean;
+  /** What it sends for hosted VMs (web answers, VM-to-VM frames), in KiB/s; null: unlimited. */
+  bandwidthCapKiBps: number | null;
   /** A folder for the identity, the shared state and others' replicas (null: memory, a new identity each start). */
   dataDir: string | null;
 }
@@ -29,6 +33,9 @@ every thread), in the network of a Spare Cycles server.
   --slots N           how many VMs to host at once (default: 2)
   --memory MIB        memory offered for VMs, in MiB (default: 1024)
   --name TEXT         the name other peers see (default: headless)
+  --allow-outbound    let hosted VMs reach the internet (HTTP through this machine,
+                      from its address; default: off, their requests are refused)
+  --bandwidth KIBPS   cap what it sends for hosted VMs, in KiB/s (default: unlimited)
   --connect-timeout S seconds to wait for the server at start (default: 15)
   --data DIR          keep the identity (so the credit it earns), the shared state
                       and other owners' replicas in DIR (default: in memory only)
@@ -77,6 +84,8 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
         slots: { type: "string" },
         memory: { type: "string" },
         name: { type: "string" },
+        "allow-outbound": { type: "boolean" },
+        bandwidth: { type: "string" },
         "connect-timeout": { type: "string" },
         data: { type: "string" },
         "stamp-bits": { type: "string" },
@@ -97,6 +106,11 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
         slots: intIn(values.slots, "slots", 1, 16, 2),
         memoryMiB: intIn(values.memory, "memory", 128, 1024 * 1024, 1024),
         name: (values.name ?? "headless").slice(0, 40),
+        allowOutbound: values["allow-outbound"] === true,
+        bandwidthCapKiBps:
+          values.bandwidth === undefined
+            ? null
+            : intIn(values.bandwidth, "bandwidth", 1, 10 * 1024 * 1024, 0),
         stampBits,
         connectTimeoutMs: intIn(values["connect-timeout"], "connect-timeout", 1, 3600, 15) * 1000,
         dataDir: values.data || null,

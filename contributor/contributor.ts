@@ -140,6 +140,8 @@ export async function startContributor(
       memoryMiB: o.memoryMiB,
       budgetPct: o.budgetPct,
       checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
+      outboundAllowed: o.allowOutbound,
+      bandwidthCapKiBps: o.bandwidthCapKiBps,
     }),
     imageId: manifest.imageId,
     memoryBytes: manifest.memorySizeBytes,
@@ -154,7 +156,11 @@ export async function startContributor(
   });
   vm.host.setAccepting(true);
   void peer.node.publishPresence();
-  log(`offering ${o.slots} VM slots, ${o.memoryMiB} MiB, ${o.budgetPct} % of a core each`);
+  log(
+    `offering ${o.slots} VM slots, ${o.memoryMiB} MiB, ${o.budgetPct} % of a core each` +
+      `, outbound internet ${o.allowOutbound ? "allowed" : "off"}` +
+      `, bandwidth ${o.bandwidthCapKiBps === null ? "unlimited" : `capped at ${o.bandwidthCapKiBps} KiB/s`}`,
+  );
 
   return {
     peer,

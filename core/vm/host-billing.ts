@@ -15,6 +15,7 @@ import type { Clock } from "../util/clock.ts";
 import type { Hosting } from "./hosting.ts";
 import { PaymentWatch, type PaymentWatchOptions } from "./payment-watch.ts";
 import type { PaymentState, VmMessage } from "./vm-protocol.ts";
+import type { WebCounters } from "./web-host.ts";
 
 /** What the host needs of the shared state's credit records. */
 export interface CreditRecords {
@@ -37,6 +38,8 @@ export interface HostBillingOptions {
   checkpoint(h: Hosting): Promise<void>;
   isCurrent(h: Hosting): boolean;
   changed(): void;
+  /** What the VM's published ports served on this host so far; each meter says what of it is this lease's. */
+  traffic?(h: Hosting): WebCounters;
 }
 
 /** What the Contribute page and the owner see of a lease's payment. */
@@ -58,6 +61,8 @@ interface Bill {
   cancel: (() => void) | null;
   /** Meter readings, receipts and verdicts of one lease, one at a time. */
   queue: Promise<void>;
+  /** The VM's web counters when the lease began here (an earlier lease on this host served the rest). */
+  trafficFrom: WebCounters;
 }
 
 export const METER_INTERVAL_MS = 3000;
@@ -99,6 +104,7 @@ export class HostBilling {
       paused: false,
       cancel: null,
       queue: Promise.resolve(),
+      trafficFrom: this.traffic(h),
     };
     this.bills.set(h, bill);
     h.view.payment = { ...bill.view };
@@ -179,6 +185,7 @@ export class HostBilling {
         vmId: h.vm.vmId,
         epoch: h.lease.epoch,
         milli: bill.view.meteredMilli,
+        web: this.leaseTraffic(h, bill),
       };
       for (const to of this.ownerTabs(h)) this.o.send(to, meter);
       await this.judge(h, bill);
@@ -235,6 +242,21 @@ export class HostBilling {
       await this.o.checkpoint(h).catch(() => {});
       await h.engine?.pause();
     } else await h.engine.resume();
+  }
+
+  private traffic(h: Hosting): WebCounters {
+    return this.o.traffic?.(h) ?? { requests: 0, bytesIn: 0, bytesOut: 0 };
+  }
+
+  /** What the VM's published ports served in this lease. */
+  private leaseTraffic(h: Hosting, bill: Bill): WebCounters {
+    const now = this.traffic(h);
+    const from = bill.trafficFrom;
+    return {
+      requests: Math.max(0, now.requests - from.requests),
+      bytesIn: Math.max(0, now.bytesIn - from.bytesIn),
+      bytesOut: Math.max(0, now.bytesOut - from.bytesOut),
+    };
   }
 
   /** The owner's tabs that watch or started the VM. */

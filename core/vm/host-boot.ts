@@ -23,6 +23,8 @@ export interface BootOptions {
   replicas: ReplicaStore;
   createEngine: () => VmEngine;
   budgetPct: number;
+  /** Whether the guest may reach the internet through this host (HostSettings.outboundAllowed). */
+  outbound: boolean;
   onOutput: (bytes: Uint8Array) => void;
   /** Whether the link to `peer` is still needed once a fetch from it is over. */
   keepLink: (peer: PeerAddress) => boolean;
@@ -66,6 +68,7 @@ export async function bootHosted(
         vmId: h.vm.vmId,
         sealed: { bytes: sealed, key, context: checkpointContext(h.vm.vmId, r.epoch, r.seq) },
         budgetPct: o.budgetPct,
+        outbound: o.outbound,
         onOutput: o.onOutput,
       });
       h.checkpoints.previous = { epoch: r.epoch, seq: r.seq, sha256: r.sha256, bytes: r.bytes };
@@ -85,6 +88,7 @@ export async function bootHosted(
     vmId: h.vm.vmId,
     sealed: null,
     budgetPct: o.budgetPct,
+    outbound: o.outbound,
     onOutput: o.onOutput,
   });
   return "";

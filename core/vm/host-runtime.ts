@@ -33,6 +33,7 @@ import {
   VM_PROTOCOL,
   type VmMessage,
 } from "./vm-protocol.ts";
+import type { WebCounters } from "./web-host.ts";
 
 export type { HostedVm, HostSettings } from "./hosting.ts";
 
@@ -53,6 +54,8 @@ export interface HostRuntimeOptions {
   createEngine: () => VmEngine;
   settings: () => HostSettings;
   now?: () => number;
+  /** What each VM's published ports served on this host so far (WebHost.countersOf). */
+  traffic?: (vmId: string) => WebCounters;
 }
 
 type StartMessage = Extract<VmMessage, { t: "start" }>;
@@ -112,6 +115,7 @@ export class HostRuntime {
       },
       isCurrent: (h) => this.hosted.get(h.vm.vmId) === h,
       changed: () => this.changed(),
+      traffic: (h) => o.traffic?.(h.vm.vmId) ?? { requests: 0, bytesIn: 0, bytesOut: 0 },
     });
     this.off.push(
       this.vmChannel.on("message", (remote, payload) => {
@@ -219,6 +223,7 @@ export class HostRuntime {
       state,
       code,
       detail,
+      outbound: h.view.outbound,
     });
     for (const to of new Set([h.requester, ...h.viewers])) this.vmChannel.send(to, message);
     this.changed();
@@ -255,7 +260,8 @@ export class HostRuntime {
     const transcript = h.engine ? await h.engine.transcript() : "";
     const { vmId, epoch } = h.lease;
     this.send(remote, { t: "attached", vmId, transcript });
-    this.send(remote, { t: "status", vmId, epoch, state: h.view.state, code: null, detail: h.view.detail });
+    const { state, detail, outbound } = h.view;
+    this.send(remote, { t: "status", vmId, epoch, state, code: null, detail, outbound });
   }
 
   /**
@@ -274,6 +280,7 @@ export class HostRuntime {
       state: "stopped",
       code: null,
       detail: "its host no longer runs it",
+      outbound: false,
     });
   }
 
@@ -296,7 +303,8 @@ export class HostRuntime {
     const lease = await book.checkLease(m.lease, record.owner);
     const epoch = lease?.lease.epoch ?? 0;
     const refuse = (code: HostRefusal, detail: string): void => {
-      this.send(remote, { t: "status", vmId: record.vmId, epoch, state: "refused", code, detail });
+      const status = { vmId: record.vmId, epoch, state: "refused", code, detail, outbound: false } as const;
+      this.send(remote, { t: "status", ...status });
     };
     if (!lease || lease.lease.vmId !== record.vmId)
       return refuse("unsigned-lease", "the lease is not signed by the VM's owner");
@@ -326,6 +334,7 @@ export class HostRuntime {
         state: v.state,
         code: null,
         detail: v.detail,
+        outbound: v.outbound,
       });
       return;
     }
@@ -416,6 +425,8 @@ export class HostRuntime {
         startedAtMs: this.now(),
         lastCheckpoint: null,
         payment: null,
+        // Fixed for the lease: the engine is told at its start (a changed setting applies to the next VM).
+        outbound: this.o.settings().outboundAllowed === true,
       },
       vm,
       lease,
@@ -448,6 +459,7 @@ export class HostRuntime {
         // What is typed in and what comes out is the guest's activity: checkpoints follow it.
         createEngine: () => watchInput(this.o.createEngine(), () => this.checkpointer.activity(h)),
         budgetPct: this.o.settings().budgetPct,
+        outbound: h.view.outbound,
         onOutput: watchOutput(this.console.output(h), () => this.checkpointer.activity(h)),
         keepLink: (peer) => [...this.hosted.values()].some((x) => x.requester === peer),
       });

@@ -19,6 +19,14 @@ export interface HostSettings {
   paymentGraceMs?: number;
   /** How often each VM's meter is read and sent to its owner (default 3 s). */
   meterIntervalMs?: number;
+  /**
+   * Whether the VMs this host starts may reach the internet (HTTP through this
+   * peer's `fetch`, so from its address). Off unless true: a stranger's traffic
+   * would leave from the contributor's address.
+   */
+  outboundAllowed?: boolean;
+  /** What this peer sends for its VMs (web answers, VM-to-VM frames), in KiB/s; null or absent: unlimited. */
+  bandwidthCapKiBps?: number | null;
 }
 
 /** What the Contribute page shows of a hosted VM. */
@@ -41,6 +49,8 @@ export interface HostedVm {
   } | null;
   /** How the lease's payment stands (null until the VM runs). */
   payment: PaymentView | null;
+  /** Whether its guest may reach the internet through this host (fixed when it starts here). */
+  outbound: boolean;
 }
 
 /** Where a hosted VM's checkpoints stand. */

@@ -16,6 +16,7 @@ import { parseCheckpointMeta } from "./checkpoint-protocol.ts";
 import { LeaseBook } from "./lease-book.ts";
 import { type OwnCredits, OwnerBilling } from "./owner-billing.ts";
 import type { OwnerCheckpoints } from "./owner-checkpoints.ts";
+import { OwnerTraffic } from "./owner-traffic.ts";
 import { type OwnedState, type OwnedVm, OwnerViews } from "./owner-views.ts";
 import type { HostCandidate } from "./placement.ts";
 import { PlacementController } from "./placement-controller.ts";
@@ -59,6 +60,7 @@ export class OwnerRuntime {
   private readonly placement: PlacementController;
   private readonly shells: ShellSessions;
   private readonly billing: OwnerBilling;
+  private readonly traffic = new OwnerTraffic();
   private readonly vmChannel: PeerChannel;
   private readonly off: (() => void)[] = [];
   private running = true;
@@ -186,6 +188,7 @@ export class OwnerRuntime {
     await this.o.checkpoints.remove(vmId);
     await this.o.keys.delete(vmId);
     this.views.delete(vmId);
+    this.traffic.forget(vmId);
     this.views.changed();
   }
 
@@ -223,6 +226,14 @@ export class OwnerRuntime {
       case "status": {
         this.placement.status(remote, m.vmId, m.epoch, { state: m.state, code: m.code, detail: m.detail });
         const v = this.views.get(m.vmId);
+        // What the lease's host allows its guest, even while the placement is still waiting on it.
+        const said = v?.outbound;
+        if (
+          v?.host === remote &&
+          v.epoch === m.epoch &&
+          (said?.epoch !== m.epoch || said.allowed !== m.outbound)
+        )
+          this.views.update(m.vmId, { outbound: { epoch: m.epoch, allowed: m.outbound } });
         const leaseHost = v && (v.host === remote || v.state === "waiting");
         // The current lease's host no longer runs it (it gave the slot up, or was asked after a
         // refusal): place it again; it restores from its newest checkpoint, or waits for room or credit.
@@ -256,6 +267,7 @@ export class OwnerRuntime {
         return;
       case "meter":
         this.billing.meter(remote, m);
+        void this.noteTraffic(remote, m);
         return;
       case "payment":
         this.billing.payment(remote, m);
@@ -269,6 +281,17 @@ export class OwnerRuntime {
       default:
         return;
     }
+  }
+
+  /** A host's word on what the VM served in its lease counts only from the host that lease names. */
+  private async noteTraffic(remote: PeerAddress, m: Extract<VmMessage, { t: "meter" }>): Promise<void> {
+    const v = this.views.get(m.vmId);
+    if (!v) return;
+    const fromItsHost =
+      (v.host === remote && v.epoch === m.epoch) ||
+      (await this.leases.leaseOf(m.vmId, m.epoch))?.lease.host === remote;
+    if (!fromItsHost || !this.views.has(m.vmId)) return;
+    this.views.update(m.vmId, { web: this.traffic.note(m.vmId, m.epoch, m.web) });
   }
 
   private onProgress(p: TransferProgress): void {

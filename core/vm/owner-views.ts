@@ -4,6 +4,7 @@ import type { PeerAddress } from "../net/peer-address.ts";
 import type { VmRecord } from "../state/vm-records.ts";
 import { Emitter } from "../util/emitter.ts";
 import type { PaymentState } from "./vm-protocol.ts";
+import type { WebCounters } from "./web-host.ts";
 
 /**
  * "checking": the signed lease names a host, but this tab has not heard from it
@@ -33,6 +34,10 @@ export interface OwnedVm {
   transfer: { direction: "in" | "out"; done: number; total: number } | null;
   /** How the current lease's payment stands, as its host (or this tab, out of credit) said. */
   payment: { epoch: number; state: PaymentState; reason: string; paidMilli: number } | null;
+  /** Whether the host of lease `epoch` lets the guest reach the internet (as it said; null: not yet). */
+  outbound: { epoch: number; allowed: boolean } | null;
+  /** What its published ports served, summed over the leases this tab heard of (owner-traffic.ts). */
+  web: WebCounters;
 }
 
 interface ViewEvents {
@@ -79,6 +84,8 @@ export class OwnerViews {
         reportedAt: null,
         transfer: null,
         payment: null,
+        outbound: null,
+        web: { requests: 0, bytesIn: 0, bytesOut: 0 },
       };
       this.views.set(vm.vmId, v);
     }

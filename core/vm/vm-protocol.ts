@@ -16,9 +16,10 @@ import {
 import { isCount, isObject } from "../util/guards.ts";
 import { fromHex, toHex } from "../util/hex.ts";
 import { parseJsonBytes } from "../util/json.ts";
+import type { WebCounters } from "./web-host.ts";
 
 /** VM control between owners and hosts: JSON messages, one per payload. */
-export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 4 };
+export const VM_PROTOCOL: Protocol = { name: "vm", id: CHANNEL_IDS.vm, version: 5 };
 /** A VM's console bytes, each payload prefixed with the VM id. */
 export const SHELL_PROTOCOL: Protocol = { name: "shell", id: CHANNEL_IDS.shell, version: 1 };
 
@@ -64,8 +65,16 @@ export type VmMessage =
     }
   /** Host → owner: the signed record of a checkpoint it just sent (the document's copy may be deleted). */
   | { t: "checkpoint"; record: SignedEntry<CheckpointRecord> }
-  /** Host → owner. */
-  | { t: "status"; vmId: string; epoch: number; state: HostedState; code: HostRefusal | null; detail: string }
+  /** Host → owner; `outbound`: whether the host lets this lease's guest reach the internet through it. */
+  | {
+      t: "status";
+      vmId: string;
+      epoch: number;
+      state: HostedState;
+      code: HostRefusal | null;
+      detail: string;
+      outbound: boolean;
+    }
   /** Owner's tab → host: let me use the console (signed by the owner). */
   | { t: "attach"; grant: SignedEntry<AttachGrant> }
   | { t: "attached"; vmId: string; transcript: string }
@@ -74,8 +83,11 @@ export type VmMessage =
   | { t: "flush"; vmId: string }
   /** Host → owners: this page is going away; move these VMs now. */
   | { t: "leaving"; vmIds: string[]; reason?: string }
-  /** Host → owner: its meter for the lease of `epoch` reads `milli` milli-credits (cumulative). */
-  | { t: "meter"; vmId: string; epoch: number; milli: number }
+  /**
+   * Host → owner: its meter for the lease of `epoch` reads `milli` milli-credits, and
+   * the VM's published ports served `web` in this lease (both cumulative).
+   */
+  | { t: "meter"; vmId: string; epoch: number; milli: number; web: WebCounters }
   /** Owner → host: the owner's newest signed receipt for the host's lease. */
   | { t: "receipt"; receipt: SignedEntry<Receipt> }
   /** Host → owner: how the lease's payment stands, and what the host does about it. */
@@ -88,6 +100,8 @@ const isVmId = (v: unknown): v is string => typeof v === "string" && VM_ID_PATTE
 const isBox = (v: unknown): v is SealedBox =>
   isObject(v) && typeof v.ephemeral === "string" && typeof v.sealed === "string";
 const text = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : "");
+const isCounters = (v: unknown): v is WebCounters =>
+  isObject(v) && isCount(v.requests) && isCount(v.bytesIn) && isCount(v.bytesOut);
 
 export function encodeVmMessage(message: VmMessage): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(message));
@@ -138,6 +152,7 @@ export function parseVmMessage(payload: Uint8Array): VmMessage | null {
         state: m.state as HostedState,
         code: REFUSALS.has(m.code as HostRefusal) ? (m.code as HostRefusal) : null,
         detail: text(m.detail, 500),
+        outbound: m.outbound === true,
       };
     case "attach":
       return isObject(m.grant)
@@ -152,8 +167,14 @@ export function parseVmMessage(payload: Uint8Array): VmMessage | null {
     case "flush":
       return isVmId(m.vmId) ? { t: "flush", vmId: m.vmId } : null;
     case "meter":
-      if (!isVmId(m.vmId) || !isCount(m.epoch) || !isCount(m.milli)) return null;
-      return { t: "meter", vmId: m.vmId, epoch: m.epoch, milli: m.milli };
+      if (!isVmId(m.vmId) || !isCount(m.epoch) || !isCount(m.milli) || !isCounters(m.web)) return null;
+      return {
+        t: "meter",
+        vmId: m.vmId,
+        epoch: m.epoch,
+        milli: m.milli,
+        web: { requests: m.web.requests, bytesIn: m.web.bytesIn, bytesOut: m.web.bytesOut },
+      };
     case "receipt":
       // Shape and signature are checked by the host (core/ledger/verify.ts).
       return isObject(m.receipt)

@@ -2,6 +2,7 @@
 // host side (when contributing) and the owner side, wired to the peer's mesh
 // and presence. The page, the tests and a Node contributor all use this.
 
+import { BandwidthCap } from "../net/bandwidth-cap.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import { Transfers } from "../net/transfer.ts";
 import type { PeerNode, PeerView } from "../peer/peer-node.ts";
@@ -17,7 +18,7 @@ import { OwnerRuntime } from "./owner-runtime.ts";
 import type { HostCandidate } from "./placement.ts";
 import { ReplicaStore } from "./replica-store.ts";
 import { WebClient } from "./web-client.ts";
-import { WebHost, type WebHostLimits } from "./web-host.ts";
+import { type WebCounters, WebHost, type WebHostLimits } from "./web-host.ts";
 
 export interface VmServicesOptions {
   clock: Clock;
@@ -45,6 +46,8 @@ export interface VmServices {
   owner: OwnerRuntime;
   /** Published ports (the shared state), serving them (as a host) and asking them (as anyone). */
   web: { book: WebBook; host: WebHost; client: WebClient };
+  /** What this peer sends for the VMs it hosts (web answers, VM-to-VM frames), capped as its person allows. */
+  bandwidth: BandwidthCap;
   dispose(): Promise<void>;
 }
 
@@ -80,6 +83,7 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     clock: o.clock,
     keepers: [ownCheckpoints, replicas],
   });
+  const bandwidth = new BandwidthCap({ clock: o.clock, capKiBps: () => o.hostSettings().bandwidthCapKiBps });
   const host = new HostRuntime({
     identity: node.identity,
     mesh: node.mesh,
@@ -92,6 +96,8 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     createEngine: o.createEngine,
     settings: o.hostSettings,
     now: o.now,
+    // What each hosted VM's published ports served, for its owner's page (web-host.ts).
+    traffic: (vmId): WebCounters => webHost.countersOf(vmId),
   });
   const candidates = async (): Promise<HostCandidate[]> => {
     await refreshViews();
@@ -130,6 +136,7 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     web: webBook,
     running: (vmId) => host.running(vmId),
     limits: o.webLimits,
+    bandwidth,
   });
   const webClient = new WebClient({ mesh: node.mesh, clock: o.clock, book });
   return {
@@ -138,10 +145,12 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     host,
     owner,
     web: { book: webBook, host: webHost, client: webClient },
+    bandwidth,
     async dispose() {
       offChange();
       webClient.dispose();
       webHost.dispose();
+      bandwidth.dispose();
       owner.dispose();
       await host.stop();
       ex.dispose();

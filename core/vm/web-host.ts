@@ -4,6 +4,7 @@
 // per-VM concurrency, a rate per asker, a deadline for the first byte and for
 // the whole answer, and a size cap; each failure is an HTTP status the asker
 // shows, never a hang.
+import type { BandwidthCap } from "../net/bandwidth-cap.ts";
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import type { Clock } from "../util/clock.ts";
@@ -59,6 +60,8 @@ export interface WebHostOptions {
   /** The VM this host runs, if it does and it is running. */
   running(vmId: string): Hosting | null;
   limits?: Partial<WebHostLimits>;
+  /** The contributor's bandwidth for its VMs: answers wait for it (slowed, never cut), and it counts what passes. */
+  bandwidth?: BandwidthCap;
 }
 
 type Request = Extract<WebMessage, { t: "request" }>;
@@ -88,6 +91,7 @@ export class WebHost {
     this.channel = o.mesh.channel(WEB_PROTOCOL);
     this.off = [
       this.channel.on("message", (remote, payload) => {
+        o.bandwidth?.noteIn(payload.length);
         const m = parseWebMessage(payload);
         if (m?.t === "request") void this.serve(remote, m);
         else if (m?.t === "cancel") this.finish(`${remote}/${m.id}`);
@@ -169,6 +173,8 @@ export class WebHost {
       queue = queue.then(async () => {
         while (!s.done && this.o.mesh.bufferedBytes(remote) > this.limits.highWaterBytes)
           await new Promise<void>((r) => this.o.clock.after(5, r));
+        if (frame.t === "body" && !s.done && this.o.bandwidth)
+          await this.o.bandwidth.wait(frame.bytes.length);
         if (s.done && frame.t !== "end") return;
         this.send(remote, frame);
       });

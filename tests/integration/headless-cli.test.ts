@@ -26,8 +26,14 @@ describe("the headless contributor's command line", () => {
         memoryMiB: 1024,
         stampBits: undefined,
         dataDir: null,
+        allowOutbound: false,
+        bandwidthCapKiBps: null,
       },
     });
+    expect(
+      parseCommandLine(["--server", "ws://x/signal", "--allow-outbound", "--bandwidth", "512"]),
+    ).toMatchObject({ ok: true, options: { allowOutbound: true, bandwidthCapKiBps: 512 } });
+    expect(parseCommandLine(["--server", "ws://x/signal", "--bandwidth", "0"])).toMatchObject({ ok: false });
     expect(parseCommandLine([])).toMatchObject({ ok: false, error: "--server is required" });
     expect(parseCommandLine(["--server", "ws://x/signal", "--slots", "0"])).toMatchObject({ ok: false });
     expect(parseCommandLine(["--server", "ws://x/signal", "--budget", "12.5"])).toMatchObject({ ok: false });
@@ -47,6 +53,7 @@ describe("the hosting log", () => {
     startedAtMs: 0,
     lastCheckpoint: null,
     payment: null,
+    outbound: false,
     ...over,
   });
 

@@ -28,6 +28,8 @@ let sent: VmMessage[];
 let engine: { instructions: number; paused: boolean; budgets: number[]; checkpoints: number };
 let h: Hosting;
 let billing: HostBilling;
+/** What the VM's published ports served on this host (WebHost.countersOf). */
+let served: { requests: number; bytesIn: number; bytesOut: number };
 
 function ledgerWithBalance(balanceMilli: number): Ledger {
   const account = {
@@ -66,6 +68,8 @@ beforeEach(async () => {
   [owner, host, stranger] = await Promise.all([createIdentity(), createIdentity(), createIdentity()]);
   clock = new ManualClock();
   sent = [];
+  // An earlier lease of the VM on this host served these: not this lease's.
+  served = { requests: 5, bytesIn: 500, bytesOut: 5000 };
   engine = { instructions: 0, paused: false, budgets: [], checkpoints: 0 };
   const book = new CreditBook(new AuthorStore(host), host);
   h = {
@@ -98,6 +102,7 @@ beforeEach(async () => {
     },
     isCurrent: () => true,
     changed: () => {},
+    traffic: () => ({ ...served }),
   });
   billing.begin(h, LEASE);
   // The guest has run 10 credits' worth.
@@ -105,10 +110,12 @@ beforeEach(async () => {
 });
 
 describe("host billing", () => {
-  it("meters the guest and tells only the owner's tabs", async () => {
+  it("meters the guest and what its ports served in this lease, and tells only the owner's tabs", async () => {
+    served = { requests: 7, bytesIn: 700, bytesOut: 9000 };
     await tick(1000);
     const meters = sent.filter((m) => m.t === "meter");
-    expect(meters).toEqual([{ t: "meter", vmId: VM, epoch: 3, milli: 10_000 }]);
+    const web = { requests: 2, bytesIn: 200, bytesOut: 4000 };
+    expect(meters).toEqual([{ t: "meter", vmId: VM, epoch: 3, milli: 10_000, web }]);
     expect(sent.length).toBe(1); // to the owner's tab, not to the stranger watching
   });
 
