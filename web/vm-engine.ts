@@ -38,6 +38,9 @@ export interface HostHandle {
     tcpWrite?: GuestTcp["tcpWrite"];
     tcpRead?: GuestTcp["tcpRead"];
     tcpClose?: GuestTcp["tcpClose"];
+    /** The guest's packets to and from its owner's network (worker/api.ts GuestLanApi). */
+    lanTake?(): Promise<Uint8Array[] | null>;
+    lanGive?(packets: Uint8Array[]): unknown;
     /** Where the host can take shell channels (a worker in a browser page). */
     addShellChannel?(id: number, channel: RTCDataChannel, fromByte: number, closed: () => void): unknown;
     closeShellChannel?(id: number): unknown;
@@ -58,7 +61,7 @@ export function createVmEngine(o: EngineOptions): VmEngine {
   let nextChannelId = 1;
   const base: BaseSource = { url: o.image.url, sha256: o.image.sha256, bytes: o.image.bytes };
   return {
-    async start({ imageId, vmId, sealed, budgetPct, onOutput }) {
+    async start({ imageId, vmId, sealed, budgetPct, onOutput, outbound }) {
       if (imageId !== o.imageId)
         throw new Error(`this host does not have the VM's image (${imageId.slice(0, 24)}…)`);
       host = o.createHost();
@@ -80,6 +83,7 @@ export function createVmEngine(o: EngineOptions): VmEngine {
           budgetPct,
           coldBoot: false,
           ...(vmId !== undefined && { mac: guestMacForVm(vmId) }),
+          ...(outbound === true && { outbound }),
         },
         { output: onOutput, progress: () => {} },
       );
@@ -125,6 +129,28 @@ export function createVmEngine(o: EngineOptions): VmEngine {
         tcpClose: (id) => api.tcpClose!(id),
       };
       return openGuestConnection(tcp, port);
+    },
+    lan(onPacket) {
+      const api = host?.api;
+      let open = api?.lanTake !== undefined && api.lanGive !== undefined;
+      // Takes the guest's packets as it sends them, until the VM stops or this is closed.
+      const pump = async () => {
+        while (open) {
+          const packets = await api!.lanTake!().catch(() => null);
+          if (packets === null) break;
+          if (open) for (const p of packets) onPacket(p);
+        }
+        open = false;
+      };
+      if (open) void pump();
+      return {
+        deliver(packet) {
+          if (open) void Promise.resolve(api!.lanGive!([packet])).catch(() => {});
+        },
+        close() {
+          open = false;
+        },
+      };
     },
     async pause() {
       await host?.api.pause();

@@ -53,6 +53,8 @@ export interface StartRequest {
    * its VM id). Absent for a VM without an id (a local VM): the image's MAC.
    */
   mac?: string;
+  /** Whether the guest may reach the internet through the host's fetch (default: no). */
+  outbound?: boolean;
 }
 
 export interface StartResult {
@@ -123,7 +125,7 @@ export interface GuestNetInfo {
   /** The guest's address on its private network (from the emulator's DHCP). */
   ip: string;
   /** Outbound internet from the guest (off: its requests get a 403 that says so). */
-  outbound: "off";
+  outbound: "off" | "on";
 }
 
 /**
@@ -141,7 +143,18 @@ export interface GuestTcpApi {
   tcpClose(id: number): void;
 }
 
-export interface VmHostApi extends GuestTcpApi {
+/**
+ * The guest's packets to and from its owner's private network (core/vm/vm-lan.ts):
+ * IPv4, as the guest sends them (from its own address) and as it takes them (to it).
+ */
+export interface GuestLanApi {
+  /** Waits for the guest's next packets; null once the VM has stopped. */
+  lanTake(): Promise<Uint8Array[] | null>;
+  /** Hands the guest packets from its owner's network. */
+  lanGive(packets: Uint8Array[]): void;
+}
+
+export interface VmHostApi extends GuestTcpApi, GuestLanApi {
   /** Optional: gets the emulator and the likely state ready before `start`, to start faster. */
   prepare(guest: GuestSource, likelyState: StateSource | null): Promise<void>;
   start(request: StartRequest, events: VmHostEvents): Promise<StartResult>;

@@ -31,7 +31,8 @@ import type {
 } from "./api.ts";
 import { createBusyMeter } from "./busy-meter.ts";
 import { sealCheckpoint } from "./checkpoints.ts";
-import { GuestNic } from "./guest-nic.ts";
+import { GuestLanQueue } from "./guest-lan-queue.ts";
+import { GuestNic, MAX_LAN_QUEUE } from "./guest-nic.ts";
 import { GuestTcpTable } from "./guest-tcp.ts";
 import { takeSnapshot } from "./local-saves.ts";
 import { RunMeter } from "./run-meter.ts";
@@ -78,6 +79,7 @@ export class VmHost implements VmHostApi {
   private readonly meter = new RunMeter();
   private readonly preparation = new VmPreparation();
   private nic: GuestNic | null = null;
+  private readonly lan = new GuestLanQueue();
   private readonly tcp = new GuestTcpTable(() => this.nic);
 
   /**
@@ -131,7 +133,7 @@ export class VmHost implements VmHostApi {
           throw new Error([...problems, `booting from scratch failed: ${why}`].join("; "));
         }
       }
-      this.attach(emulator, events, request.budgetPct, mac);
+      this.attach(emulator, events, request.budgetPct, mac, request.outbound === true);
       if (restoredIndex === null) await waitForShell(request.guest, this.console, events);
       // Serial input sent in the same tick as the restore is overwritten by it.
       else await delay(0);
@@ -150,10 +152,17 @@ export class VmHost implements VmHostApi {
     }
   }
 
-  private attach(emulator: V86, events: VmHostEvents, budgetPct: number, mac: string): void {
+  private attach(
+    emulator: V86,
+    events: VmHostEvents,
+    budgetPct: number,
+    mac: string,
+    outbound: boolean,
+  ): void {
     this.emulator = emulator;
     // Before the emulator first runs, so a guest booting from scratch reads the VM's MAC.
-    this.nic = GuestNic.attach(emulator, mac);
+    this.nic = GuestNic.attach(emulator, mac, { outbound });
+    this.nic.openLan((packet) => this.lan.push(packet));
     this.console.attach(emulator, events);
     this.governor = governV86(emulator, budgetPct);
     this.meter.start(emulator);
@@ -162,7 +171,19 @@ export class VmHost implements VmHostApi {
 
   network(): GuestNetInfo | null {
     const nic = this.nic;
-    return nic && { mac: nic.mac, ip: nic.guestIp, outbound: "off" };
+    return nic && { mac: nic.mac, ip: nic.guestIp, outbound: nic.outbound ? "on" : "off" };
+  }
+
+  lanTake(): Promise<Uint8Array[] | null> {
+    return this.lan.take();
+  }
+
+  lanGive(packets: Uint8Array[]): void {
+    const nic = this.nic;
+    if (!nic) return;
+    for (const packet of packets.slice(0, MAX_LAN_QUEUE)) nic.deliverLan(packet);
+    // The guest answers now, not after the governor's rest.
+    this.governor?.wake();
   }
 
   tcpOpen(port: number): Promise<number> {
@@ -260,6 +281,7 @@ export class VmHost implements VmHostApi {
   private async teardown(): Promise<void> {
     await this.preparation.dispose();
     this.tcp.closeAll("the VM stopped");
+    this.lan.close();
     this.nic?.dispose();
     this.nic = null;
     this.meter.stop();

@@ -9,6 +9,9 @@ import { sha256 } from "@noble/hashes/sha2.js";
 /** The owner's private network: 10.0.0.0/8. Packets the guest sends there go over the mesh. */
 export const LAN_PREFIX = 10;
 
+/** The address every guest believes it has (the image's DHCP answer, v86's default). */
+export const GUEST_IP_BITS = 0xc0a8_5664; // 192.168.86.100
+
 /** The VM's virtual address as 32 bits (network order), e.g. 0x0a17_0438. */
 export function virtualAddressBitsOf(vmId: string): number {
   const hash = sha256(new TextEncoder().encode(`spare-cycles virtual ip\0${vmId}`));

@@ -23,6 +23,7 @@ export const CHANNEL_IDS = {
   checkpoint: 6,
   linkAuth: 7,
   web: 8,
+  lan: 9,
   presence: 16,
   state: 20,
 } as const;

@@ -93,6 +93,18 @@ export class VmBook {
     return out.filter((v): v is VerifiedVm => v !== null);
   }
 
+  /** The VMs `owner` signed, deleted ones left out. */
+  async vmsOf(owner: string): Promise<VerifiedVm[]> {
+    const out = await Promise.all(
+      this.store.list("vms").map(async (slot) => {
+        if (slot.author !== owner) return null;
+        const v = await this.checkVm(slot.value);
+        return v && v.vm.owner === owner && v.vm.vmId === slot.key && !v.vm.deleted ? v : null;
+      }),
+    );
+    return out.filter((v): v is VerifiedVm => v !== null);
+  }
+
   /** A lease entry is valid when the VM's owner signed it. */
   async checkLease(value: unknown, owner: string): Promise<VerifiedLease | null> {
     const v = await verifyEntry(value, LEASE_KIND, parseLease);

@@ -10,6 +10,16 @@ export interface GuestConnection {
   onClose(handler: () => void): void;
 }
 
+/**
+ * The guest's side of its owner's private network (core/vm/vm-lan.ts). What the
+ * guest sends to 10.0.0.0/8 comes out as IPv4 packets from its own address.
+ */
+export interface GuestLan {
+  /** Hands the guest an IPv4 packet addressed to the guest's own address; dropped when it is busy. */
+  deliver(packet: Uint8Array): void;
+  close(): void;
+}
+
 /** What runs one VM (a Web Worker in the browser, v86 directly in Node tests). */
 export interface VmEngine {
   /** Boots from the image, or restores sealed checkpoint bytes (throws if they do not open). */
@@ -47,6 +57,8 @@ export interface VmEngine {
   stats(): Promise<{ usedPct: number; instructions: number }>;
   /** Opens a TCP connection to `port` in the guest; absent where the guest has no network. */
   connect?(port: number): Promise<GuestConnection>;
+  /** Opens the guest's side of its owner's private network; absent where the guest has no network. */
+  lan?(onPacket: (packet: Uint8Array) => void): GuestLan;
   stop(): Promise<void>;
 }
 

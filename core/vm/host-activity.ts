@@ -22,6 +22,19 @@ export function watchInput(engine: VmEngine, onActivity: () => void): VmEngine {
       shellChannel: (channel: SideChannel, fromByte: number, closed: () => void) =>
         engine.shellChannel!(channel, fromByte, closed),
     }),
+    // What the guest's network brings in changes it as typing does.
+    ...(engine.lan && {
+      lan: (onPacket: (packet: Uint8Array) => void) => {
+        const lan = engine.lan!(onPacket);
+        return {
+          deliver: (packet: Uint8Array) => {
+            lan.deliver(packet);
+            onActivity();
+          },
+          close: () => lan.close(),
+        };
+      },
+    }),
     stop: () => engine.stop(),
   };
 }

@@ -17,6 +17,7 @@ import { OwnerCheckpoints } from "./owner-checkpoints.ts";
 import { OwnerRuntime } from "./owner-runtime.ts";
 import type { HostCandidate } from "./placement.ts";
 import { ReplicaStore } from "./replica-store.ts";
+import { VmLan, type VmLanLimits } from "./vm-lan.ts";
 import { WebClient } from "./web-client.ts";
 import { type WebCounters, WebHost, type WebHostLimits } from "./web-host.ts";
 
@@ -37,6 +38,8 @@ export interface VmServicesOptions {
   now?: () => number;
   /** Limits on the web requests this peer serves for the VMs it hosts. */
   webLimits?: Partial<WebHostLimits>;
+  /** Limits on the packets this peer takes for the owners' private networks of the VMs it hosts. */
+  lanLimits?: Partial<VmLanLimits>;
 }
 
 export interface VmServices {
@@ -48,6 +51,8 @@ export interface VmServices {
   web: { book: WebBook; host: WebHost; client: WebClient };
   /** What this peer sends for the VMs it hosts (web answers, VM-to-VM frames), capped as its person allows. */
   bandwidth: BandwidthCap;
+  /** The owners' private networks, for the VMs this peer hosts. */
+  lan: VmLan;
   dispose(): Promise<void>;
 }
 
@@ -139,6 +144,15 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     bandwidth,
   });
   const webClient = new WebClient({ mesh: node.mesh, clock: o.clock, book });
+  const lan = new VmLan({
+    mesh: node.mesh,
+    book,
+    clock: o.clock,
+    hosted: () => host.vms().flatMap((v) => host.running(v.vmId) ?? []),
+    onHostedChange: (fn) => host.on("change", fn),
+    bandwidth,
+    limits: o.lanLimits,
+  });
   return {
     book,
     transfers,
@@ -146,8 +160,10 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     owner,
     web: { book: webBook, host: webHost, client: webClient },
     bandwidth,
+    lan,
     async dispose() {
       offChange();
+      lan.dispose();
       webClient.dispose();
       webHost.dispose();
       bandwidth.dispose();

@@ -58,7 +58,7 @@ export interface StartedHost {
 
 export async function startHost(
   server: GuestServer,
-  options: { states?: StateSource[]; mac?: string; coldBoot?: boolean } = {},
+  options: { states?: StateSource[]; mac?: string; coldBoot?: boolean; outbound?: boolean } = {},
 ): Promise<StartedHost> {
   const host = new VmHost();
   const tail = new ConsoleTail();
@@ -69,6 +69,7 @@ export async function startHost(
       budgetPct: 100,
       coldBoot: options.coldBoot,
       mac: options.mac,
+      outbound: options.outbound,
     },
     { output: (bytes) => tail.push(bytes), progress: () => {} },
   );

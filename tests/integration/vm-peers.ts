@@ -40,9 +40,12 @@ export const engines = {
   maxLive: 0,
   created: new Map<PeerAddress, number>(),
   sealedWith: new Map<PeerAddress, { key: CryptoKey; context: string }[]>(),
+  /** Whether each engine a host started was told its guest may reach the internet, in order. */
+  outbound: new Map<PeerAddress, boolean[]>(),
   reset() {
     this.live = this.maxLive = 0;
     this.created.clear();
+    this.outbound.clear();
     this.sealedWith.clear();
   },
   factory(peer: () => PeerAddress, instructionsPerLine?: number): VmServicesOptions["createEngine"] {
@@ -53,6 +56,7 @@ export const engines = {
       return {
         ...inner,
         start: async (options) => {
+          this.outbound.set(peer(), [...(this.outbound.get(peer()) ?? []), options.outbound === true]);
           await inner.start(options);
           live = true;
           this.live++;
@@ -101,6 +105,10 @@ export interface PeerOptions {
   /** Whether this tab leads its owner's tabs (and so places VMs and signs receipts); default always. */
   isLeader?: () => boolean;
   webLimits?: VmServicesOptions["webLimits"];
+  /** Whether the VMs this peer hosts may reach the internet (default off). */
+  outboundAllowed?: boolean;
+  /** What this peer sends for its VMs, in KiB/s (default unlimited). */
+  bandwidthCapKiBps?: number;
 }
 
 /** The stamp difficulty the integration peers use: a stamp in a few hundred tries. */
@@ -172,6 +180,8 @@ export async function addPeer(
       checkpointIntervalMs: options.checkpointIntervalMs ?? 300,
       meterIntervalMs: options.meterIntervalMs ?? 200,
       ...(options.paymentGraceMs !== undefined && { paymentGraceMs: options.paymentGraceMs }),
+      outboundAllowed: options.outboundAllowed === true,
+      bandwidthCapKiBps: options.bandwidthCapKiBps ?? null,
     }),
     imageId: IMAGE,
     memoryBytes: 96 * 1024 * 1024,

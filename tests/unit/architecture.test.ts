@@ -57,7 +57,7 @@ const CORE_FOLDERS: Record<string, string[]> = {
   state: ["util", "crypto", "net", "ledger"],
   guest: ["util", "state"],
   peer: ["util", "crypto", "net", "ledger", "state"],
-  vm: ["util", "crypto", "net", "ledger", "state", "peer", "web"],
+  vm: ["util", "crypto", "net", "ledger", "state", "peer", "web", "guest"],
   ledger: ["util", "crypto"],
   web: ["util", "crypto", "net", "state"],
 };
