@@ -6,6 +6,7 @@
 // replays the console on restore, and is silent once stopped.
 
 import { seal, unseal } from "../../core/crypto/vm-crypto.ts";
+import { checksumOf } from "../../core/guest/lan-packet.ts";
 import type { GuestConnection, VmEngine } from "../../core/vm/engine.ts";
 
 export interface FakeMachine {
@@ -15,6 +16,12 @@ export interface FakeMachine {
   running: boolean;
   /** Paused by its host: it takes no input and runs nothing until resumed. */
   paused: boolean;
+  /** The VM it runs (as started). */
+  vmId: string | null;
+  /** Packets from its owner's network, as they arrived (it answers pings itself). */
+  lanReceived: Uint8Array[];
+  /** Sends a packet to its owner's network, as the guest would (null until its host opens the LAN). */
+  lanSend: ((packet: Uint8Array) => void) | null;
 }
 
 export const running = new Set<FakeMachine>();
@@ -33,7 +40,15 @@ function expand(text: string): string {
 export function fakeEngine(
   options: { imageId?: string; instructionsPerLine?: number } = {},
 ): VmEngine & { machine: FakeMachine } {
-  const machine: FakeMachine = { files: {}, listening: new Set(), running: false, paused: false };
+  const machine: FakeMachine = {
+    files: {},
+    listening: new Set(),
+    running: false,
+    paused: false,
+    vmId: null,
+    lanReceived: [],
+    lanSend: null,
+  };
   let onOutput: (bytes: Uint8Array) => void = () => {};
   let transcript = "";
   let typed = "";
@@ -75,6 +90,7 @@ export function fakeEngine(
   return {
     machine,
     async start(o) {
+      machine.vmId = o.vmId ?? null;
       if (options.imageId !== undefined && o.imageId !== options.imageId)
         throw new Error(`this host does not have the VM's image (${o.imageId.slice(0, 24)}…)`);
       if (o.sealed) {
@@ -134,11 +150,46 @@ export function fakeEngine(
         throw new Error(`connection refused on port ${port}`);
       return fakeHttpConnection(machine);
     },
+    lan(onPacket) {
+      let open = true;
+      machine.lanSend = (packet) => {
+        if (open && machine.running) onPacket(packet);
+      };
+      return {
+        deliver(packet) {
+          if (!open || !machine.running || machine.paused) return;
+          machine.lanReceived.push(packet);
+          const reply = echoReplyTo(packet);
+          if (reply) onPacket(reply);
+        },
+        close() {
+          open = false;
+          machine.lanSend = null;
+        },
+      };
+    },
     async stop() {
       machine.running = false;
       running.delete(machine);
     },
   };
+}
+
+/** The guest's answer to an ICMP echo request for it: the reply, from it to the asker. */
+function echoReplyTo(packet: Uint8Array): Uint8Array | null {
+  const ihl = (packet[0]! & 15) * 4;
+  if (packet[9] !== 1 || packet[ihl] !== 8) return null;
+  const out = packet.slice();
+  const view = new DataView(out.buffer);
+  const [src, dst] = [view.getUint32(12), view.getUint32(16)];
+  view.setUint32(12, dst);
+  view.setUint32(16, src);
+  view.setUint16(10, 0);
+  view.setUint16(10, checksumOf(out.subarray(0, ihl)));
+  out[ihl] = 0;
+  view.setUint16(ihl + 2, 0);
+  view.setUint16(ihl + 2, checksumOf(out.subarray(ihl)));
+  return out;
 }
 
 /**

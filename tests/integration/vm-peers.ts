@@ -109,6 +109,7 @@ export interface PeerOptions {
   outboundAllowed?: boolean;
   /** What this peer sends for its VMs, in KiB/s (default unlimited). */
   bandwidthCapKiBps?: number;
+  lanLimits?: VmServicesOptions["lanLimits"];
 }
 
 /** The stamp difficulty the integration peers use: a stamp in a few hundred tries. */
@@ -187,6 +188,7 @@ export async function addPeer(
     memoryBytes: 96 * 1024 * 1024,
     isLeader: options.isLeader ?? (() => true),
     webLimits: options.webLimits,
+    lanLimits: options.lanLimits,
     owner: { graceMs: 600, tickMs: 100, startTimeoutMs: 5000 },
     ...(options.replicaMaxBytes !== undefined && { replicaMaxBytes: options.replicaMaxBytes }),
   });
