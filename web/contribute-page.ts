@@ -6,14 +6,17 @@
 import { type BackoffDecision, effectiveBudgetPct } from "../core/cpu/backoff.ts";
 import { shortPeerId } from "../core/crypto/identity.ts";
 import { formatCredits } from "../core/ledger/units.ts";
+import type { BandwidthTotals } from "../core/net/bandwidth-cap.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
 import { formatAge, formatBytes } from "../core/util/format.ts";
 import type { HostedVm, HostRuntime } from "../core/vm/host-runtime.ts";
+import { BandwidthRateMeter, bandwidthText } from "./bandwidth-view.ts";
 import { CpuChart, CpuHistory } from "./contribute-chart.ts";
 import {
   batteryLevels,
   type ContributeSettings,
   parseAllowedHours,
+  parseBandwidthCap,
   saveContributeSettings,
 } from "./contribute-settings.ts";
 import { Lifetime } from "./lifetime.ts";
@@ -29,6 +32,12 @@ export interface ContributeElements {
   hoursFrom: HTMLInputElement;
   hoursTo: HTMLInputElement;
   idleOnly: HTMLInputElement;
+  /** "Let VMs I host reach the internet (HTTP through this browser)". */
+  outbound: HTMLInputElement;
+  /** The bandwidth cap in KiB/s (empty: unlimited). */
+  bandwidthCap: HTMLInputElement;
+  /** What bandwidth this tab gives now. */
+  bandwidth: HTMLElement;
   status: HTMLElement;
   /** What the adaptive governor does now, and why. */
   governor: HTMLElement;
@@ -51,6 +60,7 @@ export class ContributePage {
   private readonly lifetime = new Lifetime();
   private readonly history = new CpuHistory();
   private readonly chart: CpuChart;
+  private readonly rates = new BandwidthRateMeter();
 
   constructor(
     private readonly el: ContributeElements,
@@ -60,6 +70,8 @@ export class ContributePage {
     private readonly store: KeyValueStore,
     /** Called whenever what this tab offers changed (to sign presence again). */
     private readonly onChange: (settings: ContributeSettings) => void,
+    /** What this tab sent and received for its hosted VMs (VmServices.bandwidth). */
+    private readonly bandwidth: { totals(): BandwidthTotals },
   ) {
     const { signal } = this.lifetime;
     el.toggle.addEventListener("click", () => void this.setContributing(!this.settings.contributing), {
@@ -108,6 +120,9 @@ export class ContributePage {
     this.el.hoursFrom.value = this.settings.allowedHours ? String(this.settings.allowedHours.fromHour) : "";
     this.el.hoursTo.value = this.settings.allowedHours ? String(this.settings.allowedHours.toHour) : "";
     this.el.idleOnly.checked = this.settings.onlyWhenIdle;
+    this.el.outbound.checked = this.settings.outboundAllowed === true;
+    this.el.bandwidthCap.value =
+      this.settings.bandwidthCapKiBps == null ? "" : String(this.settings.bandwidthCapKiBps);
   }
 
   private async setContributing(contributing: boolean): Promise<void> {
@@ -131,6 +146,9 @@ export class ContributePage {
         ? Math.min(100, Math.max(5, Math.round(budgetPct)))
         : this.settings.budgetPct,
       ...this.readGates(),
+      // Applies to the VMs that start here from now on (their engine is told at start).
+      outboundAllowed: this.el.outbound.checked,
+      bandwidthCapKiBps: parseBandwidthCap(this.el.bandwidthCap.value),
     };
     this.fill();
     await saveContributeSettings(this.store, this.settings);
@@ -180,6 +198,14 @@ export class ContributePage {
         : "Not contributing. Press “Contribute” to lend this tab's idle CPU to others' VMs.";
     el.status.dataset.hosting = String(vms.length);
     this.renderGovernor(vms.filter((v) => v.state === "running").length);
+    const totals = this.bandwidth.totals();
+    el.bandwidth.textContent = bandwidthText(
+      this.rates.sample(Date.now(), totals),
+      totals,
+      settings.bandwidthCapKiBps ?? null,
+    );
+    el.bandwidth.dataset.outBytes = String(totals.outBytes);
+    el.bandwidth.dataset.inBytes = String(totals.inBytes);
     const rows = vms.map((v) => {
       const tr = document.createElement("tr");
       tr.dataset.vmId = v.vmId;
@@ -197,7 +223,10 @@ export class ContributePage {
       const cells = [
         v.name,
         shortPeerId(v.owner),
-        v.state + (v.detail ? ` (${v.detail})` : "") + paymentNote(v.payment),
+        v.state +
+          (v.detail ? ` (${v.detail})` : "") +
+          paymentNote(v.payment) +
+          (v.outbound ? " · may reach the internet through this tab" : ""),
         `epoch ${v.epoch}`,
         c
           ? `#${c.seq}, ${formatBytes(c.bytes)}, ${formatAge(Date.now() - c.atMs)}, ${c.overheadPct}% of its budget`

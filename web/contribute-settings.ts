@@ -12,15 +12,29 @@ export interface ContributeSettings extends HostSettings, GateSettings {
 const KEY = "contribute-settings";
 
 export function defaultContributeSettings(): ContributeSettings {
-  const deviceMiB = ((navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? 4) * 1024;
+  const nav = globalThis.navigator as (Navigator & { deviceMemory?: number }) | undefined;
+  const deviceMiB = (nav?.deviceMemory ?? 4) * 1024;
   return {
     contributing: false,
     slots: 2,
     memoryMiB: Math.max(256, Math.min(1024, Math.round(deviceMiB / 4))),
     budgetPct: 50,
     checkpointIntervalMs: 15_000,
+    // A stranger's traffic would leave from this person's address: only if they say so.
+    outboundAllowed: false,
+    bandwidthCapKiBps: null,
     ...DEFAULT_GATES,
   };
+}
+
+/** The most a bandwidth cap may say, in KiB/s (10 GiB/s: past any connection). */
+export const MAX_BANDWIDTH_CAP_KIBPS = 10 * 1024 * 1024;
+
+/** A bandwidth cap from what was stored or typed: a whole number of KiB/s, or null (unlimited). */
+export function parseBandwidthCap(v: unknown): number | null {
+  const n = typeof v === "string" ? (v.trim() === "" ? Number.NaN : Number(v)) : v;
+  if (typeof n !== "number" || !Number.isFinite(n) || n < 1) return null;
+  return Math.min(MAX_BANDWIDTH_CAP_KIBPS, Math.round(n));
 }
 
 /** Allowed hours from what was stored: two different whole hours 0..23, else any time. */
@@ -44,6 +58,8 @@ export async function loadContributeSettings(store: KeyValueStore): Promise<Cont
     memoryMiB: num(saved?.memoryMiB, 128, 65536, d.memoryMiB),
     budgetPct: num(saved?.budgetPct, 5, 100, d.budgetPct),
     checkpointIntervalMs: num(saved?.checkpointIntervalMs, 2000, 600_000, d.checkpointIntervalMs),
+    outboundAllowed: saved?.outboundAllowed === true,
+    bandwidthCapKiBps: parseBandwidthCap(saved?.bandwidthCapKiBps),
     ...batteryLevels(num(saved?.batteryStopPct, 0, 95, d.batteryStopPct), saved?.batteryResumePct),
     onlyWhenIdle: saved?.onlyWhenIdle === true,
     allowedHours: parseAllowedHours(saved?.allowedHours),

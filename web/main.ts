@@ -157,6 +157,9 @@ async function joinNetwork(): Promise<void> {
       hoursFrom: $("#contribute-hours-from"),
       hoursTo: $("#contribute-hours-to"),
       idleOnly: $("#contribute-idle-only"),
+      outbound: $("#contribute-outbound"),
+      bandwidthCap: $("#contribute-bandwidth-cap"),
+      bandwidth: $("#contribute-bandwidth"),
       status: $("#contribute-status"),
       governor: $("#contribute-governor"),
       chart: $("#contribute-chart"),
@@ -171,6 +174,7 @@ async function joinNetwork(): Promise<void> {
       vm.host.applyBudget();
       void network.node.publishPresence();
     },
+    vm.bandwidth,
   );
   const contributeView = contributePage;
   const myVmsPage = new MyVmsPage(

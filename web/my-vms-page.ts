@@ -12,6 +12,7 @@ import { downloadFile } from "./download.ts";
 import { Lifetime } from "./lifetime.ts";
 import { RemoteShellOutput } from "./remote-shell-output.ts";
 import { createShell, type Shell } from "./terminal.ts";
+import { vmNetworkText } from "./vm-network-view.ts";
 
 export interface MyVmsElements {
   createForm: HTMLFormElement;
@@ -179,6 +180,7 @@ export class MyVmsPage {
       note.textContent = payment.reason ? `${payment.reason} (${cost})` : cost;
       state.append(note);
     }
+    const network = this.networkCell(v, tr);
     const checkpoint = document.createElement("td");
     const c = v.lastCheckpoint;
     checkpoint.textContent = c
@@ -227,8 +229,31 @@ export class MyVmsPage {
       state.append(item);
     }
     button("Delete", () => void this.remove(v));
-    tr.append(name, state, checkpoint, actions);
+    tr.append(name, state, network, checkpoint, actions);
     return tr;
+  }
+
+  /** Its address on the owner's network, whether its host carries outbound traffic, what its ports served. */
+  private networkCell(v: OwnedVm, tr: HTMLTableRowElement): HTMLTableCellElement {
+    const text = vmNetworkText(v, (host) => this.hostLabel(host));
+    const said = v.outbound?.epoch === v.epoch ? v.outbound : null;
+    tr.dataset.address = text.address;
+    tr.dataset.outbound = said ? (said.allowed ? "on" : "off") : "";
+    tr.dataset.webRequests = String(v.web.requests);
+    tr.dataset.webBytesOut = String(v.web.bytesOut);
+    const cell = document.createElement("td");
+    cell.className = "vm-network";
+    const line = (className: string, content: string) => {
+      if (!content) return;
+      const div = document.createElement("div");
+      div.className = className;
+      div.textContent = content;
+      cell.append(div);
+    };
+    line("vm-address", text.address);
+    line("vm-outbound muted", text.outbound);
+    line("vm-traffic muted", text.traffic);
+    return cell;
   }
 
   private openShell(v: OwnedVm): void {
