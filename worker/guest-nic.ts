@@ -25,6 +25,7 @@
 // attached, so a v86 upgrade that renames them fails loudly, not silently.
 import type { V86 } from "v86";
 import { macBytes } from "../core/guest/guest-mac.ts";
+import { lanNameOf, parseDnsQuery } from "../core/guest/lan-dns.ts";
 import { LAN_PREFIX } from "../core/guest/virtual-address.ts";
 
 /** v86 options that give the guest its card and the in-browser network behind it. */
@@ -307,12 +308,23 @@ export class GuestNic {
     this.adapter.receive(frame);
   }
 
-  /** Whether `frame` is an IPv4 packet to the owner's network: then it is taken (handed on or dropped). */
+  /**
+   * Whether `frame` is an IPv4 packet to the owner's network, or a DNS query for
+   * a name on it: then it is taken (handed on or dropped).
+   */
   private takeLanFrame(frame: Uint8Array): boolean {
     if (frame.length < ETHERNET_HEADER_BYTES + 20) return false;
     if (((frame[12]! << 8) | frame[13]!) !== ETHERTYPE_IPV4) return false;
-    if (frame[ETHERNET_HEADER_BYTES + 16] !== LAN_PREFIX) return false;
-    this.lanOut?.(frame.slice(ETHERNET_HEADER_BYTES));
+    if (frame[ETHERNET_HEADER_BYTES + 16] === LAN_PREFIX) {
+      this.lanOut?.(frame.slice(ETHERNET_HEADER_BYTES));
+      return true;
+    }
+    // A name on the owner's network ("two", "two.lan"): the host answers it, while the LAN is open.
+    if (!this.lanOut || frame[ETHERNET_HEADER_BYTES + 9] !== 17) return false;
+    const packet = frame.subarray(ETHERNET_HEADER_BYTES);
+    const query = parseDnsQuery(packet);
+    if (!query || lanNameOf(query.name) === null) return false;
+    this.lanOut(packet.slice());
     return true;
   }
 

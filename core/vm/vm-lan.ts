@@ -13,9 +13,12 @@
 // - the packet's addresses are the two VMs' virtual addresses;
 // - the sender stays within a packet rate (and what a host sends, within its
 //   bandwidth cap).
+// Names too: a guest's DNS question for "two" (or "two.lan") is answered with
+// the address of its owner's VM named "two" (lan-dns.ts).
 // IP is best effort: anything that fails a check, or finds no room, is dropped
 // and counted, and the guests' TCP sends it again.
 
+import { type DnsQuery, dnsAnswer, lanNameOf, nameLabel, parseDnsQuery } from "../guest/lan-dns.ts";
 import { parseIpv4, rewriteAddress } from "../guest/lan-packet.ts";
 import { GUEST_IP_BITS, isLanAddress, virtualAddressBitsOf } from "../guest/virtual-address.ts";
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
@@ -71,6 +74,12 @@ export interface LanCounters {
   overLimit: number;
 }
 
+interface OwnerNetwork {
+  byAddress: Map<number, string>;
+  /** By name as a DNS label (lan-dns.ts nameLabel): the oldest VM of a name has it. */
+  byName: Map<string, number>;
+}
+
 interface Attached {
   hosting: Hosting;
   lan: GuestLan;
@@ -87,8 +96,8 @@ export class VmLan {
   private readonly channel: PeerChannel;
   private readonly attached = new Map<string, Attached>();
   private readonly off: (() => void)[] = [];
-  /** Each owner's VMs by virtual address; dropped on any change to VM records or leases. */
-  private addresses = new Map<string, Promise<Map<number, string>>>();
+  /** Each owner's VMs by virtual address and by name; dropped on any change to VM records or leases. */
+  private addresses = new Map<string, Promise<OwnerNetwork>>();
   /** Each VM's current host (by "owner/vmId"), the same way. */
   private hosts = new Map<string, Promise<PeerAddress | null>>();
   private readonly pinned = new Map<PeerAddress, number>();
@@ -141,6 +150,8 @@ export class VmLan {
 
   /** A packet a guest here sent to its owner's network. */
   private async fromGuest(from: Hosting, packet: Uint8Array): Promise<void> {
+    const query = parseDnsQuery(packet);
+    if (query) return this.answerName(from, query);
     const header = parseIpv4(packet);
     if (!header || !isLanAddress(header.dst)) {
       this.counters.refused++;
@@ -148,7 +159,7 @@ export class VmLan {
     }
     const owner = from.vm.owner;
     const out = rewriteAddress(packet, "src", virtualAddressBitsOf(from.vm.vmId));
-    const to = (await this.addressesOf(owner)).get(header.dst);
+    const to = (await this.networkOf(owner)).byAddress.get(header.dst);
     if (!out || !to) {
       this.counters.noRoute++;
       return;
@@ -195,7 +206,7 @@ export class VmLan {
     if (
       header.src !== virtualAddressBitsOf(m.from) ||
       header.dst !== virtualAddressBitsOf(m.to) ||
-      (await this.addressesOf(owner)).get(header.src) !== m.from ||
+      (await this.networkOf(owner)).byAddress.get(header.src) !== m.from ||
       (await this.hostOf(owner, m.from)) !== remote
     ) {
       this.counters.refused++;
@@ -221,17 +232,28 @@ export class VmLan {
     target.lan.deliver(inbound);
   }
 
-  private addressesOf(owner: string): Promise<Map<number, string>> {
+  /** A guest's question for a name on its owner's network, answered as its router. */
+  private async answerName(from: Hosting, query: DnsQuery): Promise<void> {
+    const name = lanNameOf(query.name);
+    const self = this.attached.get(from.vm.vmId);
+    if (name === null || self?.hosting !== from) return;
+    const address = (await this.networkOf(from.vm.owner)).byName.get(name) ?? null;
+    self.lan.deliver(dnsAnswer(query, address));
+  }
+
+  private networkOf(owner: string): Promise<OwnerNetwork> {
     let known = this.addresses.get(owner);
     if (!known) {
       known = this.o.book.vmsOf(owner).then((vms) => {
-        const byAddress = new Map<number, string>();
-        // Two VMs on one address (1 in ~16 million): the older record keeps it.
+        const net: OwnerNetwork = { byAddress: new Map(), byName: new Map() };
+        // Two VMs on one address (1 in ~16 million) or of one name: the older record keeps it.
         for (const v of vms.sort((a, b) => a.vm.createdAt - b.vm.createdAt)) {
           const bits = virtualAddressBitsOf(v.vm.vmId);
-          if (!byAddress.has(bits)) byAddress.set(bits, v.vm.vmId);
+          if (!net.byAddress.has(bits)) net.byAddress.set(bits, v.vm.vmId);
+          const label = nameLabel(v.vm.name);
+          if (label && !net.byName.has(label)) net.byName.set(label, bits);
         }
-        return byAddress;
+        return net;
       });
       this.addresses.set(owner, known);
     }

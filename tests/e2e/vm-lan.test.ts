@@ -1,6 +1,6 @@
 // The owner's private network in Chromium: two contributors each run one of
 // the owner's VMs; from the shell of one, the other answers `ping` and serves
-// its page to `wget` at its virtual address, with the packets crossing the
+// its page to `wget` at its virtual address (and by its name), with the packets crossing the
 // mesh between the two contributors' browsers.
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -84,6 +84,9 @@ describe("the owner's private network", () => {
     await shellOne.run(`ping -c 1 -W 5 ${address} && echo ping-ok`, 30_000);
     expect(await shellOne.text()).toContain("ping-ok");
     await shellOne.run(`wget -q -O - http://${address}/`, 30_000);
+    expect(await shellOne.text()).toContain("lan-page-42");
+    // And by its name: the host answers the guest's DNS question for "two".
+    await shellOne.run("clear; wget -q -O - http://two/", 30_000);
     expect(await shellOne.text()).toContain("lan-page-42");
 
     for (const c of [ownerCtx, aCtx, bCtx]) await c.close();
