@@ -5,6 +5,7 @@
 // to an older lease while the state catches up.
 import type { Identity } from "../crypto/identity.ts";
 import { type SignedEntry, signEntry } from "../crypto/signed.ts";
+import { clashesWith } from "../guest/virtual-address.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
 import type { VerifiedLease, VerifiedVm, VmBook } from "../state/vm-book.ts";
 import { LEASE_KIND, type Lease, leaseDigest, VM_KIND, type VmRecord, vmIdFor } from "../state/vm-records.ts";
@@ -30,10 +31,17 @@ export class LeaseBook {
     return this.identity.peerId;
   }
 
-  /** A new VM's id (derived from the owner and a nonce, so nobody else can claim it) and nonce. */
+  /**
+   * A new VM's id (derived from the owner and a nonce, so nobody else can claim
+   * it) and nonce; never one whose virtual address one of the owner's VMs has.
+   */
   async newId(): Promise<{ vmId: string; nonce: string }> {
-    const nonce = randomHex(16);
-    return { vmId: await vmIdFor(this.owner, nonce), nonce };
+    const mine = [...this.own.keys(), ...(await this.book.vmsOf(this.owner)).map((v) => v.vm.vmId)];
+    for (;;) {
+      const nonce = randomHex(16);
+      const vmId = await vmIdFor(this.owner, nonce);
+      if (!clashesWith(vmId, mine)) return { vmId, nonce };
+    }
   }
 
   /** Signs and writes a new VM's record. */
