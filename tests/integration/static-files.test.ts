@@ -1,0 +1,85 @@
+// The server sends the app and the emulator compressed when the browser asks
+// (brotli first, then gzip), and the guest's files exactly as stored.
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSignalingServer } from "../../signaling-server/server.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "spare-cycles-static-"));
+const script = `export const x = ${JSON.stringify("spare ".repeat(5000))};\n`;
+const stateGz = Buffer.from([0x1f, 0x8b, 8, 0, ...new Array(2000).fill(7)]);
+let server: ReturnType<typeof createSignalingServer>;
+let base: URL;
+
+beforeAll(async () => {
+  mkdirSync(join(dir, "assets"));
+  mkdirSync(join(dir, "guest"));
+  writeFileSync(join(dir, "assets", "app.js"), script);
+  writeFileSync(join(dir, "assets", "v86.wasm"), Buffer.alloc(64 * 1024, 1));
+  writeFileSync(join(dir, "guest", "state.bin.gz"), stateGz);
+  writeFileSync(join(dir, "index.html"), `<!doctype html><title>x</title>${"<p>hello</p>".repeat(200)}`);
+  server = createSignalingServer({ port: 0, staticDir: dir });
+  await server.ready;
+  base = new URL(server.address().url);
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+/** The raw answer (not decoded) to a GET with `acceptEncoding`. */
+function get(
+  path: string,
+  acceptEncoding?: string,
+): Promise<{ headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      new URL(path, base),
+      { headers: acceptEncoding === undefined ? {} : { "accept-encoding": acceptEncoding } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("static files", () => {
+  it("sends the app's code brotli- or gzip-compressed, as asked, and plain to whoever asks for neither", async () => {
+    const br = await get("/assets/app.js", "gzip, deflate, br");
+    expect(br.headers["content-encoding"]).toBe("br");
+    expect(br.headers.vary).toMatch(/Accept-Encoding/i);
+    expect(brotliDecompressSync(br.body).toString()).toBe(script);
+    expect(br.body.length).toBeLessThan(script.length / 10);
+
+    const gz = await get("/assets/app.js", "gzip");
+    expect(gz.headers["content-encoding"]).toBe("gzip");
+    expect(gunzipSync(gz.body).toString()).toBe(script);
+
+    const plain = await get("/assets/app.js");
+    expect(plain.headers["content-encoding"]).toBeUndefined();
+    expect(plain.body.toString()).toBe(script);
+  });
+
+  it("compresses the emulator's wasm and the page, with the app's security headers kept", async () => {
+    const wasm = await get("/assets/v86.wasm", "br");
+    expect(wasm.headers["content-encoding"]).toBe("br");
+    expect(brotliDecompressSync(wasm.body).length).toBe(64 * 1024);
+    const page = await get("/", "br");
+    expect(page.headers["content-encoding"]).toBe("br");
+    expect(page.headers["content-security-policy"]).toMatch(/default-src 'self'/);
+    expect(page.headers["cross-origin-embedder-policy"]).toBe("require-corp");
+  });
+
+  it("sends the guest's files as stored, however the browser asks", async () => {
+    const state = await get("/guest/state.bin.gz", "gzip, br");
+    expect(state.headers["content-encoding"]).toBeUndefined();
+    expect(state.body.equals(stateGz)).toBe(true);
+  });
+});
