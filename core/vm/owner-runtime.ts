@@ -287,11 +287,18 @@ export class OwnerRuntime {
   private async noteTraffic(remote: PeerAddress, m: Extract<VmMessage, { t: "meter" }>): Promise<void> {
     const v = this.views.get(m.vmId);
     if (!v) return;
+    // The current lease's host, or (a last report after a move) the host of one of the few before it.
+    const recent = m.epoch < v.epoch && m.epoch >= v.epoch - 3;
     const fromItsHost =
       (v.host === remote && v.epoch === m.epoch) ||
-      (await this.leases.leaseOf(m.vmId, m.epoch))?.lease.host === remote;
-    if (!fromItsHost || !this.views.has(m.vmId)) return;
-    this.views.update(m.vmId, { web: this.traffic.note(m.vmId, m.epoch, m.web) });
+      (recent && (await this.leases.leaseOf(m.vmId, m.epoch))?.lease.host === remote);
+    const was = this.views.get(m.vmId)?.web;
+    if (!fromItsHost || !was) return;
+    const web = this.traffic.note(m.vmId, m.epoch, m.web);
+    if (web.requests === was.requests && web.bytesIn === was.bytesIn && web.bytesOut === was.bytesOut) return;
+    // Only the page shows it: the VM's shells need not hear of it.
+    this.views.quietly(m.vmId, { web });
+    this.views.changed();
   }
 
   private onProgress(p: TransferProgress): void {

@@ -5,10 +5,20 @@
 // bandwidth cap slows an answer down without cutting it.
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transport.ts";
+import { encodeVmMessage, VM_PROTOCOL } from "../../core/vm/vm-protocol.ts";
 import type { WebRequest, WebResponse } from "../../core/vm/web-client.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { running } from "./fake-engine.ts";
-import { addPeer, engines, hostOf, type Peer, type PeerOptions, settled, stopAll } from "./vm-peers.ts";
+import {
+  addPeer,
+  engines,
+  hostOf,
+  nextVmMessage,
+  type Peer,
+  type PeerOptions,
+  settled,
+  stopAll,
+} from "./vm-peers.ts";
 
 afterEach(stopAll);
 
@@ -63,6 +73,14 @@ describe("what the owner sees of its VM's network", () => {
       "the owner's view counts 4 requests",
       () => owner.vm.owner.get(vmId)?.web.requests === 4,
     );
+    // A stranger's word on the VM's traffic counts for nothing: only its lease's host says.
+    const epoch = owner.vm.owner.get(vmId)!.epoch;
+    const huge = { requests: 1_000_000, bytesIn: 2 ** 40, bytesOut: 2 ** 40 };
+    const forged = nextVmMessage(owner, visitor, (m) => m.t === "meter");
+    const meter = encodeVmMessage({ t: "meter", vmId, epoch, milli: 0, web: huge });
+    expect(visitor.node.mesh.channel(VM_PROTOCOL).send(owner.node.self, meter)).toBe(true);
+    await forged;
+    expect(owner.vm.owner.get(vmId)!.web.requests).toBe(4);
     const before = owner.vm.owner.get(vmId)!.web;
     expect(before.bytesIn).toBeGreaterThan(4 * "GET / HTTP/1.1\r\n".length);
     expect(before.bytesOut).toBe(3 * "<h1>counted</h1>".length + "not found\n".length);
