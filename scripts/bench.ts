@@ -4,6 +4,7 @@
 import { createBenchContext, log } from "./bench/context.ts";
 import { datachannelBench } from "./bench/datachannel.ts";
 import { echoBench } from "./bench/echo.ts";
+import { firstVisitBench } from "./bench/first-visit.ts";
 import { foundationBench } from "./bench/foundation.ts";
 import { ledgerBench } from "./bench/ledger.ts";
 import { niceBench } from "./bench/nice.ts";
@@ -27,6 +28,7 @@ const sections: Record<
   nice: niceBench,
   os_nice: osNiceBench,
   web_hosting: webHostingBench,
+  first_visit: firstVisitBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
