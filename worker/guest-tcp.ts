@@ -38,6 +38,12 @@ const SEGMENT_BYTES = 1460;
  * so each window is one segment stale: keep that much in reserve.
  */
 const WINDOW_RESERVE_BYTES = 2 * SEGMENT_BYTES;
+/**
+ * How many source ports one open tries when the guest holds them in TIME_WAIT
+ * (v86-tcp.ts): each try costs one round trip into the guest, and ports are
+ * taken in turn, so a run of busy ones ends soon.
+ */
+const MAX_BUSY_PORTS = 64;
 
 interface Entry {
   conn: V86TcpMended;
@@ -63,15 +69,53 @@ export class GuestTcpTable {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  /** Connects to `port` in the guest; resolves with the connection's id once the guest accepts. */
+  /**
+   * Connects to `port` in the guest; resolves with the connection's id once the
+   * guest accepts. A source port the guest still holds (TIME_WAIT) is given up
+   * at once for the next one.
+   */
   async open(port: number): Promise<number> {
     if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`not a TCP port: ${port}`);
     const nic = this.nic();
     if (!nic) throw new Error("no VM is running");
     if (this.entries.size >= this.limits.maxConnections)
       throw new Error(`too many connections into the guest (${this.limits.maxConnections} open)`);
-    const conn = nic.connect(port) as V86TcpMended;
     const id = this.nextId++;
+    const deadline = this.clock.nowMs() + this.limits.connectTimeoutMs;
+    for (let busy = 0; ; busy++) {
+      if (busy >= MAX_BUSY_PORTS)
+        throw new Error(`the guest holds every source port tried for port ${port} (${busy} in TIME_WAIT)`);
+      const { entry, connected } = this.attempt(nic, port);
+      this.entries.set(id, entry);
+      let outcome: "connected" | "port-busy";
+      try {
+        outcome = await withTimeout(
+          connected,
+          Math.max(0, deadline - this.clock.nowMs()),
+          `connecting to port ${port} in the guest`,
+          this.clock,
+        );
+      } catch (err) {
+        this.drop(id, entry);
+        if (err instanceof TimeoutError) throw new Error(`the guest did not answer on port ${port}`);
+        throw err;
+      }
+      if (outcome === "connected") {
+        if (this.entries.get(id) === entry) return id;
+        throw new Error(entry.failure ?? "the connection was closed");
+      }
+      // The next connection takes the next source port.
+      this.entries.delete(id);
+      entry.conn.release();
+    }
+  }
+
+  /** One SYN into the guest: its connection, and whether the guest took it. */
+  private attempt(
+    nic: GuestNic,
+    port: number,
+  ): { entry: Entry; connected: Promise<"connected" | "port-busy"> } {
+    const conn = nic.connect(port) as V86TcpMended;
     const entry: Entry = {
       conn,
       chunks: [],
@@ -81,34 +125,21 @@ export class GuestTcpTable {
       wake: null,
       windowShut: false,
     };
-    this.entries.set(id, entry);
-    const connected = new Promise<void>((resolve, reject) => {
-      conn.on("connect", () => resolve());
+    const connected = new Promise<"connected" | "port-busy">((resolve, reject) => {
+      conn.on("connect", () => resolve("connected"));
       conn.on("close", () => {
         reject(new Error(`the guest refused a connection to port ${port}`));
         this.fail(entry, "the guest reset the connection");
       });
+      mendV86Tcp(conn, () => resolve("port-busy"));
     });
     conn.on("data", (data) => this.received(entry, data));
     conn.on("shutdown", () => {
       entry.ended = true;
       this.wakeReader(entry);
     });
-    mendV86Tcp(conn);
     this.advertiseWindow(entry);
-    try {
-      await withTimeout(
-        connected,
-        this.limits.connectTimeoutMs,
-        `connecting to port ${port} in the guest`,
-        this.clock,
-      );
-    } catch (err) {
-      this.drop(id, entry);
-      if (err instanceof TimeoutError) throw new Error(`the guest did not answer on port ${port}`);
-      throw err;
-    }
-    return id;
+    return { entry, connected };
   }
 
   /** Sends bytes to the guest; refuses past the unsent limit. Resolves with the bytes not yet taken. */

@@ -15,24 +15,42 @@ interface V86TcpInternals {
 }
 
 interface V86Segment {
-  tcp: { seq: number; fin?: boolean; winsize: number; [field: string]: unknown };
+  tcp: {
+    seq: number;
+    fin?: boolean;
+    syn?: boolean;
+    ack?: boolean;
+    rst?: boolean;
+    winsize: number;
+    [field: string]: unknown;
+  };
   tcp_data: Uint8Array;
 }
 
 export type V86TcpMended = V86TcpConnection & V86TcpInternals;
 
 /**
- * Two things v86 0.5.462's TCP gets wrong for a connection into the guest,
+ * Three things v86 0.5.462's TCP gets wrong for a connection into the guest,
  * mended on this connection only:
+ * - every connection starts at the same sequence number, so a guest that still
+ *   holds the ports in TIME_WAIT (a restored guest remembers the connections of
+ *   its previous host) answers the SYN with a bare ACK and drops it, and v86,
+ *   which never sends a SYN again, would wait forever: `portBusy` is called
+ *   instead, and the segment goes no further;
  * - a segment that carries the guest's last data and its FIN together loses the
  *   data (v86 takes the FIN first and drops the rest): handled as the data, then
  *   the FIN;
  * - the answer to a probe of a shut window carries the guest's own window, not
  *   this connection's, which would reopen it: it carries this connection's.
  */
-export function mendV86Tcp(conn: V86TcpMended): void {
+export function mendV86Tcp(conn: V86TcpMended, portBusy: () => void = () => {}): void {
   const processOf = conn.process;
   conn.process = function (packet) {
+    const { syn, ack, rst } = packet.tcp;
+    if (this.state === "syn-sent" && ack && !syn && !rst) {
+      portBusy();
+      return;
+    }
     const length = packet.tcp_data?.byteLength ?? 0;
     if (packet.tcp.fin && length > 0 && packet.tcp.seq === this.ack) {
       processOf.call(this, { ...packet, tcp: { ...packet.tcp, fin: false } });

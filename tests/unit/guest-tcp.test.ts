@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../core/util/clock.ts";
 import type { GuestNic, V86TcpConnection } from "../../worker/guest-nic.ts";
 import { DEFAULT_TCP_LIMITS, type GuestTcpLimits, GuestTcpTable } from "../../worker/guest-tcp.ts";
+import { flushAsync } from "../helpers/eventually.ts";
 
 /** v86's TCPConnection as far as the table uses it; the test plays the guest. */
 class FakeConn implements V86TcpConnection {
@@ -20,6 +21,8 @@ class FakeConn implements V86TcpConnection {
   released = false;
   /** Windows the host sent in ACKs (what the guest would see). */
   windows: number[] = [];
+  /** Segments v86 itself would have taken before the handshake. */
+  stray: unknown[] = [];
   private handlers: Record<string, (...args: never[]) => void> = {};
   on(event: string, handler: (...args: never[]) => void): void {
     this.handlers[event] = handler;
@@ -38,6 +41,7 @@ class FakeConn implements V86TcpConnection {
     this.released = true;
   }
   process(packet: { tcp: { seq: number } }): void {
+    if (this.state === "syn-sent") this.stray.push(packet);
     // A keepalive-like segment: v86 answers it with an ACK carrying the window.
     if (packet.tcp.seq === this.ack - 1) this.windows.push(this.packet_reply(packet).tcp.winsize);
   }
@@ -48,6 +52,10 @@ class FakeConn implements V86TcpConnection {
   accept(): void {
     this.state = "established";
     this.emit("connect");
+  }
+  /** A guest holding this source port in TIME_WAIT answers the SYN with a bare ACK. */
+  portInTimeWait(): void {
+    this.process({ tcp: { seq: 77_000, ack: true, winsize: 29_200 }, tcp_data: new Uint8Array() } as never);
   }
   send(bytes: number): void {
     this.ack += bytes;
@@ -144,6 +152,34 @@ describe("GuestTcpTable", () => {
     const reading = table.read(id);
     conn.emit("close");
     await expect(reading).rejects.toThrow(/reset the connection/);
+  });
+
+  it("takes the next source port at once when the guest still holds one in TIME_WAIT (after a restore)", async () => {
+    const { table, conns } = setup();
+    const opening = table.open(80);
+    conns[0]!.portInTimeWait();
+    await flushAsync();
+    expect(conns[0]!.released).toBe(true);
+    expect(conns[0]!.stray).toEqual([]); // v86 never saw the ACK for a SYN it sent
+    conns[1]!.portInTimeWait();
+    await flushAsync();
+    conns[2]!.accept();
+    const id = await opening;
+    expect(table.openCount).toBe(1);
+    conns[2]!.send(3);
+    expect((await table.read(id))?.byteLength).toBe(3);
+  });
+
+  it("gives up, and says why, when every source port it tries is held", async () => {
+    const { table, conns } = setup();
+    const opening = table.open(80);
+    const expectation = expect(opening).rejects.toThrow(/holds every source port tried/);
+    for (let i = 0; i < 64; i++) {
+      conns.at(-1)!.portInTimeWait();
+      await flushAsync();
+    }
+    await expectation;
+    expect(table.openCount).toBe(0);
   });
 
   it("holds at most its number of connections, and closes them all when the VM stops", async () => {
