@@ -31,7 +31,8 @@ export class ShellOutlets {
 
   /** Every byte of the console, in order (the same bytes the page is sent). */
   write(bytes: Uint8Array): void {
-    this.history.push(bytes);
+    // A copy: the caller then transfers `bytes` to the page, which empties it here.
+    this.history.push(bytes.slice());
     this.total += bytes.length;
     let kept = this.total - this.historyStart;
     while (kept > HISTORY_BYTES && this.history.length > 1) {
