@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import compression from "compression";
 import serveStatic from "serve-static";
+import { precompressed } from "./precompressed.ts";
 
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
@@ -58,6 +59,7 @@ export function staticFiles(dir: string): Handler {
     threshold: 1024,
     filter: (req) => isCompressedPath(req.url ?? ""),
   }) as unknown as Handler;
+  const brotliFiles = precompressed(dir);
   return (req, res, next) => {
     res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
     res.setHeader("X-Content-Type-Options", "nosniff");
@@ -65,6 +67,6 @@ export function staticFiles(dir: string): Handler {
     // Cross-origin isolation: the page may share memory with its VM worker (the shell's echo).
     res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
     res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
-    compress(req, res, () => serve(req, res, next));
+    brotliFiles(req, res, () => compress(req, res, () => serve(req, res, next)));
   };
 }

@@ -22,11 +22,21 @@ export function guestSource(): GuestSource {
 
 export function imageState(): Extract<StateSource, { kind: "url" }> {
   const { state } = guestManifest.files;
+  const brotli = state.transport && {
+    url: fileUrl({
+      path: state.transport.path,
+      sha256: state.transport.rawSha256,
+      bytes: state.transport.bytes,
+    }),
+    rawSha256: state.transport.rawSha256,
+    rawBytes: state.rawBytes,
+  };
   return {
     kind: "url",
     url: fileUrl(state),
     sha256: state.sha256,
     bytes: state.bytes,
+    ...(brotli && { brotli }),
     transcript: guestManifest.consoleTranscript,
     label: "The image's saved state",
   };
@@ -44,7 +54,8 @@ export async function keepGuestCached(): Promise<boolean> {
   if (!sw.controller) {
     await new Promise((resolve) => sw.addEventListener("controllerchange", resolve, { once: true }));
   }
-  for (const url of [imageState().url, guestSource().wasmUrl]) {
+  const state = imageState();
+  for (const url of [state.brotli?.url ?? state.url, guestSource().wasmUrl]) {
     if (await caches.match(url)) continue;
     const response = await fetch(url);
     if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);

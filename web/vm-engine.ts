@@ -12,6 +12,7 @@ import type {
   StateSource,
   VmStats,
 } from "../worker/api.ts";
+import { baseOf } from "./base-source.ts";
 import { type GuestTcp, openGuestConnection } from "./guest-connection.ts";
 
 /** The part of a VM host the engine uses; the page's VmWorker and a VmHost in Node both fit. */
@@ -59,7 +60,7 @@ export interface EngineOptions {
 export function createVmEngine(o: EngineOptions): VmEngine {
   let host: HostHandle | null = null;
   let nextChannelId = 1;
-  const base: BaseSource = { url: o.image.url, sha256: o.image.sha256, bytes: o.image.bytes };
+  const base: BaseSource = baseOf(o.image);
   return {
     async start({ imageId, vmId, sealed, budgetPct, onOutput, outbound }) {
       if (imageId !== o.imageId)

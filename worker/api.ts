@@ -20,15 +20,26 @@ export interface GuestSource {
 }
 
 /** Where a VM's state comes from: the image's published state, or saved bytes (gzip or raw). */
-/** The image state a checkpoint's delta is against. */
+/**
+ * The image's state also at `url` as raw bytes the server compresses on the way
+ * (brotli, `Content-Encoding: br`); checked against `rawSha256` once unpacked.
+ */
+export interface BrotliState {
+  url: string;
+  rawSha256: string;
+  rawBytes: number;
+}
+
+/** The image state a checkpoint's delta is against: a gzip file, and where a browser gets it smaller. */
 export interface BaseSource {
   url: string;
   sha256: string;
   bytes: number;
+  brotli?: BrotliState;
 }
 
 export type StateSource = (
-  | { kind: "url"; url: string; sha256: string; bytes: number }
+  | { kind: "url"; url: string; sha256: string; bytes: number; brotli?: BrotliState }
   | { kind: "bytes"; bytes: ArrayBuffer }
   /** A local save: a gzipped delta against the image's state `base` (see VmHostApi.snapshot). */
   | { kind: "delta"; bytes: ArrayBuffer; base: BaseSource }

@@ -4,11 +4,12 @@
 // It is kept once something depends on it (worker/checkpoints.ts: a save, a
 // checkpoint), not for every visit. What is read back is checked against the
 // SHA-256 noted when it was written; anything else is downloaded as before. One
-// image's state is kept at a time.
+// image's state is kept at a time. A browser downloads the brotli copy where
+// the server has one (the server sends it compressed, the browser unpacks it).
 import { delay } from "../core/util/async.ts";
 import { sha256Hex } from "../core/util/bytes.ts";
 import type { BaseSource } from "./api.ts";
-import { fetchGunzipped } from "./fetch-bytes.ts";
+import { DownloadError, fetchBytes, fetchGunzipped } from "./fetch-bytes.ts";
 
 const CACHE_NAME = "spare-cycles-unpacked-states";
 const RAW_SHA_HEADER = "x-raw-sha256";
@@ -32,6 +33,18 @@ export async function loadBase(
 ): Promise<Uint8Array> {
   const found = await readKept(base.sha256).catch(() => null);
   if (found) return found;
+  if (base.brotli) {
+    try {
+      return await fetchBytes(base.brotli.url, {
+        expectedSha256: base.brotli.rawSha256,
+        expectedBytes: base.brotli.rawBytes,
+        ...(onProgress && { onProgress }),
+      });
+    } catch (err) {
+      // A server without the brotli copy (vite's dev server): the gzip file, as before.
+      if (!(err instanceof DownloadError && err.status === 404)) throw err;
+    }
+  }
   return fetchGunzipped(base.url, {
     expectedSha256: base.sha256,
     expectedBytes: base.bytes,

@@ -1,7 +1,10 @@
 // Downloads a file completely, reporting progress, and checks its SHA-256.
 import { sha256Hex } from "../core/util/bytes.ts";
 
-export class DownloadError extends Error {}
+export class DownloadError extends Error {
+  /** The HTTP status that ended it, if it was one. */
+  status: number | null = null;
+}
 
 export interface FetchBytesOptions {
   expectedSha256?: string;
@@ -22,9 +25,14 @@ async function open(
     throw new DownloadError(`could not download ${url} (offline, and not cached yet?): ${String(err)}`);
   }
   if (!response.ok || !response.body) {
-    throw new DownloadError(`could not download ${url}: HTTP ${response.status}`);
+    const err = new DownloadError(`could not download ${url}: HTTP ${response.status}`);
+    err.status = response.status;
+    throw err;
   }
-  const total = Number(response.headers.get("content-length")) || options.expectedBytes || 0;
+  // A body compressed on the way is read unpacked: its Content-Length is not what arrives.
+  const encoded = (response.headers.get("content-encoding") ?? "identity") !== "identity";
+  const length = encoded ? 0 : Number(response.headers.get("content-length"));
+  const total = length || options.expectedBytes || 0;
   return { body: response.body, total };
 }
 

@@ -4,12 +4,13 @@
 //
 // usage: tsx scripts/guest/save-state.ts <guest-dir> <packages.tsv> <memory-MiB> <cmdline>
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { GuestFile, GuestManifest, GuestPackage } from "../../core/guest/guest-manifest.ts";
 import { withTimeout } from "../../core/util/async.ts";
 import { NodeVm, v86Version } from "../lib/node-vm.ts";
+import { writeBrotliState, writeSums } from "./brotli-state.ts";
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
@@ -26,19 +27,6 @@ function readPackages(tsvPath: string): GuestPackage[] {
       const [name, version, architecture, source, debSha256, licence] = line.split("\t");
       return { name, version, architecture, source, debSha256, licence } as GuestPackage;
     });
-}
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const visit = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const full = join(d, name);
-      if (statSync(full).isDirectory()) visit(full);
-      else out.push(relative(dir, full));
-    }
-  };
-  visit(dir);
-  return out;
 }
 
 async function main(): Promise<void> {
@@ -120,11 +108,10 @@ async function main(): Promise<void> {
   };
   writeFileSync(join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 
-  const sums = listFiles(dir)
-    .filter((f) => f !== "SHA256SUMS")
-    .map((f) => `${sha256(readFileSync(join(dir, f)))}  ${f}`);
-  writeFileSync(join(dir, "SHA256SUMS"), `${sums.join("\n")}\n`);
-  console.log(`wrote manifest.json and SHA256SUMS (${sums.length} files) in ${dir}`);
+  // The brotli copy browsers fetch, named in the manifest; then SHA256SUMS of every file.
+  writeBrotliState(dir);
+  const sums = writeSums(dir);
+  console.log(`wrote manifest.json and SHA256SUMS (${sums} files) in ${dir}`);
 }
 
 main().then(

@@ -12,6 +12,7 @@ import { errorMessage } from "../../core/util/errors.ts";
 import { formatAge } from "../../core/util/format.ts";
 import { droppedInputNote, PendingInput } from "../../core/util/pending-input.ts";
 import type { LoadProgress, StateSource, VmStats } from "../../worker/api.ts";
+import { baseOf } from "../base-source.ts";
 import { LocalVmSaver, type SaveState } from "./saver.ts";
 import { SpareWorker } from "./spare.ts";
 import { Timers } from "./timers.ts";
@@ -369,8 +370,7 @@ function savedState(saved: SavedVm, image: StateSource): StateSource {
   // A copy: the worker takes the bytes, and a failed restore sets the record aside.
   const bytes = saved.state.slice(0);
   if (saved.encoding === "delta-gzip" && image.kind === "url") {
-    const base = { url: image.url, sha256: image.sha256, bytes: image.bytes };
-    return { kind: "delta", bytes, base, ...common };
+    return { kind: "delta", bytes, base: baseOf(image), ...common };
   }
   return { kind: "bytes", bytes, ...common };
 }

@@ -8,6 +8,7 @@ import type { Clock } from "../../core/util/clock.ts";
 import { errorMessage } from "../../core/util/errors.ts";
 import { formatAge, formatBytes } from "../../core/util/format.ts";
 import type { BaseSource } from "../../worker/api.ts";
+import { baseOf } from "../base-source.ts";
 import { Timers } from "./timers.ts";
 import type { LocalVmGuest, LocalVmWorker } from "./worker-port.ts";
 
@@ -154,7 +155,7 @@ export class LocalVmSaver {
   /** The image's state, which saves are deltas against (none: saves are whole). */
   private base(): BaseSource | undefined {
     const image = this.deps.guest.imageState();
-    return image.kind === "url" ? { url: image.url, sha256: image.sha256, bytes: image.bytes } : undefined;
+    return image.kind === "url" ? baseOf(image) : undefined;
   }
 
   private schedule(): void {
