@@ -23,6 +23,7 @@ import { NetworkPage } from "./network-page.ts";
 import { setUpServiceWorker } from "./pwa.ts";
 import { showPageFromHash } from "./router.ts";
 import "./style.css";
+import { labelTableCells } from "./table-labels.ts";
 import { createVmEngine } from "./vm-engine.ts";
 import { VmWorker } from "./vm-worker.ts";
 import { serveGateway } from "./web-gateway.ts";
@@ -58,6 +59,8 @@ const localVm = new LocalVmPage(
 );
 
 setUpServiceWorker($("#update-banner"), $("#update-button"));
+// Narrow screens stack table rows, each cell named by its column.
+window.addEventListener("pagehide", labelTableCells(document), { once: true });
 const showPage = () => showPageFromHash((page) => localVm.setVisible(page === "local-vm"));
 showPage();
 window.addEventListener("hashchange", showPage);
