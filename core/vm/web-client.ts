@@ -1,7 +1,11 @@
 // Asking a VM's published port for a page, from any peer: the signed lease says
 // which host runs the VM now; the request goes to it over the mesh and its answer
-// comes back as frames (web-host.ts). A VM that is stopped or moving, or whose
-// host cannot be reached, is a 503 with Retry-After, as a gateway should say.
+// comes back as frames (web-host.ts). While the VM moves (its host is gone, or the
+// new one has not started it yet) the request waits and tries again, looking the
+// host up afresh each time and at once when a new lease arrives, for a bounded
+// time; after that, or for a VM that is stopped, it is a 503 with Retry-After, as
+// a gateway should say. A request the host may have passed to the guest is tried
+// again only if it is a GET or HEAD.
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import { whenOpen } from "../net/link-wait.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
@@ -39,8 +43,21 @@ export interface WebClientOptions {
   linkTimeoutMs?: number;
   /** How long to wait for the whole answer (the host has its own, shorter, deadlines). */
   timeoutMs?: number;
+  /** How long a request keeps trying while its VM moves (within `timeoutMs`). */
+  retryForMs?: number;
+  /** The pause between tries when nothing changed (a new lease ends it at once). */
+  retryPauseMs?: number;
   maxResponseBytes?: number;
 }
+
+/** One try: the answer to give, or a refusal that a later try may get past. */
+type Attempt =
+  | { final: true; response: WebResponse }
+  | { final: false; response: WebResponse; reached: boolean };
+
+const final = (response: WebResponse): Attempt => ({ final: true, response });
+const retry = (response: WebResponse, reached = false): Attempt => ({ final: false, response, reached });
+const IDEMPOTENT = new Set(["GET", "HEAD"]);
 
 interface Pending {
   host: PeerAddress;
@@ -48,6 +65,8 @@ interface Pending {
   chunks: Uint8Array[];
   bytes: number;
   done: (r: WebResponse) => void;
+  /** The host went away before its answer: another host may answer it. */
+  lost: boolean;
 }
 
 /** A gateway's own answer: plain text, with Retry-After when trying again may help. */
@@ -61,6 +80,7 @@ export class WebClient {
   private readonly channel: PeerChannel;
   private readonly pending = new Map<string, Pending>();
   private readonly off: (() => void)[];
+  private disposed = false;
 
   constructor(private readonly o: WebClientOptions) {
     this.channel = o.mesh.channel(WEB_PROTOCOL);
@@ -71,12 +91,16 @@ export class WebClient {
       }),
       o.mesh.on("close", (remote) => {
         for (const [id, p] of this.pending)
-          if (p.host === remote) this.settle(id, gatewayError(503, "the VM's host went away; try again", 2));
+          if (p.host === remote) {
+            p.lost = true;
+            this.settle(id, gatewayError(503, "the VM's host went away; try again", 2));
+          }
       }),
     ];
   }
 
   dispose(): void {
+    this.disposed = true;
     for (const off of this.off.splice(0)) off();
     for (const id of [...this.pending.keys()]) this.settle(id, gatewayError(503, "shutting down", 2));
   }
@@ -85,39 +109,108 @@ export class WebClient {
   async fetch(vmId: string, port: number, request: WebRequest): Promise<WebResponse> {
     if (request.body.length > MAX_REQUEST_BODY_BYTES)
       return gatewayError(413, `request bodies are limited to ${MAX_REQUEST_BODY_BYTES / 1024} KiB`);
+    const { clock } = this.o;
+    const start = clock.nowMs();
+    const endAt = start + (this.o.timeoutMs ?? 35_000);
+    const retryUntil = Math.min(endAt, start + (this.o.retryForMs ?? 20_000));
+    for (;;) {
+      const attempt = await this.attempt(vmId, port, request, retryUntil, endAt);
+      if (attempt.final || this.disposed) return attempt.response;
+      if (attempt.reached && !IDEMPOTENT.has(request.method)) return attempt.response;
+      const left = retryUntil - clock.nowMs();
+      if (left <= 0) return attempt.response;
+      await this.changeOr(Math.min(left, this.o.retryPauseMs ?? 250));
+    }
+  }
+
+  /** Waits `ms`, or less if the VM book changes (a new lease may name the new host). */
+  private changeOr(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        off();
+        cancel();
+        resolve();
+      };
+      const off = this.o.book.observe(done);
+      const cancel = this.o.clock.after(ms, done);
+    });
+  }
+
+  /** Resolves when the VM's current lease is no longer `epoch`; `stop` ends the watch. */
+  private leaseMoves(vmId: string, owner: string, epoch: number): { moved: Promise<void>; stop: () => void } {
+    let stop = () => {};
+    const moved = new Promise<void>((resolve) => {
+      const off = this.o.book.observe(() => {
+        void this.o.book.currentLease(vmId, owner).then((l) => {
+          if (l && l.lease.epoch !== epoch) {
+            off();
+            resolve();
+          }
+        });
+      });
+      stop = off;
+    });
+    return { moved, stop };
+  }
+
+  private async attempt(
+    vmId: string,
+    port: number,
+    request: WebRequest,
+    retryUntil: number,
+    endAt: number,
+  ): Promise<Attempt> {
     const vm = await this.o.book.vm(vmId);
-    if (!vm || vm.vm.deleted) return gatewayError(404, "no such VM");
+    if (!vm || vm.vm.deleted) return final(gatewayError(404, "no such VM"));
     const lease = await this.o.book.currentLease(vmId, vm.vm.owner);
     const host = lease?.lease.host ?? null;
-    if (!host) return gatewayError(503, "the VM is not running now", 5);
-    if (host === this.o.mesh.self) return gatewayError(508, "this peer hosts the VM; ask it directly");
+    if (!lease || !host) return final(gatewayError(503, "the VM is not running now", 5));
+    if (host === this.o.mesh.self) return final(gatewayError(508, "this peer hosts the VM; ask it directly"));
+    const unreachable = gatewayError(503, "the VM's host cannot be reached now (it may be moving)", 2);
     this.o.mesh.pin(host);
+    const watch = this.leaseMoves(vmId, vm.vm.owner, lease.lease.epoch);
     try {
-      if (!(await whenOpen(this.o.mesh, host, this.o.clock, this.o.linkTimeoutMs ?? 5000)))
-        return gatewayError(503, "the VM's host cannot be reached now (it may be moving)", 2);
-      return await this.ask(host, vmId, port, request);
+      const waitMs = Math.max(0, Math.min(this.o.linkTimeoutMs ?? 5000, retryUntil - this.o.clock.nowMs()));
+      const linked = await Promise.race([
+        whenOpen(this.o.mesh, host, this.o.clock, waitMs),
+        watch.moved.then(() => false),
+      ]);
+      if (!linked) return retry(unreachable);
+      return await this.ask(host, vmId, port, request, endAt);
     } finally {
+      watch.stop();
       this.o.mesh.unpin(host);
     }
   }
 
-  private ask(host: PeerAddress, vmId: string, port: number, request: WebRequest): Promise<WebResponse> {
+  private ask(
+    host: PeerAddress,
+    vmId: string,
+    port: number,
+    request: WebRequest,
+    endAt: number,
+  ): Promise<Attempt> {
     const id = randomHex(REQUEST_ID_BYTES);
-    return new Promise<WebResponse>((resolve) => {
-      const cancel = this.o.clock.after(this.o.timeoutMs ?? 35_000, () => {
+    return new Promise<Attempt>((resolve) => {
+      const cancel = this.o.clock.after(Math.max(0, endAt - this.o.clock.nowMs()), () => {
         this.channel.send(host, encodeWebMessage({ t: "cancel", id }));
         this.settle(id, gatewayError(504, "the VM did not answer in time"));
       });
-      this.pending.set(id, {
+      const pending: Pending = {
         host,
         head: null,
         chunks: [],
         bytes: 0,
+        lost: false,
         done: (r) => {
           cancel();
-          resolve(r);
+          // The host's own refusals (not running here, busy) come before the guest sees anything.
+          if (pending.lost) resolve(retry(r, true));
+          else if (r.status === 503 && pending.head === null) resolve(retry(r));
+          else resolve(final(r));
         },
-      });
+      };
+      this.pending.set(id, pending);
       const sent = this.channel.send(host, encodeWebMessage({ t: "request", id, vmId, port, ...request }));
       if (!sent) this.settle(id, gatewayError(503, "the VM's host cannot be reached now", 2));
     });

@@ -9,8 +9,9 @@ import { MemoryNetwork, MemorySignalingHub } from "../../core/net/memory-transpo
 import type { WebRequest, WebResponse } from "../../core/vm/web-client.ts";
 import { WEB_PORT_KIND, webPortKey } from "../../core/web/web-records.ts";
 import { eventually } from "../helpers/eventually.ts";
+import { CrashableNetwork } from "./crashable-network.ts";
 import { running } from "./fake-engine.ts";
-import { addPeer, hostOf, type Peer, setFile, settled, stopAll } from "./vm-peers.ts";
+import { addPeer, hostOf, ownerHeld, type Peer, setFile, settled, stopAll } from "./vm-peers.ts";
 
 afterEach(stopAll);
 
@@ -18,9 +19,8 @@ const GET = (target: string): WebRequest => ({ method: "GET", target, headers: [
 const text = (r: WebResponse) => new TextDecoder().decode(r.body);
 const LIMITS = { firstByteMs: 300, perAskerPerS: 5, perAskerBurst: 10 };
 
-async function servingVm() {
+async function servingVm(network: MemoryNetwork = new MemoryNetwork()) {
   const hub = new MemorySignalingHub();
-  const network = new MemoryNetwork();
   const owner = await addPeer(hub, network);
   const a = await addPeer(hub, network, { contributing: true, webLimits: LIMITS });
   const b = await addPeer(hub, network, { contributing: true, webLimits: LIMITS });
@@ -118,4 +118,32 @@ describe("web hosting", () => {
       return r.status === 200 && text(r) === "<h1>hello-web</h1>";
     });
   });
+
+  it("a request made as its host crashes is answered by the new host, in that one fetch", async () => {
+    const network = new CrashableNetwork();
+    const { owner, visitor, vmId, host, other } = await servingVm(network);
+    expect((await visitor.vm.web.client.fetch(vmId, 80, GET("/"))).status).toBe(200);
+    // The owner holds a checkpoint with httpd running (what the new host restores).
+    const recorded = async () =>
+      Math.max(0, ...(await ownerHeld(owner, vmId)).filter((c) => c.entry).map((c) => c.seq));
+    const before = await recorded();
+    await setFile(owner, host, vmId, "mark", "after-httpd");
+    await eventually("a checkpoint after httpd started", async () => (await recorded()) > before);
+    network.crash(host.node.self);
+    const t0 = Date.now();
+    const r = await visitor.vm.web.client.fetch(vmId, 80, GET("/"));
+    expect(r.status).toBe(200);
+    expect(text(r)).toBe("<h1>hello-web</h1>");
+    expect(hostOf(owner, vmId)).toBe(other.node.self);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  }, 30_000);
+
+  it("a POST is not sent again once a host may have passed it to the guest", async () => {
+    const network = new CrashableNetwork();
+    const { visitor, vmId, host } = await servingVm(network);
+    network.crash(host.node.self);
+    const r = await visitor.vm.web.client.fetch(vmId, 80, { ...GET("/"), method: "POST" });
+    expect(r.status).toBe(503);
+    expect(r.headers).toContainEqual(["Retry-After", "2"]);
+  }, 30_000);
 });
