@@ -60,7 +60,7 @@ function readName(bytes: Uint8Array, at: number): { name: string; end: number } 
 /** The DNS query in an IPv4 packet to the router's port 53, or null when it is not one. */
 export function parseDnsQuery(packet: Uint8Array): DnsQuery | null {
   const ip = parseIpv4(packet);
-  if (!ip || ip.protocol !== 17 || !ip.firstFragment || ip.dst !== ROUTER_IP_BITS) return null;
+  if (ip?.protocol !== 17 || !ip.firstFragment || ip.dst !== ROUTER_IP_BITS) return null;
   const udp = packet.subarray(ip.headerBytes, ip.totalBytes);
   if (udp.length < 8 + 12) return null;
   const view = new DataView(udp.buffer, udp.byteOffset, udp.byteLength);
