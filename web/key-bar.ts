@@ -75,7 +75,7 @@ interface BarButton {
 }
 
 const BUTTONS: BarButton[] = [
-  { label: "Esc", name: "Escape", key: "Escape" },
+  { label: "Esc", key: "Escape" },
   { label: "Tab", key: "Tab" },
   { label: "Ctrl", sticky: "ctrl" },
   { label: "Alt", sticky: "alt" },

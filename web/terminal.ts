@@ -141,8 +141,8 @@ export function createShell(container: HTMLElement, onInput: (bytes: Uint8Array)
     copy.disabled = !term.hasSelection();
   });
   tools.append(
-    toolButton("A−", "Smaller text", () => setFont((term.options.fontSize ?? FONT_DEFAULT_PX) - 1), signal),
-    toolButton("A+", "Larger text", () => setFont((term.options.fontSize ?? FONT_DEFAULT_PX) + 1), signal),
+    toolButton("A−", "A− smaller text", () => setFont((term.options.fontSize ?? FONT_DEFAULT_PX) - 1), signal),
+    toolButton("A+", "A+ larger text", () => setFont((term.options.fontSize ?? FONT_DEFAULT_PX) + 1), signal),
     copy,
     toolButton(
       "Paste",

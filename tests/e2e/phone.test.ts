@@ -3,6 +3,7 @@
 // keys a touch keyboard lacks, in the local shell and the remote one.
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SCREENSHOTS, seriousViolations } from "./a11y-axe.ts";
 import { type App, Shell, startApp, waitForVmState } from "./harness.ts";
 import { PAGES, PHONE } from "./phone-viewport.ts";
 import { contribute, createVm, openInRoom, waitForContributors } from "./remote-steps.ts";
@@ -17,7 +18,8 @@ afterAll(async () => {
   await app?.close();
 });
 
-const phone = (): Promise<BrowserContext> => app.browser.newContext(PHONE);
+// bypassCSP: axe-core goes into the page as an inline script (a11y-axe.ts).
+const phone = (): Promise<BrowserContext> => app.browser.newContext({ ...PHONE, bypassCSP: true });
 
 /** The rows the terminal in `scope` shows, as text. */
 function screenRows(page: Page, scope: string): Promise<string[]> {
@@ -135,6 +137,7 @@ describe("on a phone", () => {
     });
     const dialog = page.getByRole("dialog", { name: "Paste 2 lines into the shell?" });
     await dialog.waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
     expect(await shell.text()).not.toContain("one-1");
     await dialog.getByRole("button", { name: "Paste" }).tap();
     await shell.waitForText("two-2");
@@ -157,6 +160,10 @@ describe("on a phone", () => {
     await expectFittedShell(owner, "#remote-shell", shell);
     await expectCtrlCInterrupts(owner, "#remote-shell", shell);
     await expectHistory(owner, "#remote-shell", shell);
+    // My VMs with a VM (its row stacked) and its shell open: accessible too.
+    expect(await seriousViolations(owner)).toEqual([]);
+    if (process.env.SCREENSHOTS)
+      await owner.screenshot({ path: `${SCREENSHOTS}vms-shell-phone.png`, fullPage: true });
     const width = await owner.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(PHONE.viewport.width);
     await ownerCtx.close();
