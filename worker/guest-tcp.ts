@@ -40,10 +40,11 @@ const SEGMENT_BYTES = 1460;
 const WINDOW_RESERVE_BYTES = 2 * SEGMENT_BYTES;
 /**
  * How many source ports one open tries when the guest holds them in TIME_WAIT
- * (v86-tcp.ts): each try costs one round trip into the guest, and ports are
- * taken in turn, so a run of busy ones ends soon.
+ * (v86-tcp.ts). Ports are taken in turn, so a guest restored on a new host may
+ * hold a run of them as long as its TIME_WAIT table (512 in the image's guest),
+ * each a round trip into the guest: the connect deadline bounds them too.
  */
-const MAX_BUSY_PORTS = 64;
+export const MAX_BUSY_PORTS = 1024;
 
 interface Entry {
   conn: V86TcpMended;

@@ -4,7 +4,12 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../core/util/clock.ts";
 import type { GuestNic, V86TcpConnection } from "../../worker/guest-nic.ts";
-import { DEFAULT_TCP_LIMITS, type GuestTcpLimits, GuestTcpTable } from "../../worker/guest-tcp.ts";
+import {
+  DEFAULT_TCP_LIMITS,
+  type GuestTcpLimits,
+  GuestTcpTable,
+  MAX_BUSY_PORTS,
+} from "../../worker/guest-tcp.ts";
 import { flushAsync } from "../helpers/eventually.ts";
 
 /** v86's TCPConnection as far as the table uses it; the test plays the guest. */
@@ -174,7 +179,7 @@ describe("GuestTcpTable", () => {
     const { table, conns } = setup();
     const opening = table.open(80);
     const expectation = expect(opening).rejects.toThrow(/holds every source port tried/);
-    for (let i = 0; i < 64; i++) {
+    for (let i = 0; i < MAX_BUSY_PORTS; i++) {
       conns.at(-1)!.portInTimeWait();
       await flushAsync();
     }
