@@ -40,6 +40,9 @@ function toolButton(
   b.type = "button";
   b.textContent = label;
   b.setAttribute("aria-label", name);
+  // Like the key bar's: a tap leaves the focus (and the on-screen keyboard) in the shell.
+  b.addEventListener("pointerdown", (e) => e.preventDefault(), { signal });
+  b.addEventListener("mousedown", (e) => e.preventDefault(), { signal });
   b.addEventListener("click", onClick, { signal });
   return b;
 }
@@ -118,11 +121,13 @@ export function createShell(container: HTMLElement, onInput: (bytes: Uint8Array)
     term.options.fontSize = next;
     globalThis.localStorage?.setItem(FONT_KEY, String(next));
     refit();
+    term.focus();
   };
   const paste = (text: string) => {
     if (!inputEnabled || !text) return;
     if (!/[\r\n]/.test(text.replace(/[\r\n]+$/, ""))) {
       term.paste(text);
+      term.focus();
       return;
     }
     void confirmPaste(container, text).then((ok) => {
@@ -133,7 +138,10 @@ export function createShell(container: HTMLElement, onInput: (bytes: Uint8Array)
   const copy = toolButton(
     "Copy",
     "Copy selection",
-    () => void navigator.clipboard?.writeText(term.getSelection()).catch(() => undefined),
+    () => {
+      void navigator.clipboard?.writeText(term.getSelection()).catch(() => undefined);
+      term.focus();
+    },
     signal,
   );
   copy.disabled = true;
@@ -141,7 +149,12 @@ export function createShell(container: HTMLElement, onInput: (bytes: Uint8Array)
     copy.disabled = !term.hasSelection();
   });
   tools.append(
-    toolButton("A−", "A− smaller text", () => setFont((term.options.fontSize ?? FONT_DEFAULT_PX) - 1), signal),
+    toolButton(
+      "A−",
+      "A− smaller text",
+      () => setFont((term.options.fontSize ?? FONT_DEFAULT_PX) - 1),
+      signal,
+    ),
     toolButton("A+", "A+ larger text", () => setFont((term.options.fontSize ?? FONT_DEFAULT_PX) + 1), signal),
     copy,
     toolButton(

@@ -145,6 +145,47 @@ describe("on a phone", () => {
     await context.close();
   });
 
+  it("copies a selection and pastes a line with the shell's buttons; Ctrl applies to an IME's composition too", async () => {
+    const context = await phone();
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], {
+      origin: new URL(app.url).origin,
+    });
+    const page = await context.newPage();
+    await page.goto(app.url);
+    await page.getByRole("button", { name: "New VM" }).tap();
+    await waitForVmState(page, "running");
+    const shell = new Shell(page);
+    await shell.waitForText("root@spare:~#");
+
+    // Copy: select the answer's line in the terminal (three clicks), then the Copy button.
+    await shell.run("echo copy-$((6*7))");
+    const copy = page.getByRole("button", { name: "Copy selection" });
+    expect(await copy.isDisabled()).toBe(true);
+    const line = page.locator("#local-vm .xterm-rows > div").filter({ hasText: /^copy-42\s*$/ });
+    const box = await line.boundingBox();
+    await page.mouse.click((box?.x ?? 0) + 10, (box?.y ?? 0) + (box?.height ?? 0) / 2, { clickCount: 3 });
+    await copy.tap();
+    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toMatch(/^copy-42\s*$/);
+
+    // Paste: one line goes in as typed (no confirmation), and Enter runs it.
+    await page.evaluate(() => navigator.clipboard.writeText("echo pasted-$((2+2))"));
+    await page.getByRole("button", { name: "Paste", exact: true }).tap();
+    await shell.waitForText("echo pasted-$((2+2))");
+    await page.keyboard.press("Enter");
+    await shell.waitForText("pasted-4");
+
+    // Ctrl from the bar, then "c" composed by an IME (composition, then its commit): the sleep ends.
+    await shell.type("sleep 100");
+    await shell.waitForText("sleep 100");
+    await page.getByRole("toolbar", { name: "Terminal keys" }).getByRole("button", { name: "Ctrl" }).tap();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Input.imeSetComposition", { text: "c", selectionStart: 1, selectionEnd: 1 });
+    await cdp.send("Input.insertText", { text: "c" });
+    await shell.run("echo composed-$((1+1))", 15_000);
+    expect(await shell.text()).toContain("composed-2");
+    await context.close();
+  });
+
   it("the remote shell fits, is told its size, and takes the key bar's keys", async () => {
     const room = "e2e-phone";
     const hostCtx = await app.browser.newContext();
