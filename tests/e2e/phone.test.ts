@@ -49,7 +49,7 @@ async function expectFittedShell(page: Page, scope: string, shell: Shell): Promi
   await shell.run("printf '%0100d\\n' 0");
   // The 100 zeros take full rows of `cols`, then the rest: wrapped at the screen's width, none cut off.
   const lines = (await screenRows(page, scope)).map((l) => l.trimEnd());
-  const at = lines.findIndex((l) => l === "0".repeat(cols));
+  const at = lines.indexOf("0".repeat(cols));
   expect(at).toBeGreaterThanOrEqual(0);
   const rowsUsed = Math.ceil(100 / cols);
   const wrapped = lines.slice(at, at + rowsUsed);
@@ -113,6 +113,18 @@ describe("on a phone", () => {
       expect(tab?.height ?? 0).toBeGreaterThanOrEqual(44);
     }
     await context.close();
+    // The smallest phones in use: 320 px.
+    const small = await app.browser.newContext({ ...PHONE, viewport: { width: 320, height: 640 } });
+    const narrow = await small.newPage();
+    for (const hash of PAGES) {
+      await narrow.goto(`${app.url}#${hash}`);
+      await narrow.locator(`nav a[href="#${hash}"][aria-current="page"]`).waitFor();
+      expect(
+        await narrow.evaluate(() => document.documentElement.scrollWidth),
+        `#${hash} at 320`,
+      ).toBeLessThanOrEqual(320);
+    }
+    await small.close();
   });
 
   it("the local shell fits, is told its size, and the key bar types Ctrl-C and the arrows", async () => {
@@ -128,6 +140,20 @@ describe("on a phone", () => {
     await expectHistory(page, "#local-vm", shell);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(PHONE.viewport.width);
+
+    // Turned sideways: more columns, fewer rows, and the guest is told at its next prompt.
+    const upright = await shellSize(page, "#local-vm");
+    await page.setViewportSize({ width: 852, height: 393 });
+    await page.waitForFunction(
+      (cols) =>
+        Number(document.querySelector<HTMLElement>("#local-vm section.terminal")?.dataset.cols) > cols,
+      upright.cols,
+    );
+    const sideways = await shellSize(page, "#local-vm");
+    await shell.waitForText(`stty cols ${sideways.cols} rows ${sideways.rows}`);
+    await shell.run("stty size | sed 's/^/now: /'");
+    await shell.waitForText(`now: ${sideways.rows} ${sideways.cols}`);
+    await page.setViewportSize(PHONE.viewport);
 
     // A paste of several lines asks first; each line then runs.
     await page.locator("#local-vm .xterm-helper-textarea").evaluate((el) => {
