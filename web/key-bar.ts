@@ -65,6 +65,37 @@ export function isTerminalReport(text: string): boolean {
 
 type Sticky = keyof Modifiers;
 
+/**
+ * Sticky Ctrl and Alt: a tap arms one (a second tap disarms it); the next key or
+ * text takes them, then they clear. Terminal replies pass untouched and leave them armed.
+ */
+export class StickyModifiers {
+  private mods: Modifiers = { ...NO_MODIFIERS };
+
+  state(): Modifiers {
+    return { ...this.mods };
+  }
+
+  tap(name: Sticky): void {
+    this.mods = { ...this.mods, [name]: !this.mods[name] };
+  }
+
+  /** Typed text with the armed modifiers applied. */
+  text(text: string): string {
+    if (isTerminalReport(text) || (!this.mods.ctrl && !this.mods.alt)) return text;
+    const out = applyModifiers(this.mods, text);
+    this.mods = { ...NO_MODIFIERS };
+    return out;
+  }
+
+  /** A bar key with the armed modifiers applied. */
+  key(key: BarKey, appCursor: boolean): string {
+    const out = keyText(key, this.mods, appCursor);
+    this.mods = { ...NO_MODIFIERS };
+    return out;
+  }
+}
+
 interface BarButton {
   label: string;
   /** Said by screen readers where the label is a symbol. */
@@ -100,7 +131,7 @@ export interface KeyBarHost {
 
 export class KeyBar {
   readonly element: HTMLElement;
-  private mods: Modifiers = { ...NO_MODIFIERS };
+  private readonly sticky = new StickyModifiers();
   private readonly stickyButtons = new Map<Sticky, HTMLButtonElement>();
   private readonly controller = new AbortController();
 
@@ -130,14 +161,9 @@ export class KeyBar {
 
   /** Applies the sticky modifiers to text typed on the keyboard, and clears them. */
   consume(text: string): string {
-    if (isTerminalReport(text) || (!this.mods.ctrl && !this.mods.alt)) return text;
-    const out = applyModifiers(this.mods, text);
-    this.setMods(NO_MODIFIERS);
+    const out = this.sticky.text(text);
+    this.showState();
     return out;
-  }
-
-  modifiers(): Modifiers {
-    return { ...this.mods };
   }
 
   dispose(): void {
@@ -146,21 +172,15 @@ export class KeyBar {
   }
 
   private press(spec: BarButton): void {
-    if (spec.sticky) {
-      this.setMods({ ...this.mods, [spec.sticky]: !this.mods[spec.sticky] });
-    } else if (spec.key) {
-      const text = keyText(spec.key, this.mods, this.host.appCursor());
-      this.setMods(NO_MODIFIERS);
-      this.host.send(text);
-    } else if (spec.text) {
-      this.host.send(this.consume(spec.text));
-    }
+    if (spec.sticky) this.sticky.tap(spec.sticky);
+    else if (spec.key) this.host.send(this.sticky.key(spec.key, this.host.appCursor()));
+    else if (spec.text) this.host.send(this.sticky.text(spec.text));
+    this.showState();
     this.host.focus();
   }
 
-  private setMods(next: Modifiers): void {
-    this.mods = { ...next };
-    for (const [name, button] of this.stickyButtons)
-      button.setAttribute("aria-pressed", String(this.mods[name]));
+  private showState(): void {
+    const mods = this.sticky.state();
+    for (const [name, button] of this.stickyButtons) button.setAttribute("aria-pressed", String(mods[name]));
   }
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { endsWithPrompt, GuestSizeTeller, sttyLine } from "../../web/guest-size.ts";
-import { applyModifiers, isTerminalReport, keyText, NO_MODIFIERS } from "../../web/key-bar.ts";
+import {
+  applyModifiers,
+  isTerminalReport,
+  keyText,
+  NO_MODIFIERS,
+  StickyModifiers,
+} from "../../web/key-bar.ts";
 
 const CTRL = { ctrl: true, alt: false };
 const ALT = { ctrl: false, alt: true };
@@ -114,5 +120,34 @@ describe("telling the guest the shell's size", () => {
     t.reset();
     t.output(PROMPT);
     expect(sent).toHaveLength(2);
+  });
+});
+
+describe("sticky Ctrl and Alt", () => {
+  it("apply to the next key only, then clear", () => {
+    const sticky = new StickyModifiers();
+    sticky.tap("ctrl");
+    expect(sticky.state()).toEqual({ ctrl: true, alt: false });
+    expect(sticky.text("c")).toBe("\x03");
+    expect(sticky.state()).toEqual(NO_MODIFIERS);
+    expect(sticky.text("c")).toBe("c");
+  });
+
+  it("a second tap disarms; both together apply to one bar key", () => {
+    const sticky = new StickyModifiers();
+    sticky.tap("alt");
+    sticky.tap("alt");
+    expect(sticky.text("b")).toBe("b");
+    sticky.tap("ctrl");
+    sticky.tap("alt");
+    expect(sticky.key("ArrowUp", false)).toBe("\x1b[1;7A");
+    expect(sticky.key("ArrowUp", false)).toBe("\x1b[A");
+  });
+
+  it("stay armed through the terminal's own replies (a cursor report after the prompt)", () => {
+    const sticky = new StickyModifiers();
+    sticky.tap("ctrl");
+    expect(sticky.text("\x1b[27;15R")).toBe("\x1b[27;15R");
+    expect(sticky.text("d")).toBe("\x04");
   });
 });
