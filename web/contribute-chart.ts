@@ -2,6 +2,7 @@
 // last hour (their budgets scaled by the governor's share), one point every
 // ten seconds, drawn with uPlot like the Credits page's chart.
 import uPlot from "uplot";
+import { chartWidthOf, followWidth } from "./chart-width.ts";
 import "uplot/dist/uPlot.min.css";
 
 const SAMPLE_EVERY_MS = 10_000;
@@ -36,8 +37,11 @@ export class CpuHistory {
   }
 }
 
+const CHART_HEIGHT_PX = 180;
+
 export class CpuChart {
   private plot: uPlot | null = null;
+  private stopFollowing: () => void = () => {};
 
   constructor(private readonly el: HTMLElement) {}
 
@@ -52,11 +56,10 @@ export class CpuChart {
       this.plot.setData(data);
       return;
     }
-    const width = Math.max(240, Math.min(720, this.el.clientWidth || 600));
     this.plot = new uPlot(
       {
-        width,
-        height: 180,
+        width: chartWidthOf(this.el),
+        height: CHART_HEIGHT_PX,
         scales: {
           // Always the last hour, however few points there are yet.
           x: { time: true, range: (_u, _min, max) => [max - HOUR_MS / 1000, max] },
@@ -72,9 +75,11 @@ export class CpuChart {
       data,
       this.el,
     );
+    this.stopFollowing = followWidth(this.plot, this.el, CHART_HEIGHT_PX);
   }
 
   dispose(): void {
+    this.stopFollowing();
     this.plot?.destroy();
     this.plot = null;
   }

@@ -10,6 +10,7 @@ import { ALLOWANCE_MILLI, STAMP_BITS } from "../core/ledger/stamp.ts";
 import { formatCredits } from "../core/ledger/units.ts";
 import type { CreditBook } from "../core/state/credit-book.ts";
 import { errorMessage } from "../core/util/errors.ts";
+import { chartWidthOf, followWidth } from "./chart-width.ts";
 import type { CreditHistory } from "./credits-history.ts";
 import { Lifetime } from "./lifetime.ts";
 import { makeStamp } from "./stamp-maker.ts";
@@ -32,6 +33,7 @@ const PROOF_TEXT: Record<string, string> = {
   "over-claim": "signed more than the lease could have used",
 };
 
+const CHART_HEIGHT_PX = 220;
 export class CreditsPage {
   private readonly lifetime = new Lifetime();
   private plot: uPlot | null = null;
@@ -115,11 +117,10 @@ export class CreditsPage {
       this.plot.setData(data);
       return;
     }
-    const width = Math.max(240, Math.min(720, this.el.chart.clientWidth || 600));
     this.plot = new uPlot(
       {
-        width,
-        height: 220,
+        width: chartWidthOf(this.el.chart),
+        height: CHART_HEIGHT_PX,
         series: [
           {},
           { label: "Balance", stroke: "#2a7ae2", width: 2 },
@@ -131,6 +132,7 @@ export class CreditsPage {
       data,
       this.el.chart,
     );
+    this.lifetime.defer(followWidth(this.plot, this.el.chart, CHART_HEIGHT_PX));
   }
 
   private async stamp(): Promise<void> {

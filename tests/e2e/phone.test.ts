@@ -112,6 +112,23 @@ describe("on a phone", () => {
       expect(tab?.y ?? 0).toBeGreaterThan(PHONE.viewport.height - 100);
       expect(tab?.height ?? 0).toBeGreaterThanOrEqual(44);
     }
+    // Charts are made while their page is hidden (the app opens on another): shown, each is as wide
+    // as its place on the page, not drawn 600 px wide and clipped.
+    await page.goto(`${app.url}#device`);
+    for (const hash of ["contribute", "credits"]) {
+      await page.locator(`nav a[href="#${hash}"]`).tap();
+      const chart = page.locator(`#${hash} .uplot`).first();
+      await chart.waitFor();
+      await page.waitForFunction(
+        // uPlot draws at the width it was given (its plot area's style), whatever CSS clips.
+        (el) =>
+          el !== null &&
+          Number.parseFloat((el.querySelector(".u-wrap") as HTMLElement | null)?.style.width ?? "9999") <=
+            (el.parentElement?.clientWidth ?? 0) + 1,
+        await chart.elementHandle(),
+        { timeout: 5000 },
+      );
+    }
     await context.close();
     // The smallest phones in use: 320 px.
     const small = await app.browser.newContext({ ...PHONE, viewport: { width: 320, height: 640 } });
