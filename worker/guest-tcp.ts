@@ -13,7 +13,7 @@
 import { TimeoutError, withTimeout } from "../core/util/async.ts";
 import { type Clock, systemClock } from "../core/util/clock.ts";
 import type { GuestNic } from "./guest-nic.ts";
-import { announceWindow, mendV86Tcp, type V86TcpMended } from "./v86-tcp.ts";
+import { announceWindow, mendV86Tcp, progressOf, retransmit, type V86TcpMended } from "./v86-tcp.ts";
 
 export interface GuestTcpLimits {
   maxConnections: number;
@@ -45,6 +45,13 @@ const WINDOW_RESERVE_BYTES = 2 * SEGMENT_BYTES;
  * each a round trip into the guest: the connect deadline bounds them too.
  */
 export const MAX_BUSY_PORTS = 1024;
+/**
+ * How long a connection waits for the guest to make progress on what it sent
+ * (the SYN, a segment) before sending it again; doubled on each try without
+ * progress, up to the most.
+ */
+export const RETRANSMIT_MS = 200;
+const MAX_RETRANSMIT_MS = 3200;
 
 interface Entry {
   conn: V86TcpMended;
@@ -58,6 +65,8 @@ interface Entry {
   wake: (() => void) | null;
   /** The window last advertised was smaller than a segment: announce it when reads free room. */
   windowShut: boolean;
+  /** Ends the retransmission watch. */
+  unwatch: () => void;
 }
 
 export class GuestTcpTable {
@@ -107,6 +116,7 @@ export class GuestTcpTable {
       }
       // The next connection takes the next source port.
       this.entries.delete(id);
+      entry.unwatch();
       entry.conn.release();
     }
   }
@@ -125,6 +135,7 @@ export class GuestTcpTable {
       failure: null,
       wake: null,
       windowShut: false,
+      unwatch: () => {},
     };
     const connected = new Promise<"connected" | "port-busy">((resolve, reject) => {
       conn.on("connect", () => resolve("connected"));
@@ -140,6 +151,7 @@ export class GuestTcpTable {
       this.wakeReader(entry);
     });
     this.advertiseWindow(entry);
+    this.watch(entry);
     return { entry, connected };
   }
 
@@ -245,7 +257,27 @@ export class GuestTcpTable {
     wake?.();
   }
 
+  /** Sends again what the guest has not taken, while it makes no progress, until the connection ends. */
+  private watch(entry: Entry): void {
+    let seen = progressOf(entry.conn);
+    let waitMs = RETRANSMIT_MS;
+    const tick = () => {
+      const now = progressOf(entry.conn);
+      if (now !== seen) {
+        seen = now;
+        waitMs = RETRANSMIT_MS;
+      } else {
+        // Sent again if anything is outstanding; either way the next look comes later.
+        retransmit(entry.conn);
+        waitMs = Math.min(MAX_RETRANSMIT_MS, waitMs * 2);
+      }
+      entry.unwatch = this.clock.after(waitMs, tick);
+    };
+    entry.unwatch = this.clock.after(waitMs, tick);
+  }
+
   private drop(id: number, entry: Entry): void {
+    entry.unwatch();
     this.entries.delete(id);
     entry.failure ??= "the connection was closed";
     this.wakeReader(entry);

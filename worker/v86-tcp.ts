@@ -10,6 +10,12 @@ interface V86TcpInternals {
   dport: number;
   last_received_ackn?: number;
   send_buffer?: { length: number };
+  /** A segment is in flight, not yet acknowledged. */
+  pending?: boolean;
+  /** Sends the SYN (and resets the sequence numbers to v86's fixed start). */
+  connect(): void;
+  /** Sends the front of the send buffer unless a segment is in flight. */
+  pump(): void;
   process(packet: V86Segment): void;
   packet_reply(packet: V86Segment, options?: unknown): { tcp: { winsize: number } };
 }
@@ -89,3 +95,30 @@ export function announceWindow(conn: V86TcpMended): void {
     tcp_data: new Uint8Array(0),
   });
 }
+
+/**
+ * Sends again what the guest has not acknowledged: the SYN, or the segment in
+ * flight. v86 never retransmits, and a frame can sit unnoticed in the guest's
+ * ne2k ring (the driver acknowledges the card's receive interrupt after
+ * draining the ring, so a frame landing in between waits for the next frame):
+ * a duplicate is that next frame, and the guest drops what it already has.
+ * Returns whether anything was outstanding.
+ */
+export function retransmit(conn: V86TcpMended): boolean {
+  if (conn.state === "syn-sent") {
+    const window = conn.winsize;
+    conn.connect();
+    conn.winsize = window;
+    return true;
+  }
+  if (conn.pending && (conn.send_buffer?.length ?? 0) > 0) {
+    conn.pending = false;
+    conn.pump();
+    return true;
+  }
+  return false;
+}
+
+/** What changes when a connection moves: the guest answers, acknowledges or sends, or the host writes. */
+export const progressOf = (conn: V86TcpMended): string =>
+  `${conn.state}/${conn.last_received_ackn ?? ""}/${conn.ack}/${conn.send_buffer?.length ?? 0}`;

@@ -21,6 +21,10 @@ class FakeConn implements V86TcpConnection {
   dport = 80;
   last_received_ackn = 1;
   send_buffer = { length: 0 };
+  pending = false;
+  /** SYNs and data segments the host sent (what the guest would see). */
+  syns = 1;
+  segments = 0;
   written: Uint8Array[] = [];
   closed = false;
   released = false;
@@ -38,6 +42,23 @@ class FakeConn implements V86TcpConnection {
   write(data: Uint8Array): void {
     this.written.push(data);
     this.send_buffer.length += data.byteLength;
+    this.pump();
+  }
+  connect(): void {
+    this.state = "syn-sent";
+    this.winsize = 64_240;
+    this.syns++;
+  }
+  pump(): void {
+    if (this.send_buffer.length === 0 || this.pending) return;
+    this.segments++;
+    this.pending = true;
+  }
+  /** The guest acknowledges everything written so far. */
+  acknowledge(): void {
+    this.last_received_ackn += this.send_buffer.length;
+    this.send_buffer.length = 0;
+    this.pending = false;
   }
   close(): void {
     this.closed = true;
@@ -185,6 +206,30 @@ describe("GuestTcpTable", () => {
     }
     await expectation;
     expect(table.openCount).toBe(0);
+  });
+
+  it("sends the SYN and an unacknowledged segment again while the guest makes no progress (a frame stuck in its ring)", async () => {
+    const { table, conns, clock } = setup();
+    const opening = table.open(80);
+    const conn = conns[0]!;
+    await clock.advance(199);
+    expect(conn.syns).toBe(1);
+    await clock.advance(1);
+    expect(conn.syns).toBe(2); // the guest never saw the first
+    expect(conn.winsize).toBeLessThanOrEqual(65_535); // still this connection's window
+    await clock.advance(400);
+    expect(conn.syns).toBe(3); // backing off: 200, then 400 ms
+    conn.accept();
+    const id = await opening;
+    table.write(id, new TextEncoder().encode("GET /"));
+    expect(conn.segments).toBe(1);
+    await clock.advance(1_000); // the write is progress: 200 ms from the look that saw it
+    expect(conn.segments).toBe(2);
+    conn.acknowledge();
+    await clock.advance(10_000);
+    expect(conn.segments).toBe(2); // nothing outstanding: nothing sent again
+    table.close(id);
+    expect(clock.pending).toBe(0); // the watch ends with the connection
   });
 
   it("holds at most its number of connections, and closes them all when the VM stops", async () => {
