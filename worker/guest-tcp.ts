@@ -77,6 +77,13 @@ export class GuestTcpTable {
     private readonly nic: () => GuestNic | null,
     private readonly limits: GuestTcpLimits = DEFAULT_TCP_LIMITS,
     private readonly clock: Clock = systemClock,
+    /**
+     * Called whenever the guest has something of this table's to answer (a SYN, an
+     * ACK of what it sent, a segment sent again): the VM host's governor runs the
+     * guest now rather than after its rest, or each step of an answer would wait
+     * a slice.
+     */
+    private readonly guestHasWork: () => void = () => {},
   ) {}
 
   /**
@@ -127,6 +134,7 @@ export class GuestTcpTable {
     port: number,
   ): { entry: Entry; connected: Promise<"connected" | "port-busy"> } {
     const conn = nic.connect(port) as V86TcpMended;
+    this.guestHasWork();
     const entry: Entry = {
       conn,
       chunks: [],
@@ -138,7 +146,10 @@ export class GuestTcpTable {
       unwatch: () => {},
     };
     const connected = new Promise<"connected" | "port-busy">((resolve, reject) => {
-      conn.on("connect", () => resolve("connected"));
+      conn.on("connect", () => {
+        this.guestHasWork();
+        resolve("connected");
+      });
       conn.on("close", () => {
         reject(new Error(`the guest refused a connection to port ${port}`));
         this.fail(entry, "the guest reset the connection");
@@ -226,6 +237,8 @@ export class GuestTcpTable {
       entry.conn.release();
       return;
     }
+    // v86 acknowledged it already: the guest goes on at once.
+    this.guestHasWork();
     // v86 hands out a view of the card's buffer, which the next frame overwrites.
     entry.chunks.push(data.slice());
     entry.unreadBytes += data.byteLength;
@@ -243,6 +256,7 @@ export class GuestTcpTable {
     } else if (entry.windowShut && entry.conn.state === "established") {
       entry.windowShut = false;
       announceWindow(entry.conn);
+      this.guestHasWork();
     }
   }
 
@@ -268,7 +282,7 @@ export class GuestTcpTable {
         waitMs = RETRANSMIT_MS;
       } else {
         // Sent again if anything is outstanding; either way the next look comes later.
-        retransmit(entry.conn);
+        if (retransmit(entry.conn)) this.guestHasWork();
         waitMs = Math.min(MAX_RETRANSMIT_MS, waitMs * 2);
       }
       entry.unwatch = this.clock.after(waitMs, tick);

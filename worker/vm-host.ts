@@ -33,7 +33,7 @@ import { createBusyMeter } from "./busy-meter.ts";
 import { sealCheckpoint } from "./checkpoints.ts";
 import { GuestLanQueue } from "./guest-lan-queue.ts";
 import { GuestNic, MAX_LAN_QUEUE } from "./guest-nic.ts";
-import { GuestTcpTable } from "./guest-tcp.ts";
+import { DEFAULT_TCP_LIMITS, GuestTcpTable } from "./guest-tcp.ts";
 import { takeSnapshot } from "./local-saves.ts";
 import { RunMeter } from "./run-meter.ts";
 import { ShellOutlets } from "./shell-outlets.ts";
@@ -80,7 +80,13 @@ export class VmHost implements VmHostApi {
   private readonly preparation = new VmPreparation();
   private nic: GuestNic | null = null;
   private readonly lan = new GuestLanQueue();
-  private readonly tcp = new GuestTcpTable(() => this.nic);
+  // The guest answers each step of a connection now, not after the governor's rest.
+  private readonly tcp = new GuestTcpTable(
+    () => this.nic,
+    DEFAULT_TCP_LIMITS,
+    systemClock,
+    () => this.governor?.wake(),
+  );
 
   /**
    * Gets ready to start quickly: compiles the emulator, makes an instance, and

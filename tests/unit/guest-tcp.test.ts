@@ -89,7 +89,7 @@ class FakeConn implements V86TcpConnection {
   }
 }
 
-function setup(limits: Partial<GuestTcpLimits> = {}) {
+function setup(limits: Partial<GuestTcpLimits> = {}, guestHasWork = () => {}) {
   const conns: FakeConn[] = [];
   const nic = {
     connect: () => {
@@ -99,7 +99,7 @@ function setup(limits: Partial<GuestTcpLimits> = {}) {
     },
   } as unknown as GuestNic;
   const clock = new ManualClock();
-  const table = new GuestTcpTable(() => nic, { ...DEFAULT_TCP_LIMITS, ...limits }, clock);
+  const table = new GuestTcpTable(() => nic, { ...DEFAULT_TCP_LIMITS, ...limits }, clock, guestHasWork);
   return { table, conns, clock };
 }
 
@@ -230,6 +230,20 @@ describe("GuestTcpTable", () => {
     expect(conn.segments).toBe(2); // nothing outstanding: nothing sent again
     table.close(id);
     expect(clock.pending).toBe(0); // the watch ends with the connection
+  });
+
+  it("wakes the VM's governor whenever the guest has its next step to take, not only on open and write", async () => {
+    let wakes = 0;
+    const { table, conns } = setup({}, () => wakes++);
+    const opening = table.open(80);
+    expect(wakes).toBe(1); // the SYN
+    conns[0]!.accept();
+    const id = await opening;
+    expect(wakes).toBe(2); // the handshake's last ACK
+    conns[0]!.send(1_460);
+    expect(wakes).toBe(3); // v86 acknowledged the head at once: the guest may send the body now
+    await table.read(id);
+    table.close(id);
   });
 
   it("holds at most its number of connections, and closes them all when the VM stops", async () => {
