@@ -165,7 +165,41 @@ export interface GuestLanApi {
   lanGive(packets: Uint8Array[]): void;
 }
 
-export interface VmHostApi extends GuestTcpApi, GuestLanApi {
+/** A file directly in the guest's /files. */
+export interface GuestFileEntry {
+  name: string;
+  bytes: number;
+}
+
+/** A download under way: a copy of the file as it was when asked for. */
+export interface GuestFileDownload {
+  id: number;
+  /** Its name in /files. */
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Files into and out of the guest's /files (worker/guest-files.ts): in pieces of
+ * at most 1 MiB, files of at most 64 MiB, two transfers each way at once. An
+ * upload appears in /files only once whole and its SHA-256 checks out.
+ */
+export interface GuestFilesApi {
+  /** Starts putting a file of `bytes` into /files (the name loses any path); returns the upload's id. */
+  fileUploadBegin(name: string, bytes: number): number;
+  /** The next piece, in order. A piece that does not fit ends the upload. */
+  fileUploadChunk(id: number, offset: number, chunk: Uint8Array): void;
+  /** Checks every byte is in and the SHA-256; resolves with the file's name in /files. */
+  fileUploadEnd(id: number, sha256: string): Promise<string>;
+  fileUploadCancel(id: number): void;
+  fileList(): GuestFileEntry[];
+  fileDownloadBegin(name: string): Promise<GuestFileDownload>;
+  fileDownloadChunk(id: number, offset: number, maxBytes?: number): Uint8Array;
+  fileDownloadEnd(id: number): void;
+}
+
+export interface VmHostApi extends GuestTcpApi, GuestLanApi, GuestFilesApi {
   /** Optional: gets the emulator and the likely state ready before `start`, to start faster. */
   prepare(guest: GuestSource, likelyState: StateSource | null): Promise<void>;
   start(request: StartRequest, events: VmHostEvents): Promise<StartResult>;

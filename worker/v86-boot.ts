@@ -6,6 +6,7 @@ import { withTimeout } from "../core/util/async.ts";
 import { exactBuffer } from "../core/util/bytes.ts";
 import type { GuestSource, VmHostEvents } from "./api.ts";
 import { fetchBytes } from "./fetch-bytes.ts";
+import { GUEST_FILES_OPTIONS } from "./guest-files-options.ts";
 import { GUEST_NET_OPTIONS } from "./guest-nic.ts";
 import type { VmConsole } from "./vm-console.ts";
 
@@ -43,6 +44,8 @@ export async function createEmulator(
     disable_speaker: true,
     // The guest's network card, with v86's in-browser network behind it (see guest-nic.ts).
     ...GUEST_NET_OPTIONS,
+    // The 9p filesystem for files in and out (the guest mounts it at /files).
+    ...GUEST_FILES_OPTIONS,
     ...images,
   });
   const loaded = new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));

@@ -17,6 +17,8 @@ import { replayableTranscript } from "../core/util/format.ts";
 import { canShareMemory, OutputRingWriter } from "../core/util/output-ring.ts";
 import type {
   BaseSource,
+  GuestFileDownload,
+  GuestFileEntry,
   GuestNetInfo,
   GuestSource,
   SealedCheckpoint,
@@ -31,6 +33,7 @@ import type {
 } from "./api.ts";
 import { createBusyMeter } from "./busy-meter.ts";
 import { sealCheckpoint } from "./checkpoints.ts";
+import { GuestFiles } from "./guest-files.ts";
 import { GuestLanQueue } from "./guest-lan-queue.ts";
 import { GuestNic, MAX_LAN_QUEUE } from "./guest-nic.ts";
 import { DEFAULT_TCP_LIMITS, GuestTcpTable } from "./guest-tcp.ts";
@@ -87,6 +90,7 @@ export class VmHost implements VmHostApi {
     systemClock,
     () => this.governor?.wake(),
   );
+  private files: GuestFiles | null = null;
 
   /**
    * Gets ready to start quickly: compiles the emulator, makes an instance, and
@@ -169,6 +173,7 @@ export class VmHost implements VmHostApi {
     // Before the emulator first runs, so a guest booting from scratch reads the VM's MAC.
     this.nic = GuestNic.attach(emulator, mac, { outbound });
     this.nic.openLan((packet) => this.lan.push(packet));
+    this.files = GuestFiles.attach(emulator);
     this.console.attach(emulator, events);
     this.governor = governV86(emulator, budgetPct);
     this.meter.start(emulator);
@@ -211,6 +216,43 @@ export class VmHost implements VmHostApi {
 
   tcpClose(id: number): void {
     this.tcp.close(id);
+  }
+
+  fileUploadBegin(name: string, bytes: number): number {
+    return this.guestFiles().uploadBegin(name, bytes);
+  }
+
+  fileUploadChunk(id: number, offset: number, chunk: Uint8Array): void {
+    this.guestFiles().uploadChunk(id, offset, chunk);
+  }
+
+  fileUploadEnd(id: number, sha256: string): Promise<string> {
+    return this.guestFiles().uploadEnd(id, sha256);
+  }
+
+  fileUploadCancel(id: number): void {
+    this.files?.uploadCancel(id);
+  }
+
+  fileList(): GuestFileEntry[] {
+    return this.guestFiles().list();
+  }
+
+  fileDownloadBegin(name: string): Promise<GuestFileDownload> {
+    return this.guestFiles().downloadBegin(name);
+  }
+
+  fileDownloadChunk(id: number, offset: number, maxBytes?: number): Uint8Array {
+    return this.guestFiles().downloadChunk(id, offset, maxBytes);
+  }
+
+  fileDownloadEnd(id: number): void {
+    this.files?.downloadEnd(id);
+  }
+
+  private guestFiles(): GuestFiles {
+    if (!this.files) throw new Error("no VM is running");
+    return this.files;
   }
 
   async sealedCheckpoint(key: CryptoKey, context: string, base: BaseSource): Promise<SealedCheckpoint> {
@@ -290,6 +332,8 @@ export class VmHost implements VmHostApi {
     this.lan.close();
     this.nic?.dispose();
     this.nic = null;
+    this.files?.dispose();
+    this.files = null;
     this.meter.stop();
     await this.governor?.stop();
     this.governor = null;

@@ -78,8 +78,13 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 0));
   const answer = await check.run("echo hello-$((6*7))", 30_000);
   const address = await check.run("ip -4 addr show eth0", 30_000);
+  // Files in and out: what the host puts in the 9p filesystem the guest reads at /files.
+  await check.emulator.create_file("build-check.txt", new TextEncoder().encode("nine-p-ok"));
+  const files = await check.run("cat /files/build-check.txt && rm /files/build-check.txt", 30_000);
   await check.destroy();
   if (!answer.includes("hello-42")) throw new Error(`restored guest answered ${JSON.stringify(answer)}`);
+  if (!files.includes("nine-p-ok"))
+    throw new Error(`restored guest cannot read /files: ${JSON.stringify(files)}`);
   // Every VM starts networked: the address from DHCP is part of the booted state.
   if (!address.includes(`inet ${check.nic.guestIp}/`))
     throw new Error(`restored guest has no address on eth0: ${JSON.stringify(address)}`);

@@ -6,6 +6,7 @@ import { V86 } from "v86";
 import { ConsoleTail, markCommand } from "../../core/guest/guest-console.ts";
 import { IMAGE_GUEST_MAC } from "../../core/guest/guest-mac.ts";
 import { withTimeout } from "../../core/util/async.ts";
+import { GUEST_FILES_OPTIONS } from "../../worker/guest-files-options.ts";
 import { GUEST_NET_OPTIONS, GuestNic } from "../../worker/guest-nic.ts";
 
 const require = createRequire(import.meta.url);
@@ -53,6 +54,7 @@ export class NodeVm {
       memory_size: options.memorySizeBytes,
       autostart: false,
       ...GUEST_NET_OPTIONS,
+      ...GUEST_FILES_OPTIONS,
       ...(cold && {
         bios: { buffer: toBuffer(cold.bios) },
         vga_bios: { buffer: toBuffer(cold.vgaBios) },
