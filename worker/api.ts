@@ -1,5 +1,8 @@
 // The contract between the page and the VM host worker (spoken over comlink).
 // Types only, so both sides can import it whatever their globals.
+import type { GuestFileDownload, GuestFileEntry } from "../core/vm/file-transfer.ts";
+
+export type { GuestFileDownload, GuestFileEntry };
 
 export interface ColdBootSource {
   biosUrl: string;
@@ -163,21 +166,6 @@ export interface GuestLanApi {
   lanTake(): Promise<Uint8Array[] | null>;
   /** Hands the guest packets from its owner's network. */
   lanGive(packets: Uint8Array[]): void;
-}
-
-/** A file directly in the guest's /files. */
-export interface GuestFileEntry {
-  name: string;
-  bytes: number;
-}
-
-/** A download under way: a copy of the file as it was when asked for. */
-export interface GuestFileDownload {
-  id: number;
-  /** Its name in /files. */
-  name: string;
-  bytes: number;
-  sha256: string;
 }
 
 /**

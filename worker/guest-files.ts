@@ -6,6 +6,7 @@
 // filesystem lives in this thread's memory.
 import type { V86 } from "v86";
 import { sha256Hex } from "../core/util/bytes.ts";
+import type { GuestFileDownload, GuestFileEntry } from "../core/vm/file-transfer.ts";
 import {
   checkFileSize,
   FileTransferError,
@@ -16,7 +17,6 @@ import {
   TransferTable,
   UploadBuffer,
 } from "../core/vm/file-transfer.ts";
-import type { GuestFileDownload, GuestFileEntry } from "./api.ts";
 
 /** What all of /files may hold (the guest's writes past it are dropped). */
 export const FILES_QUOTA_BYTES = 3 * MAX_FILE_BYTES;

@@ -16,6 +16,36 @@ export const MAX_FILE_NAME_CHARS = 120;
 
 export class FileTransferError extends Error {}
 
+/** A file directly in the guest's /files. */
+export interface GuestFileEntry {
+  name: string;
+  bytes: number;
+}
+
+/** A download under way: a copy of the file as it was when asked for. */
+export interface GuestFileDownload {
+  id: number;
+  /** Its name in /files. */
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * The VM host's file calls (worker/api.ts GuestFilesApi), as a page or a
+ * remote owner reaches them: each may be a message away.
+ */
+export interface GuestFilePort {
+  fileUploadBegin(name: string, bytes: number): Promise<number>;
+  fileUploadChunk(id: number, offset: number, chunk: Uint8Array): Promise<void>;
+  fileUploadEnd(id: number, sha256: string): Promise<string>;
+  fileUploadCancel(id: number): Promise<void>;
+  fileList(): Promise<GuestFileEntry[]>;
+  fileDownloadBegin(name: string): Promise<GuestFileDownload>;
+  fileDownloadChunk(id: number, offset: number, maxBytes?: number): Promise<Uint8Array>;
+  fileDownloadEnd(id: number): Promise<void>;
+}
+
 const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MiB`;
 
 /** Refuses a size no transfer takes, with a message for people. */

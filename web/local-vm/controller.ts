@@ -11,6 +11,7 @@ import { Emitter } from "../../core/util/emitter.ts";
 import { errorMessage } from "../../core/util/errors.ts";
 import { formatAge } from "../../core/util/format.ts";
 import { droppedInputNote, PendingInput } from "../../core/util/pending-input.ts";
+import type { GuestFilePort } from "../../core/vm/file-transfer.ts";
 import type { LoadProgress, StateSource, VmStats } from "../../worker/api.ts";
 import { baseOf } from "../base-source.ts";
 import { LocalVmSaver, type SaveState } from "./saver.ts";
@@ -195,6 +196,13 @@ export class LocalVmController {
   /** The running VM's console output in shared memory (null when there is none). */
   async outputRing(): Promise<SharedArrayBuffer | null> {
     return (await this.vm?.api.outputRing?.()) ?? null;
+  }
+
+  /** The running VM's files in and out (worker/guest-files.ts); null while no VM runs. */
+  files(): GuestFilePort | null {
+    const api = this.vm?.api;
+    const running = this.shown.ui === "running" || this.shown.ui === "paused";
+    return running && typeof api?.fileUploadBegin === "function" ? (api as GuestFilePort) : null;
   }
 
   /** Saves the VM to this device; concurrent requests share one save. */

@@ -6,6 +6,7 @@
 import type { SavedVmStore } from "../../core/guest/saved-vm.ts";
 import type { KeyValueStore } from "../../core/state/storage.ts";
 import { systemClock } from "../../core/util/clock.ts";
+import { FilePanel } from "../file-panel.ts";
 import { guestManifest, guestSource, imageState, keepGuestCached } from "../guest.ts";
 import { Lifetime } from "../lifetime.ts";
 import { VmWorker } from "../vm-worker.ts";
@@ -27,6 +28,8 @@ function whenIdle(fn: () => void): () => void {
 export class LocalVmPage {
   private readonly controller: LocalVmController;
   private readonly view: LocalVmView;
+  /** Files into and out of the VM (dropped on the shell, or picked). */
+  private readonly files: FilePanel | null;
   /** The page's own listeners (leaving the page). */
   private readonly lifetime = new Lifetime();
 
@@ -47,6 +50,11 @@ export class LocalVmPage {
       persistStorage: () => void navigator.storage?.persist?.(),
     });
     this.view = new LocalVmView(el, this.controller);
+    const filesRoot = el.root.querySelector<HTMLElement>("#vm-files");
+    this.files = filesRoot && new FilePanel(filesRoot, el.terminal, () => this.controller.files());
+    const showFiles = () => this.files?.setAvailable(this.controller.files() !== null);
+    showFiles();
+    this.lifetime.defer(this.controller.on("change", showFiles));
     const { signal } = this.lifetime;
     window.addEventListener(
       "beforeunload",
@@ -82,6 +90,7 @@ export class LocalVmPage {
   /** Ends the view's listeners, the controller's timers, and the VM's worker. */
   async dispose(): Promise<void> {
     this.lifetime.end();
+    this.files?.dispose();
     this.view.dispose();
     await this.controller.dispose();
   }

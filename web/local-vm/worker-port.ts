@@ -1,5 +1,6 @@
 // What the local VM controller needs of a VM worker and of the guest image: the
 // page hands it the real ones (VmWorker, web/guest.ts), tests hand it fakes.
+import type { GuestFilePort } from "../../core/vm/file-transfer.ts";
 import type {
   BaseSource,
   GuestSource,
@@ -13,7 +14,8 @@ import type {
 
 /** One VM host worker, as web/vm-worker.ts's VmWorker offers it. */
 export interface LocalVmWorker {
-  readonly api: {
+  /** With the file calls (GuestFilePort) where the worker has them. */
+  readonly api: Partial<GuestFilePort> & {
     input(bytes: Uint8Array): Promise<void>;
     snapshot(base?: BaseSource): Promise<VmSnapshot>;
     pause(): Promise<void>;
