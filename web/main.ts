@@ -195,6 +195,7 @@ async function joinNetwork(): Promise<void> {
     vm.owner,
     () => network.node.peers(),
     vm.web.book,
+    vm.files,
   );
   const creditsPage = new CreditsPage(
     {

@@ -6,9 +6,11 @@ import { formatCredits } from "../core/ledger/units.ts";
 import type { PeerView } from "../core/peer/peer-node.ts";
 import { errorMessage } from "../core/util/errors.ts";
 import { formatAge, formatBytes } from "../core/util/format.ts";
+import type { FileClients } from "../core/vm/file-client.ts";
 import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/vm/owner-runtime.ts";
 import type { PublishedPort, WebBook } from "../core/web/web-book.ts";
 import { downloadFile } from "./download.ts";
+import { FilePanel } from "./file-panel.ts";
 import { Lifetime } from "./lifetime.ts";
 import { RemoteShellOutput } from "./remote-shell-output.ts";
 import { createShell, type Shell } from "./terminal.ts";
@@ -42,6 +44,7 @@ export class MyVmsPage {
   /** The shell's output off the page's thread where it can be, so echoes are painted a frame sooner. */
   private readonly fastOutput: RemoteShellOutput;
   private session: ShellSession | null = null;
+  private readonly files: FilePanel | null;
   private sessionVm: string | null = null;
   /** Every listener and timer this page started: dispose ends them. */
   private readonly lifetime = new Lifetime();
@@ -54,8 +57,18 @@ export class MyVmsPage {
     private readonly owner: OwnerRuntime,
     private readonly peers: () => Promise<PeerView[]>,
     private readonly web: WebBook,
+    /** Files into and out of the VM whose shell is open (the host takes them from this granted tab). */
+    files?: FileClients,
   ) {
     this.shell = createShell(el.shellTerminal, (bytes) => this.session?.input(bytes));
+    const filesRoot = el.shellPanel.querySelector<HTMLElement>("#remote-files");
+    this.files =
+      filesRoot && files
+        ? new FilePanel(filesRoot, el.shellTerminal, () => {
+            const vmId = this.sessionVm;
+            return vmId ? files.port(vmId, () => this.owner.get(vmId)?.host ?? null) : null;
+          })
+        : null;
     this.fastOutput = new RemoteShellOutput(this.shell, el.shellTerminal);
     const { signal } = this.lifetime;
     el.createForm.addEventListener(
@@ -79,6 +92,7 @@ export class MyVmsPage {
   dispose(): void {
     this.lifetime.end();
     this.closeShell();
+    this.files?.dispose();
     this.fastOutput.dispose();
     this.shell.dispose();
   }
@@ -274,11 +288,13 @@ export class MyVmsPage {
       // Typing that did not fit while the VM was out of reach: said where the typing is.
       notice: (text) => this.shell.write(`\r\n[${text}]\r\n`),
     });
+    this.files?.setAvailable(true);
     this.shell.focus();
     this.render();
   }
 
   private closeShell(): void {
+    this.files?.setAvailable(false);
     this.session?.detach();
     this.session = null;
     this.sessionVm = null;

@@ -3,6 +3,7 @@
 import * as Comlink from "comlink";
 import { guestMacForVm } from "../core/guest/guest-mac.ts";
 import type { VmEngine } from "../core/vm/engine.ts";
+import type { GuestFileDownload, GuestFileEntry, GuestFilePort } from "../core/vm/file-transfer.ts";
 import type {
   BaseSource,
   GuestSource,
@@ -45,6 +46,15 @@ export interface HostHandle {
     /** Where the host can take shell channels (a worker in a browser page). */
     addShellChannel?(id: number, channel: RTCDataChannel, fromByte: number, closed: () => void): unknown;
     closeShellChannel?(id: number): unknown;
+    /** Files into and out of the guest's /files (worker/api.ts GuestFilesApi). */
+    fileUploadBegin?(name: string, bytes: number): number | Promise<number>;
+    fileUploadChunk?(id: number, offset: number, chunk: Uint8Array): unknown;
+    fileUploadEnd?(id: number, sha256: string): string | Promise<string>;
+    fileUploadCancel?(id: number): unknown;
+    fileList?(): GuestFileEntry[] | Promise<GuestFileEntry[]>;
+    fileDownloadBegin?(name: string): Promise<GuestFileDownload>;
+    fileDownloadChunk?(id: number, offset: number, maxBytes?: number): Uint8Array | Promise<Uint8Array>;
+    fileDownloadEnd?(id: number): unknown;
   };
   dispose(): Promise<void>;
 }
@@ -117,6 +127,22 @@ export function createVmEngine(o: EngineOptions): VmEngine {
     },
     setBudget(pct) {
       void host?.api.setBudget(pct);
+    },
+    files() {
+      const api = host?.api;
+      if (!api?.fileUploadBegin) return null;
+      // Called on the host object itself: a VmHost in Node keeps its `this`.
+      const port: GuestFilePort = {
+        fileUploadBegin: async (name, bytes) => api.fileUploadBegin!(name, bytes),
+        fileUploadChunk: async (id, offset, chunk) => void (await api.fileUploadChunk!(id, offset, chunk)),
+        fileUploadEnd: async (id, sha256) => api.fileUploadEnd!(id, sha256),
+        fileUploadCancel: async (id) => void (await api.fileUploadCancel!(id)),
+        fileList: async () => api.fileList!(),
+        fileDownloadBegin: (name) => api.fileDownloadBegin!(name),
+        fileDownloadChunk: async (id, offset, maxBytes) => api.fileDownloadChunk!(id, offset, maxBytes),
+        fileDownloadEnd: async (id) => void (await api.fileDownloadEnd!(id)),
+      };
+      return port;
     },
     async connect(port) {
       const api = host?.api;

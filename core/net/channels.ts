@@ -24,6 +24,7 @@ export const CHANNEL_IDS = {
   linkAuth: 7,
   web: 8,
   lan: 9,
+  files: 10,
   presence: 16,
   state: 20,
 } as const;

@@ -1,5 +1,6 @@
 // What runs one VM, and the crypto contexts both sides of a VM agree on.
 import type { SideChannel } from "../net/side-channel.ts";
+import type { GuestFilePort } from "./file-transfer.ts";
 
 /** A TCP connection into the guest (v86's network adapter, on the host). */
 export interface GuestConnection {
@@ -51,6 +52,8 @@ export interface VmEngine {
    */
   shellChannel?(channel: SideChannel, fromByte: number, closed: () => void): (() => void) | null;
   setBudget(pct: number): void;
+  /** Optional: files into and out of the guest's /files (null while it does not run). */
+  files?(): GuestFilePort | null;
   /** Stops the guest's clock (its state stays in memory, as it was) until `resume`. */
   pause(): Promise<void>;
   resume(): Promise<void>;

@@ -35,6 +35,22 @@ export function watchInput(engine: VmEngine, onActivity: () => void): VmEngine {
         };
       },
     }),
+    // A file put in /files changes the guest as typing does.
+    ...(engine.files && {
+      files: () => {
+        const port = engine.files!();
+        return (
+          port && {
+            ...port,
+            fileUploadEnd: async (id: number, sha256: string) => {
+              const name = await port.fileUploadEnd(id, sha256);
+              onActivity();
+              return name;
+            },
+          }
+        );
+      },
+    }),
     stop: () => engine.stop(),
   };
 }

@@ -17,6 +17,7 @@ import { isObject } from "../util/guards.ts";
 import type { CheckpointExchange } from "./checkpoint-exchange.ts";
 import { newPacing } from "./checkpoint-pacing.ts";
 import { restoreKeyContext, type VmEngine, vmKeyContext } from "./engine.ts";
+import { FileHost } from "./file-host.ts";
 import { watchInput, watchOutput } from "./host-activity.ts";
 import { type CreditRecords, HostBilling } from "./host-billing.ts";
 import { bootHosted, NoRestorableCheckpoint } from "./host-boot.ts";
@@ -69,6 +70,7 @@ export class HostRuntime {
   private readonly off: (() => void)[] = [];
   private readonly vmChannel: PeerChannel;
   private readonly console: HostConsole;
+  private readonly files: FileHost;
   private readonly checkpointer: HostCheckpointer;
   private readonly billing: HostBilling;
   private readonly now: () => number;
@@ -86,6 +88,14 @@ export class HostRuntime {
     this.now = o.now ?? Date.now;
     this.vmChannel = o.mesh.channel(VM_PROTOCOL);
     this.console = new HostConsole(o.mesh, this.hosted, this.now);
+    // Files in and out: for the tabs granted the console, while the VM runs.
+    this.files = new FileHost({
+      mesh: o.mesh,
+      portFor: (remote, vmId) => {
+        const h = this.hosted.get(vmId);
+        return h?.viewers.has(remote) && h.view.state === "running" ? (h.engine?.files?.() ?? null) : null;
+      },
+    });
     this.checkpointer = new HostCheckpointer({
       identity: o.identity,
       mesh: o.mesh,
@@ -159,6 +169,7 @@ export class HostRuntime {
   async stop(): Promise<void> {
     for (const off of this.off.splice(0)) off();
     this.console.dispose();
+    this.files.dispose();
     this.billing.dispose();
     await Promise.all([...this.hosted.keys()].map((vmId) => this.halt(vmId, "stopped", "the host stopped")));
     this.events.clear();

@@ -12,6 +12,7 @@ import type { Clock } from "../util/clock.ts";
 import { WebBook } from "../web/web-book.ts";
 import { CheckpointExchange } from "./checkpoint-exchange.ts";
 import type { VmEngine } from "./engine.ts";
+import { FileClients } from "./file-client.ts";
 import { HostRuntime, type HostSettings } from "./host-runtime.ts";
 import { OwnerCheckpoints } from "./owner-checkpoints.ts";
 import { OwnerRuntime } from "./owner-runtime.ts";
@@ -53,6 +54,8 @@ export interface VmServices {
   bandwidth: BandwidthCap;
   /** The owners' private networks, for the VMs this peer hosts. */
   lan: VmLan;
+  /** Files into and out of this peer's VMs that run elsewhere (from a tab with their shell open). */
+  files: FileClients;
   dispose(): Promise<void>;
 }
 
@@ -153,6 +156,7 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     bandwidth,
     limits: o.lanLimits,
   });
+  const files = new FileClients(node.mesh, o.clock);
   return {
     book,
     transfers,
@@ -161,8 +165,10 @@ export function startVmServices(node: PeerNode, o: VmServicesOptions): VmService
     web: { book: webBook, host: webHost, client: webClient },
     bandwidth,
     lan,
+    files,
     async dispose() {
       offChange();
+      files.dispose();
       lan.dispose();
       webClient.dispose();
       webHost.dispose();

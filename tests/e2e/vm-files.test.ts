@@ -1,7 +1,7 @@
 // Files into and out of the VM on this device, the way a person moves them: a
 // file picked (or dropped on the shell) is readable in the guest's /files with
 // the same SHA-256, and a file the guest makes there downloads with the same
-// SHA-256.
+// SHA-256; the same for a VM in someone else's tab, through its open shell.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +9,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitForTransfer } from "./file-steps.ts";
 import { type App, Shell, startApp, waitForVmState } from "./harness.ts";
+import { contribute, createVm, openInRoom, waitForContributors } from "./remote-steps.ts";
+
+const ROOM = "e2e-files";
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
@@ -85,4 +88,45 @@ describe("files in and out of the VM on this device", () => {
     await page.getByText("/files is empty").waitFor();
     await context.close();
   }, 120_000);
+});
+
+describe("files in and out of a VM in someone else's tab", () => {
+  it("uploads a picked file to a remote VM and downloads one it made, SHA-256 equal", async () => {
+    const ownerCtx = await app.browser.newContext({ acceptDownloads: true });
+    const hostCtx = await app.browser.newContext();
+    const host = await openInRoom(hostCtx, app.url, ROOM, "contribute");
+    await contribute(host);
+    const owner = await openInRoom(ownerCtx, app.url, ROOM, "vms");
+    await waitForContributors(owner, 1);
+    await createVm(owner, "files-vm", 60_000);
+    await owner.getByRole("button", { name: "Open shell files-vm" }).click();
+    const shell = new Shell(owner, "#remote-shell", "Remote VM shell");
+    await shell.waitForText("root@spare:~#", 30_000);
+
+    const picked = new Uint8Array(randomBytes(1024 * 1024 + 3));
+    await owner
+      .locator("#remote-files input[type=file]")
+      .setInputFiles({
+        name: "remote.bin",
+        mimeType: "application/octet-stream",
+        buffer: Buffer.from(picked),
+      });
+    expect(await waitForTransfer(owner, "#remote-shell")).toContain("/files/remote.bin");
+    await shell.run("sha256sum /files/remote.bin", 60_000);
+    await shell.waitForText(`${sha256(picked)}  /files/remote.bin`);
+
+    await shell.run(
+      "dd if=/dev/urandom of=/files/made-remote.bin bs=1024 count=700 2>/dev/null; sync",
+      60_000,
+    );
+    await owner.locator("#remote-files").getByRole("button", { name: "Show files in /files" }).click();
+    const downloading = owner.waitForEvent("download");
+    await owner.getByRole("button", { name: "Download made-remote.bin" }).click();
+    const data = new Uint8Array(readFileSync(await (await downloading).path()));
+    expect(data.length).toBe(700 * 1024);
+    await shell.run("sha256sum /files/made-remote.bin", 60_000);
+    await shell.waitForText(`${sha256(data)}  /files/made-remote.bin`);
+    await ownerCtx.close();
+    await hostCtx.close();
+  }, 300_000);
 });
