@@ -5,6 +5,7 @@ import { createBenchContext, log } from "./bench/context.ts";
 import { datachannelBench } from "./bench/datachannel.ts";
 import { echoBench } from "./bench/echo.ts";
 import { firstVisitBench } from "./bench/first-visit.ts";
+import { filesBench } from "./bench/files.ts";
 import { foundationBench } from "./bench/foundation.ts";
 import { ledgerBench } from "./bench/ledger.ts";
 import { niceBench } from "./bench/nice.ts";
@@ -29,6 +30,7 @@ const sections: Record<
   os_nice: osNiceBench,
   web_hosting: webHostingBench,
   first_visit: firstVisitBench,
+  files: filesBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);

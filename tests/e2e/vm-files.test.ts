@@ -104,13 +104,11 @@ describe("files in and out of a VM in someone else's tab", () => {
     await shell.waitForText("root@spare:~#", 30_000);
 
     const picked = new Uint8Array(randomBytes(1024 * 1024 + 3));
-    await owner
-      .locator("#remote-files input[type=file]")
-      .setInputFiles({
-        name: "remote.bin",
-        mimeType: "application/octet-stream",
-        buffer: Buffer.from(picked),
-      });
+    await owner.locator("#remote-files input[type=file]").setInputFiles({
+      name: "remote.bin",
+      mimeType: "application/octet-stream",
+      buffer: Buffer.from(picked),
+    });
     expect(await waitForTransfer(owner, "#remote-shell")).toContain("/files/remote.bin");
     await shell.run("sha256sum /files/remote.bin", 60_000);
     await shell.waitForText(`${sha256(picked)}  /files/remote.bin`);
