@@ -8,6 +8,7 @@
 import { seal, unseal } from "../../core/crypto/vm-crypto.ts";
 import { checksumOf } from "../../core/guest/lan-packet.ts";
 import type { GuestConnection, VmEngine } from "../../core/vm/engine.ts";
+import { memoryFiles } from "./fake-files.ts";
 
 export interface FakeMachine {
   files: Record<string, string>;
@@ -87,6 +88,7 @@ export function fakeEngine(
     }
     return cmd ? `sh: ${cmd}: not found\r\n` : "";
   };
+  const files = memoryFiles();
   return {
     machine,
     async start(o) {
@@ -135,6 +137,7 @@ export function fakeEngine(
       return machine.running ? transcript : "";
     },
     setBudget() {},
+    files: () => (machine.running ? files : null),
     async pause() {
       machine.paused = true;
     },
