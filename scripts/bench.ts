@@ -4,8 +4,8 @@
 import { createBenchContext, log } from "./bench/context.ts";
 import { datachannelBench } from "./bench/datachannel.ts";
 import { echoBench } from "./bench/echo.ts";
-import { firstVisitBench } from "./bench/first-visit.ts";
 import { filesBench } from "./bench/files.ts";
+import { firstVisitBench } from "./bench/first-visit.ts";
 import { foundationBench } from "./bench/foundation.ts";
 import { ledgerBench } from "./bench/ledger.ts";
 import { niceBench } from "./bench/nice.ts";
