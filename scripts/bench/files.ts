@@ -1,7 +1,10 @@
 // Files into and out of a VM through the app as people move them (web/file-panel.ts):
-// a 4 MiB file picked on the page until it is in the guest's /files, and a
-// 4 MiB file the guest made until the browser has it, for the VM on this device
-// and for one in a contributor's tab (over the mesh, through the open shell).
+// a 4 MiB file picked on the page until it is in the guest's /files, and the
+// same file from /files until the browser has it, for the VM on this device and
+// for one in a contributor's tab (over the mesh, through the open shell). The
+// download is of the uploaded file, not one the guest writes: the transfer does
+// not depend on the guest running, and a remote guest with 4 MiB more in /files
+// has stalled for minutes here while its bigger checkpoints took its budget.
 import { randomBytes } from "node:crypto";
 import type { Page } from "playwright-core";
 import { earnAllowance, roomUrl } from "../../tests/e2e/remote-steps.ts";
@@ -10,11 +13,8 @@ import { runIn } from "./page-shell.ts";
 
 const FILE_MIB = 4;
 const RUNS = 3;
-/**
- * One remotely: each 4 MiB in /files makes every checkpoint of the VM 4 MiB bigger,
- * and a second round has stalled the guest here (see the report of issue 15).
- */
-const REMOTE_RUNS = 1;
+/** Fewer remotely: each 4 MiB in /files makes every checkpoint of the VM 4 MiB bigger. */
+const REMOTE_RUNS = 2;
 const ROOM = `bench-files-${Date.now()}`;
 
 async function transferDone(page: Page, scope: string): Promise<void> {
@@ -26,13 +26,8 @@ async function transferDone(page: Page, scope: string): Promise<void> {
     throw new Error((await page.locator(`${scope} .files`).getByRole("status").textContent()) ?? "failed");
 }
 
-/** MiB/s of uploads and downloads through the file panel in `scope`; the shell in `terminal` makes the files. */
-async function measure(
-  page: Page,
-  scope: string,
-  terminal: string,
-  runs: number,
-): Promise<{ up: number; down: number }> {
+/** MiB/s of uploads and downloads through the file panel in `scope`. */
+async function measure(page: Page, scope: string, runs: number): Promise<{ up: number; down: number }> {
   const panel = page.locator(`${scope} .files`);
   const ups: number[] = [];
   const downs: number[] = [];
@@ -52,12 +47,8 @@ async function measure(
     await transferDone(page, scope);
     ups.push(FILE_MIB / ((performance.now() - t0) / 1000));
 
-    // A copy made in the guest: random bytes (urandom itself runs at about 1 MiB/s in the emulator).
-    await runIn(page, terminal, `cp /files/up-${run}.bin /files/down-${run}.bin; sync`, run + 10, {
-      timeoutMs: 180_000,
-    });
     await panel.getByRole("button", { name: "Show files in /files" }).click();
-    const button = panel.getByRole("button", { name: `Download down-${run}.bin` });
+    const button = panel.getByRole("button", { name: `Download up-${run}.bin` });
     await button.waitFor();
     const downloading = page.waitForEvent("download", { timeout: 180_000 });
     const t1 = performance.now();
@@ -65,12 +56,9 @@ async function measure(
     await downloading;
     await panel
       .getByRole("status")
-      .filter({ hasText: `/files/down-${run}.bin` })
+      .filter({ hasText: `Downloaded /files/up-${run}.bin` })
       .waitFor({ timeout: 120_000 });
     downs.push(FILE_MIB / ((performance.now() - t1) / 1000));
-    await runIn(page, terminal, `rm /files/up-${run}.bin /files/down-${run}.bin`, run + 20, {
-      timeoutMs: 180_000,
-    });
     log(
       `files ${scope} run ${run}: upload ${round(ups.at(-1)!, 1)} MiB/s, download ${round(downs.at(-1)!, 1)} MiB/s`,
     );
@@ -84,7 +72,7 @@ export async function filesBench(ctx: BenchContext): Promise<Record<string, unkn
   await local.getByRole("button", { name: "New VM" }).click();
   await local.locator('#local-vm[data-state="running"]').waitFor({ timeout: 60_000 });
   await runIn(local, "#vm-terminal", "", 1, { timeoutMs: 30_000 });
-  const localRates = await measure(local, "#local-vm", "#vm-terminal", RUNS);
+  const localRates = await measure(local, "#local-vm", RUNS);
   await local.context().close();
   log(`files local: upload ${round(localRates.up, 1)} MiB/s, download ${round(localRates.down, 1)} MiB/s`);
 
@@ -104,7 +92,10 @@ export async function filesBench(ctx: BenchContext): Promise<Record<string, unkn
   await owner.locator('#my-vms-list tr[data-state="running"]').waitFor({ timeout: 60_000 });
   await owner.getByRole("button", { name: "Open shell bench-files" }).click();
   await runIn(owner, "#remote-terminal", "", 2, { timeoutMs: 30_000 });
-  const remoteRates = await measure(owner, "#remote-shell", "#remote-terminal", REMOTE_RUNS);
+  const remoteRates = await measure(owner, "#remote-shell", REMOTE_RUNS).catch((err: Error) => {
+    log(`files remote failed: ${err.message}`);
+    return { up: Number.NaN, down: Number.NaN };
+  });
   log(`files remote: upload ${round(remoteRates.up, 1)} MiB/s, download ${round(remoteRates.down, 1)} MiB/s`);
   await owner.context().close();
   await host.context().close();
