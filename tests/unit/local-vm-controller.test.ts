@@ -382,6 +382,18 @@ describe("LocalVmController", () => {
     expect(t.controller.hasUnsavedWork()).toBe(false);
   });
 
+  it("says a saved VM made with an older guest image is why it will not restore", async () => {
+    const t = setUp({ saved: { ...savedVm(EPOCH - 3_600_000), imageId: "image-0" } });
+    await t.seed();
+    const init = t.controller.init();
+    await flush();
+    t.workers[0]!.finishStart(1, ["Your saved VM would not load: delta needs base aa, not bb"]);
+    await init;
+    const s = t.controller.state();
+    expect(s.notice?.offerDownload).toBe(true);
+    expect(s.notice?.text).toMatch(/saved with an older guest image/);
+  });
+
   it("sets aside a saved VM that will not restore, offers it for download, and starts fresh", async () => {
     const old = savedVm(EPOCH - 3_600_000);
     const t = setUp({ saved: old });

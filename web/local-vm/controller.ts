@@ -296,7 +296,11 @@ export class LocalVmController {
       if (saved && !fromSaved) {
         await this.deps.saved.setAside(saved);
         this.showNotice(
-          `Your saved VM could not be restored (${result.problems[0] ?? "unknown error"}). It is kept on this device: download it below. This is a fresh VM.`,
+          `Your saved VM could not be restored (${
+            saved.imageId !== this.deps.guest.imageId
+              ? "it was saved with an older guest image, which this version of the app no longer has"
+              : (result.problems[0] ?? "unknown error")
+          }). It is kept on this device: download it below. This is a fresh VM.`,
           true,
         );
       } else if (result.mode === "cold-boot") {
