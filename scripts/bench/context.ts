@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { chromiumLaunchOptions } from "../../tests/e2e/browser.ts";
+import { PRESSURE_STAND_IN } from "../../tests/e2e/harness.ts";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -14,7 +15,13 @@ export interface BenchContext {
   browser: Browser;
   /** A command-line switch only this browser's processes carry. */
   browserMarker: string;
-  /** A fresh page (own context) on `path` of the app. */
+  /**
+   * A fresh page (own context) on `path` of the app, under nominal CPU pressure:
+   * the machine's load (the bench's own browsers among it) would otherwise make
+   * contributors back off, down to pausing their VMs, and the section would
+   * time the back-off, not what it measures. The `nice` section drives pressure
+   * itself.
+   */
   newPage(path?: string): Promise<Page>;
   close(): Promise<void>;
 }
@@ -32,6 +39,7 @@ export async function createBenchContext(): Promise<BenchContext> {
     browserMarker,
     async newPage(path = "") {
       const context = await browser.newContext();
+      await context.addInitScript(PRESSURE_STAND_IN);
       const page = await context.newPage();
       await page.goto(url + path);
       return page;
