@@ -28,6 +28,8 @@ async function oneSlotContributor(context: BrowserContext): Promise<Page> {
   await page.getByLabel("VM slots").fill("1");
   await page.getByLabel("VM slots").press("Enter");
   await contribute(page);
+  // The limit is saved and offered before any VM is placed.
+  await page.locator("#contribute-status", { hasText: "of up to 1 VMs" }).waitFor();
   return page;
 }
 
