@@ -23,6 +23,7 @@ import { NetworkPage } from "./network-page.ts";
 import { setUpServiceWorker } from "./pwa.ts";
 import { showPageFromHash } from "./router.ts";
 import "./style.css";
+import { watchKeyboard } from "./keyboard-watch.ts";
 import { labelTableCells } from "./table-labels.ts";
 import { createVmEngine } from "./vm-engine.ts";
 import { VmWorker } from "./vm-worker.ts";
@@ -61,6 +62,7 @@ const localVm = new LocalVmPage(
 setUpServiceWorker($("#update-banner"), $("#update-button"));
 // Narrow screens stack table rows, each cell named by its column.
 window.addEventListener("pagehide", labelTableCells(document), { once: true });
+window.addEventListener("pagehide", watchKeyboard(window), { once: true });
 const showPage = () => showPageFromHash((page) => localVm.setVisible(page === "local-vm"));
 showPage();
 window.addEventListener("hashchange", showPage);
