@@ -86,4 +86,16 @@ describe("the VM worker's shell outlets", () => {
     expect(state.closed).toBe(1);
     expect(channel.readyState).toBe("closed");
   });
+
+  // The VM worker hands each output chunk to the page by transferring its buffer
+  // (worker/vm-console.ts), which empties the chunk in the worker.
+  it("send output a tab missed while its channel opened as written, though the chunk was transferred away", () => {
+    const outlets = new ShellOutlets();
+    const { channel } = add(outlets, 0);
+    const echo = bytes("stty cols 41 rows 27\r\n");
+    outlets.write(echo);
+    structuredClone(echo.buffer, { transfer: [echo.buffer] }); // what postMessage's transfer does
+    channel.open();
+    expect(channel.read().filter((t) => t !== "hello")).toEqual(["stty cols 41 rows 27\r\n"]);
+  });
 });
