@@ -215,8 +215,8 @@ export const hostOf = (owner: Peer, vmId: string) => owner.vm.owner.get(vmId)?.h
 export const runningOn = (host: Peer, vmId: string) =>
   host.vm.host.vms().some((v) => v.vmId === vmId && v.state === "running");
 
-/** Types `set NAME VALUE` into the VM's console; resolves once the VM holds the file. */
-export async function setFile(owner: Peer, host: Peer, vmId: string, name: string, value: string) {
+/** Opens the VM's shell on `owner`; resolves once the host has sent its transcript (the grant holds). */
+export async function attachShell(owner: Peer, vmId: string) {
   let attached = false;
   const session = owner.vm.owner.attach(vmId, {
     output: () => {},
@@ -225,7 +225,14 @@ export async function setFile(owner: Peer, host: Peer, vmId: string, name: strin
     },
     status: () => {},
   });
-  await eventually("attached", () => attached && session.host() === host.node.self);
+  await eventually("attached", () => attached);
+  return session;
+}
+
+/** Types `set NAME VALUE` into the VM's console; resolves once the VM holds the file. */
+export async function setFile(owner: Peer, host: Peer, vmId: string, name: string, value: string) {
+  const session = await attachShell(owner, vmId);
+  await eventually("attached to the host", () => session.host() === host.node.self);
   session.input(new TextEncoder().encode(`set ${name} ${value}\r`));
   await eventually("the VM holds the file", () =>
     [...running].some((m) => m.running && m.files[name] === value),

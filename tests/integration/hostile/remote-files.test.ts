@@ -9,7 +9,7 @@ import { MemoryNetwork, MemorySignalingHub } from "../../../core/net/memory-tran
 import { encodeFileMessage, FILES_PROTOCOL, parseFileMessage } from "../../../core/vm/file-protocol.ts";
 import { downloadThrough, uploadThrough } from "../../../core/vm/file-pump.ts";
 import { eventually } from "../../helpers/eventually.ts";
-import { addPeer, hostOf, settled, stopAll } from "../vm-peers.ts";
+import { addPeer, attachShell, hostOf, settled, stopAll } from "../vm-peers.ts";
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
@@ -30,15 +30,7 @@ describe("files of a remote VM", () => {
     // Before the shell is open the host has no grant from this tab.
     await expect(port.fileList()).rejects.toThrow(/may not move files of that VM/);
 
-    let attached = false;
-    const session = owner.vm.owner.attach(vmId, {
-      output: () => {},
-      transcript: () => {
-        attached = true;
-      },
-      status: () => {},
-    });
-    await eventually("attached", () => attached);
+    const session = await attachShell(owner, vmId);
     const data = new Uint8Array(randomBytes(300 * 1024 + 7));
     const progress: number[] = [];
     const name = await uploadThrough(port, "../../up.bin", data, {
