@@ -25,9 +25,10 @@ const open = (context: BrowserContext, page: string): Promise<Page> =>
 /** A contributor with one VM slot, so the owner's two VMs run on two machines. */
 async function oneSlotContributor(context: BrowserContext): Promise<Page> {
   const page = await open(context, "contribute");
+  // Contributing first: the page has loaded its settings by then, so they cannot overwrite the new limit.
+  await contribute(page);
   await page.getByLabel("VM slots").fill("1");
   await page.getByLabel("VM slots").press("Enter");
-  await contribute(page);
   // The limit is saved and offered before any VM is placed.
   await page.locator("#contribute-status", { hasText: "of up to 1 VMs" }).waitFor();
   return page;
