@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
+import { trustedProxiesFromEnv } from "./client-address.ts";
 import { LimitError, limitsFromEnv } from "./limits.ts";
 import { createSignalingServer } from "./server.ts";
 
@@ -20,8 +21,10 @@ if (!existsSync(staticDir)) {
 }
 
 let limits: ReturnType<typeof limitsFromEnv>;
+let trustedProxies: string[] | undefined;
 try {
   limits = limitsFromEnv(process.env);
+  trustedProxies = trustedProxiesFromEnv(process.env);
 } catch (err) {
   if (!(err instanceof LimitError)) throw err;
   console.error(`bad setting: ${err.message}`);
@@ -30,7 +33,7 @@ try {
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? "127.0.0.1";
-const server = createSignalingServer({ ...limits, port, host, staticDir });
+const server = createSignalingServer({ ...limits, trustedProxies, port, host, staticDir });
 
 server.ready.then(
   () => console.log(`Spare Cycles is running at ${server.address().url}/ (signaling on /signal)`),

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { SIGNALING_PATH } from "../core/net/signaling-protocol.ts";
-import { ipKey } from "./admission.ts";
+import { clientKey } from "./client-address.ts";
 import { Connection } from "./connection.ts";
 import { resolveLimits, type SignalingLimits } from "./limits.ts";
 import { Metrics, type RejectReason } from "./metrics.ts";
@@ -27,6 +27,12 @@ export interface SignalingServerOptions extends Partial<SignalingLimits> {
    * null for none. Default "main", the app's own default network.
    */
   gatewayRoom?: string | null;
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed (addresses, CIDRs,
+   * `loopback`…; client-address.ts): behind them the per-IP limits count the
+   * client's address. None by default: the header is ignored.
+   */
+  trustedProxies?: readonly string[];
 }
 
 export interface SignalingServer {
@@ -67,6 +73,7 @@ function refuseUpgrade(socket: Duplex, reason: RejectReason): void {
 
 export function createSignalingServer(options: SignalingServerOptions = {}): SignalingServer {
   const limits = resolveLimits(options);
+  const clientIp = clientKey(options.trustedProxies);
   const metrics = new Metrics();
   const hub = new SignalingHub(limits, metrics);
   const wss = new WebSocketServer<typeof Connection>({
@@ -97,7 +104,7 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
     : null;
   const serve = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0];
-    if (gateway?.handle(req, res, ipKey(req.socket.remoteAddress))) return;
+    if (gateway?.handle(req, res, clientIp(req))) return;
     if (path === "/healthz") {
       res.setHeader("Content-Type", "application/json");
       res.setHeader("Cache-Control", "no-store");
@@ -129,7 +136,7 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
   gate.attach(http);
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? "/").split("?")[0];
-    const ip = ipKey(req.socket.remoteAddress);
+    const ip = clientIp(req);
     const refusal = path === SIGNALING_PATH ? hub.admit(ip) : "bad-path";
     if (refusal) {
       // Node's HTTP server stops listening for this socket's errors at the upgrade.

@@ -65,6 +65,9 @@ export class TcpGate {
   }
 
   private admit(socket: Socket): void {
+    // The raw peer address, even behind a trusted proxy: no header has arrived
+    // yet to say whom it forwards for (client-address.ts, used from the request
+    // on). Behind a proxy, connectionsPerIp must cover what the proxy holds open.
     const ip = ipKey(socket.remoteAddress);
     const n = this.perIp.get(ip) ?? 0;
     const refused: RejectReason | null =
