@@ -19,6 +19,7 @@ import type { Metrics, RejectReason } from "./metrics.ts";
 import { fillBucket, type RateVerdict, takeToken } from "./rate-limit.ts";
 import type { RoomRegistry } from "./rooms.ts";
 import type { Switchboard } from "./switchboard.ts";
+import type { TurnIssuer } from "./turn-credentials.ts";
 import { peerIdOfKey, verifyEd25519 } from "./verify.ts";
 
 const NONCE_SIZE_BYTES = 32;
@@ -52,6 +53,8 @@ export class Dispatcher {
     private readonly board: Switchboard,
     /** Integer ms since the hub started. */
     private readonly now: () => number,
+    /** Per-peer TURN credentials in "joined" (and fresh ones on a ping), when TURN is set up. */
+    private readonly turn: TurnIssuer | null = null,
   ) {}
 
   /** A socket just accepted on `raw`: a fresh nonce to sign, a full bucket, joinTimeoutMs to join. */
@@ -90,7 +93,20 @@ export class Dispatcher {
       return;
     }
     if (message.type === "signal") this.board.relay(conn, message.to, message.data);
-    else this.board.send(conn, PONG);
+    else {
+      if (this.turn?.due(conn)) this.board.send(conn, this.iceMessage(conn));
+      this.board.send(conn, PONG);
+    }
+  }
+
+  /** The static ICE servers, and this peer's own TURN credentials when TURN is set up. */
+  private iceServersFor(conn: Connection) {
+    const fixed = this.limits.iceServers;
+    return this.turn ? [...fixed, this.turn.issue(conn, conn.address)] : fixed;
+  }
+
+  private iceMessage(conn: Connection): string {
+    return encodeMessage({ type: "ice-servers", iceServers: this.iceServersFor(conn) });
   }
 
   private overLimit(conn: Connection, verdict: Exclude<RateVerdict, "ok">): void {
@@ -172,7 +188,7 @@ export class Dispatcher {
     const peers = this.rooms.add(room, address, conn, previous);
     if (previous) this.board.drop(previous, CLOSE.REPLACED, "replaced");
     this.metrics.joins += 1;
-    const iceServers = this.limits.iceServers;
+    const iceServers = this.iceServersFor(conn);
     this.board.send(conn, encodeMessage({ type: "joined", room: m.room, self: address, peers, iceServers }));
     const joined = encodeMessage({ type: "peer-joined", peer: { peer: address, publicKey: m.publicKey } });
     this.board.broadcast(room, conn, joined);

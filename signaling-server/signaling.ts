@@ -18,6 +18,7 @@ import type { Metrics, RejectReason } from "./metrics.ts";
 import { RoomRegistry } from "./rooms.ts";
 import { Sweeper } from "./sweeper.ts";
 import { Switchboard } from "./switchboard.ts";
+import type { TurnIssuer } from "./turn-credentials.ts";
 
 export interface HubStats {
   /** WebSockets the hub holds (including ones whose close handshake is under way). */
@@ -50,13 +51,13 @@ export class SignalingHub {
     close: (this: WebSocket) => void;
   };
 
-  constructor(limits: SignalingLimits, metrics: Metrics) {
+  constructor(limits: SignalingLimits, metrics: Metrics, turn: TurnIssuer | null = null) {
     const epoch = Date.now();
     const now = () => Date.now() - epoch;
     this.admission = new Admission(limits, () => this.checkDrained());
     this.rooms = new RoomRegistry(limits);
     this.board = new Switchboard(limits, metrics, this.rooms, now);
-    this.dispatcher = new Dispatcher(limits, metrics, this.rooms, this.board, now);
+    this.dispatcher = new Dispatcher(limits, metrics, this.rooms, this.board, now, turn);
     this.sweeper = new Sweeper(this.conns, limits, metrics, this.board, now);
     const dispatcher = this.dispatcher;
     const board = this.board;

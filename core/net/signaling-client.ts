@@ -208,6 +208,9 @@ export class SignalingClient implements SignalingLike {
       case "pong":
         this.ping.pong();
         return;
+      case "ice-servers":
+        this.ice = message.iceServers; // fresh TURN credentials: links made from now on use them
+        return;
       case "error":
         this.state = { ...this.state, lastError: `${message.code}: ${message.message}` };
         this.events.emit("status", this.status());

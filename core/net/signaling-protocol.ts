@@ -54,6 +54,8 @@ export type ServerMessage =
   | { type: "peer-left"; peer: PeerAddress }
   | { type: "signal"; from: PeerAddress; data: unknown }
   | { type: "pong" }
+  /** Fresh ICE servers (new TURN credentials before the old ones run out): replaces "joined"'s list. */
+  | { type: "ice-servers"; iceServers: IceServer[] }
   | { type: "error"; code: ErrorCode; message: string };
 
 /** The bytes a peer signs to join: binds its key to the server's nonce, the room and its session. */
@@ -174,6 +176,10 @@ export function parseServerMessage(text: string): ServerMessage | null {
       return { type: "signal", from: m.from, data: m.data };
     case "pong":
       return { type: "pong" };
+    case "ice-servers": {
+      const parsed = parseIceServers(m.iceServers);
+      return parsed.ok ? { type: "ice-servers", iceServers: parsed.servers } : null;
+    }
     case "error":
       if (!KNOWN_ERROR_CODES.has(m.code as string)) return null;
       return {
