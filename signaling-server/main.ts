@@ -6,6 +6,7 @@ import { setFlagsFromString } from "node:v8";
 import { trustedProxiesFromEnv } from "./client-address.ts";
 import { LimitError, limitsFromEnv } from "./limits.ts";
 import { createSignalingServer } from "./server.ts";
+import { TurnSettingError, turnFromEnv } from "./turn-credentials.ts";
 
 // Thousands of peers join with one message each and then stay: V8 sees every
 // object from ws's frame parsing survive and starts allocating those straight
@@ -22,18 +23,27 @@ if (!existsSync(staticDir)) {
 
 let limits: ReturnType<typeof limitsFromEnv>;
 let trustedProxies: string[] | undefined;
+let turn: ReturnType<typeof turnFromEnv>;
 try {
   limits = limitsFromEnv(process.env);
   trustedProxies = trustedProxiesFromEnv(process.env);
+  turn = turnFromEnv(process.env);
 } catch (err) {
-  if (!(err instanceof LimitError)) throw err;
+  if (!(err instanceof LimitError) && !(err instanceof TurnSettingError)) throw err;
   console.error(`bad setting: ${err.message}`);
   process.exit(1);
 }
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? "127.0.0.1";
-const server = createSignalingServer({ ...limits, trustedProxies, port, host, staticDir });
+const server = createSignalingServer({
+  ...limits,
+  trustedProxies,
+  port,
+  host,
+  staticDir,
+  ...(turn ? { turn } : {}),
+});
 
 server.ready.then(
   () => console.log(`Spare Cycles is running at ${server.address().url}/ (signaling on /signal)`),

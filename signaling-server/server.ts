@@ -15,6 +15,7 @@ import { Metrics, type RejectReason } from "./metrics.ts";
 import { type HubStats, SignalingHub } from "./signaling.ts";
 import { staticFiles } from "./static-files.ts";
 import { TcpGate } from "./tcp-gate.ts";
+import { TurnIssuer, type TurnSettings } from "./turn-credentials.ts";
 import { WebGateway } from "./web-gateway.ts";
 
 export interface SignalingServerOptions extends Partial<SignalingLimits> {
@@ -33,6 +34,8 @@ export interface SignalingServerOptions extends Partial<SignalingLimits> {
    * client's address. None by default: the header is ignored.
    */
   trustedProxies?: readonly string[];
+  /** coturn's shared secret and URLs: each joined peer gets its own short-lived credentials (turn-credentials.ts). */
+  turn?: TurnSettings | TurnIssuer;
 }
 
 export interface SignalingServer {
@@ -71,11 +74,16 @@ function refuseUpgrade(socket: Duplex, reason: RejectReason): void {
   );
 }
 
+function turnIssuer(turn: SignalingServerOptions["turn"]): TurnIssuer | null {
+  if (!turn) return null;
+  return turn instanceof TurnIssuer ? turn : new TurnIssuer(turn);
+}
+
 export function createSignalingServer(options: SignalingServerOptions = {}): SignalingServer {
   const limits = resolveLimits(options);
   const clientIp = clientKey(options.trustedProxies);
   const metrics = new Metrics();
-  const hub = new SignalingHub(limits, metrics);
+  const hub = new SignalingHub(limits, metrics, turnIssuer(options.turn));
   const wss = new WebSocketServer<typeof Connection>({
     noServer: true,
     WebSocket: Connection,
