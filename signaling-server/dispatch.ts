@@ -13,6 +13,7 @@ import {
   joinChallengeBytes,
   parseClientMessage,
 } from "../core/net/signaling-protocol.ts";
+import type { RoomShare, ShareJoin } from "./cluster/share.ts";
 import { CHALLENGED, CLOSE, CLOSED, type Connection, JOINED } from "./connection.ts";
 import type { SignalingLimits } from "./limits.ts";
 import type { Metrics, RejectReason } from "./metrics.ts";
@@ -27,6 +28,8 @@ const NONCE_SIZE_BYTES = 32;
 const nonceScratch = Buffer.alloc(NONCE_SIZE_BYTES);
 
 const PONG = encodeMessage({ type: "pong" });
+
+type JoinMessage = Extract<ClientMessage, { type: "join" }>;
 
 type DispatchLimits = Pick<
   SignalingLimits,
@@ -46,6 +49,9 @@ function text(data: RawData): string {
 }
 
 export class Dispatcher {
+  /** The rooms shared with other instances, if any (set by the hub). */
+  share: RoomShare | null = null;
+
   constructor(
     private readonly limits: DispatchLimits,
     private readonly metrics: Metrics,
@@ -145,7 +151,7 @@ export class Dispatcher {
     }
   }
 
-  private join(conn: Connection, m: Extract<ClientMessage, { type: "join" }>): void {
+  private join(conn: Connection, m: JoinMessage): void {
     const proof = joinChallengeBytes(conn.nonce, m.room, m.session, m.publicKey);
     const peerId = verifyEd25519(m.publicKey, proof, m.signature) ? peerIdOfKey(m.publicKey) : null;
     if (peerId === null) {
@@ -159,16 +165,39 @@ export class Dispatcher {
       return;
     }
     const address = peerAddress(peerId, m.session);
-    const placement = this.rooms.place(m.room, address, m.publicKey);
+    if (this.share) void this.joinShared(conn, m, address, this.share);
+    else this.place(conn, m, address, null);
+  }
+
+  /** With other instances: the room's caps are checked over all of them first (the challenge is spent meanwhile). */
+  private async joinShared(
+    conn: Connection,
+    m: JoinMessage,
+    address: string,
+    share: RoomShare,
+  ): Promise<void> {
+    conn.nonce = "";
+    const verdict = await share.join(m.room, address, m.publicKey);
+    const placed = conn.state === CHALLENGED && this.place(conn, m, address, verdict);
+    if (!placed && verdict === "ok" && !this.rooms.get(m.room)?.members.has(address))
+      share.left(m.room, address);
+  }
+
+  /** Puts a proven socket in its room, or says why not; whether it did. */
+  private place(conn: Connection, m: JoinMessage, address: string, shared: ShareJoin | null): boolean {
+    const placement =
+      shared === "room-full" || shared === "too-many-sessions"
+        ? shared
+        : this.rooms.place(m.room, address, m.publicKey);
     if (placement === "too-many-rooms") {
       this.metrics.reject("too-many-rooms");
       this.board.error(conn, "too-many-rooms", "the server holds as many rooms as it may");
-      return;
+      return false;
     }
     if (placement === "room-full") {
       this.metrics.reject("room-full");
       this.board.error(conn, "room-full", `the room has ${this.limits.peersPerRoom} peers`);
-      return;
+      return false;
     }
     if (placement === "too-many-sessions") {
       this.metrics.reject("too-many-sessions");
@@ -178,7 +207,7 @@ export class Dispatcher {
         "too-many-sessions",
         `this key already has ${n} sessions in the room (at most ${n} per key)`,
       );
-      return;
+      return false;
     }
     const { room, previous } = placement;
     // The same key and session again (a reconnect): the new socket takes the
@@ -186,11 +215,14 @@ export class Dispatcher {
     // from the registry) in between; the old socket leaves with no peer-left.
     conn.join(room, address, m.publicKey);
     const peers = this.rooms.add(room, address, conn, previous);
+    if (this.share) peers.push(...this.share.peersOf(m.room, address));
     if (previous) this.board.drop(previous, CLOSE.REPLACED, "replaced");
     this.metrics.joins += 1;
     const iceServers = this.iceServersFor(conn);
     this.board.send(conn, encodeMessage({ type: "joined", room: m.room, self: address, peers, iceServers }));
     const joined = encodeMessage({ type: "peer-joined", peer: { peer: address, publicKey: m.publicKey } });
     this.board.broadcast(room, conn, joined);
+    this.share?.joined(m.room, address, m.publicKey);
+    return true;
   }
 }

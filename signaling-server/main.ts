@@ -43,6 +43,8 @@ const server = createSignalingServer({
   host,
   staticDir,
   ...(turn ? { turn } : {}),
+  // Several instances share rooms over this Redis (cluster/); unset: one instance alone.
+  ...(process.env.REDIS_URL?.trim() ? { redisUrl: process.env.REDIS_URL.trim() } : {}),
 });
 
 server.ready.then(

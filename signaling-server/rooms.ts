@@ -36,6 +36,16 @@ export class RoomRegistry {
     return this.members;
   }
 
+  /** The room called `name`, if it has a member here. */
+  get(name: string): Room | undefined {
+    return this.rooms.get(name);
+  }
+
+  /** Every room with a member here. */
+  all(): IterableIterator<Room> {
+    return this.rooms.values();
+  }
+
   /**
    * The room `address` (of `publicKey`) may join as `name`, creating it if the
    * server may hold another; or why not. The same address again (a reconnect)

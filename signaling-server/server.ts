@@ -9,16 +9,18 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { SIGNALING_PATH } from "../core/net/signaling-protocol.ts";
 import { clientKey } from "./client-address.ts";
+import type { ClusterOptions } from "./cluster/cluster-options.ts";
+import type { ClusterStats } from "./cluster/cluster-stats.ts";
 import { Connection } from "./connection.ts";
 import { resolveLimits, type SignalingLimits } from "./limits.ts";
-import { Metrics, type RejectReason } from "./metrics.ts";
+import { Exposition, Metrics, type RejectReason } from "./metrics.ts";
 import { type HubStats, SignalingHub } from "./signaling.ts";
 import { staticFiles } from "./static-files.ts";
 import { TcpGate } from "./tcp-gate.ts";
 import { TurnIssuer, type TurnSettings } from "./turn-credentials.ts";
 import { WebGateway } from "./web-gateway.ts";
 
-export interface SignalingServerOptions extends Partial<SignalingLimits> {
+export interface SignalingServerOptions extends Partial<SignalingLimits>, ClusterOptions {
   port?: number;
   host?: string;
   /** The built app to serve (dist/); omit to serve no files. */
@@ -45,6 +47,8 @@ export interface SignalingServer {
   address(): { host: string; port: number; url: string };
   /** Live counts: sockets, rooms, peers, admitted raw sockets, distinct IPs. */
   stats(): HubStats;
+  /** This instance's part in the cluster (mode "single" without redisUrl). */
+  cluster(): ClusterStats;
   /** TCP connections open now, of any kind (HTTP, upgrading, WebSocket), as the TCP gate counts them. */
   connections(): number;
   /** Stops accepting, closes every socket (1001), cuts the ones that do not go; never hangs. */
@@ -83,7 +87,7 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
   const limits = resolveLimits(options);
   const clientIp = clientKey(options.trustedProxies);
   const metrics = new Metrics();
-  const hub = new SignalingHub(limits, metrics, turnIssuer(options.turn));
+  const hub = new SignalingHub(limits, metrics, turnIssuer(options.turn), options);
   const wss = new WebSocketServer<typeof Connection>({
     noServer: true,
     WebSocket: Connection,
@@ -100,6 +104,13 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
     res.end("not found\n");
   };
   const gate = new TcpGate(limits, metrics);
+  const exposition = new Exposition(metrics, {
+    gauges: () => {
+      const { sockets, rooms, peers } = hub.stats();
+      return { connections: gate.connections, sockets, rooms, peers };
+    },
+    cluster: () => hub.cluster(),
+  });
   const gatewayRoom = options.gatewayRoom === undefined ? "main" : options.gatewayRoom;
   const gateway = gatewayRoom
     ? new WebGateway({
@@ -116,14 +127,21 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
     if (path === "/healthz") {
       res.setHeader("Content-Type", "application/json");
       res.setHeader("Cache-Control", "no-store");
-      res.end(JSON.stringify({ ok: true, ...hub.stats(), connections: gate.connections }));
+      const cluster = hub.cluster();
+      const redis = cluster.mode === "single" ? "off" : cluster.redisUp ? "up" : "down";
+      res.end(
+        JSON.stringify({
+          ok: true,
+          ...hub.stats(),
+          connections: gate.connections,
+          redis,
+          instanceId: cluster.instanceId,
+        }),
+      );
       return;
     }
     if (path === "/metrics") {
-      const { sockets, rooms, peers } = hub.stats();
-      res.setHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-      res.setHeader("Cache-Control", "no-store");
-      res.end(metrics.render({ connections: gate.connections, sockets, rooms, peers }));
+      exposition.serve(res);
       return;
     }
     if (serveStatic) serveStatic(req, res, () => notFound(res));
@@ -186,6 +204,7 @@ export function createSignalingServer(options: SignalingServerOptions = {}): Sig
       return { host: info.address, port: info.port, url: `http://${shown}:${info.port}` };
     },
     stats: () => hub.stats(),
+    cluster: () => hub.cluster(),
     connections: () => gate.connections,
     close() {
       closing ??= (async () => {

@@ -11,6 +11,9 @@ import type WebSocket from "ws";
 import type { RawData } from "ws";
 import { encodeMessage, SIGNALING_PROTOCOL } from "../core/net/signaling-protocol.ts";
 import { Admission } from "./admission.ts";
+import { type ClusterOptions, newInstanceId, singleStats, startShare } from "./cluster/cluster-options.ts";
+import type { ClusterStats } from "./cluster/cluster-stats.ts";
+import type { RoomShare } from "./cluster/share.ts";
 import type { Connection } from "./connection.ts";
 import { Dispatcher } from "./dispatch.ts";
 import type { SignalingLimits } from "./limits.ts";
@@ -39,6 +42,9 @@ export class SignalingHub {
   private readonly dispatcher: Dispatcher;
   /** Ended by close(). */
   private readonly sweeper: Sweeper;
+  /** Rooms shared with other instances (cluster/); null alone. Ended by close(). */
+  private readonly share: RoomShare | null;
+  private readonly instanceId = newInstanceId();
   private closing = false;
   private onDrained: (() => void) | null = null;
   // One listener of each kind for all sockets (`this` is the socket). They are
@@ -51,7 +57,12 @@ export class SignalingHub {
     close: (this: WebSocket) => void;
   };
 
-  constructor(limits: SignalingLimits, metrics: Metrics, turn: TurnIssuer | null = null) {
+  constructor(
+    limits: SignalingLimits,
+    metrics: Metrics,
+    turn: TurnIssuer | null = null,
+    cluster: ClusterOptions = {},
+  ) {
     const epoch = Date.now();
     const now = () => Date.now() - epoch;
     this.admission = new Admission(limits, () => this.checkDrained());
@@ -59,6 +70,9 @@ export class SignalingHub {
     this.board = new Switchboard(limits, metrics, this.rooms, now);
     this.dispatcher = new Dispatcher(limits, metrics, this.rooms, this.board, now, turn);
     this.sweeper = new Sweeper(this.conns, limits, metrics, this.board, now);
+    this.share = startShare(cluster, this.instanceId, limits, this.rooms, this.board);
+    this.board.share = this.share;
+    this.dispatcher.share = this.share;
     const dispatcher = this.dispatcher;
     const board = this.board;
     const onClose = (c: Connection) => this.onClose(c);
@@ -86,6 +100,11 @@ export class SignalingHub {
       admitted: this.admission.admitted,
       ips: this.admission.ips,
     };
+  }
+
+  /** This instance's part in the cluster (a lone instance's when there is none). */
+  cluster(): ClusterStats {
+    return this.share?.stats() ?? singleStats(this.instanceId);
   }
 
   /**
@@ -132,6 +151,7 @@ export class SignalingHub {
       this.sweeper.stop();
       for (const conn of this.conns) this.board.shutDown(conn);
       this.rooms.clear();
+      await this.share?.close();
     }
     // Clients that answer the close frame are gone within the grace period; then the rest are cut.
     await this.drained(graceMs);

@@ -5,6 +5,7 @@
 // the others.
 import type { Duplex } from "node:stream";
 import { type ErrorCode, encodeMessage } from "../core/net/signaling-protocol.ts";
+import type { RoomShare } from "./cluster/share.ts";
 import { CLOSE, CLOSED, type Connection, OPEN } from "./connection.ts";
 import type { SignalingLimits } from "./limits.ts";
 import type { Metrics } from "./metrics.ts";
@@ -20,6 +21,9 @@ const SHUTTING_DOWN = encodeMessage({
 });
 
 export class Switchboard {
+  /** The rooms shared with other instances, if any (set by the hub): members elsewhere are relayed to through it. */
+  share: RoomShare | null = null;
+
   constructor(
     private readonly limits: Pick<SignalingLimits, "maxBufferedBytes" | "heartbeatTimeoutMs">,
     private readonly metrics: Metrics,
@@ -62,6 +66,10 @@ export class Switchboard {
   relay(from: Connection, to: string, data: unknown): void {
     const target = from.room?.members.get(to);
     if (!target) {
+      if (this.share?.relay(from, to, data)) {
+        this.metrics.relayed += 1;
+        return;
+      }
       this.metrics.reject("unknown-peer");
       this.error(from, "unknown-peer", `no peer ${to} in this room`);
       return;
@@ -74,9 +82,11 @@ export class Switchboard {
 
   /** Leaves the room; tells the others if `announce`. */
   detach(conn: Connection, announce: boolean): void {
+    const name = conn.room?.members.get(conn.address) === conn ? conn.room.name : null;
     const room = this.rooms.remove(conn);
     if (room && announce)
       this.broadcast(room, null, encodeMessage({ type: "peer-left", peer: conn.address }));
+    if (name !== null) this.share?.left(name, conn.address);
   }
 
   /** Closes with a close frame (the peer gets heartbeatTimeoutMs to answer it, then it is cut). */

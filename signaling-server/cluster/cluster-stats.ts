@@ -1,3 +1,4 @@
+// What /metrics and /healthz show of the cluster (cluster/share.ts fills it in).
 export interface ClusterStats {
   mode: "single" | "redis";
   redisUp: boolean;

@@ -1,0 +1,157 @@
+// Two (or more) signaling instances sharing rooms over a real redis-server:
+// peers on different instances list each other and signal as if on one; the
+// room caps hold across instances; a flood is cut where it comes in; a peer
+// cannot make another instance deliver outside its room; Redis going away
+// makes each instance run alone (with one log line) until it is back.
+import { createClient } from "redis";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
+import { KEYS } from "../../signaling-server/cluster/room-bus.ts";
+import {
+  createSignalingServer,
+  type SignalingServer,
+  type SignalingServerOptions,
+} from "../../signaling-server/server.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { type RedisServer, startRedisServer } from "../helpers/redis-server.ts";
+import { SignalingClient } from "./raw-signaling-client.ts";
+
+let redis: RedisServer;
+let alice: Identity;
+let bob: Identity;
+let carol: Identity;
+const servers: SignalingServer[] = [];
+const open: SignalingClient[] = [];
+
+const FAST = { clusterHeartbeatIntervalMs: 100, clusterInstanceTtlMs: 400 } as const;
+
+async function instance(options: SignalingServerOptions = {}, log: string[] = []): Promise<SignalingServer> {
+  const server = createSignalingServer({
+    port: 0,
+    redisUrl: redis.url,
+    gatewayRoom: null,
+    clusterLog: (line) => log.push(line),
+    ...FAST,
+    ...options,
+  });
+  servers.push(server);
+  await server.ready;
+  await eventually("the instance reaches Redis", () => server.cluster().redisUp, { timeoutMs: 5_000 });
+  return server;
+}
+
+const wsUrl = (s: SignalingServer) => `${s.address().url.replace("http", "ws")}/signal`;
+
+async function joined(server: SignalingServer, identity: Identity, room: string, session = "s1") {
+  const c = await SignalingClient.connect(wsUrl(server));
+  open.push(c);
+  return { c, joined: await c.join(identity, room, session) };
+}
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  [alice, bob, carol] = await Promise.all([createIdentity(), createIdentity(), createIdentity()]);
+});
+
+afterEach(async () => {
+  for (const c of open.splice(0)) c.close();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe("instances sharing rooms over Redis", () => {
+  it("list each other's peers and relay signals between them", async () => {
+    const [a, b] = [await instance(), await instance()];
+    expect(a.cluster().instanceId).not.toBe(b.cluster().instanceId);
+    const { c: ca, joined: ja } = await joined(a, alice, "shared");
+    const { c: cb, joined: jb } = await joined(b, bob, "shared");
+    expect(jb.peers).toEqual([{ peer: ja.self, publicKey: alice.publicKey }]);
+    expect((await ca.next("peer-joined")).peer).toEqual({ peer: jb.self, publicKey: bob.publicKey });
+
+    ca.send({ type: "signal", to: jb.self, data: { sdp: "offer", n: 1 } });
+    expect(await cb.next("signal")).toEqual({ type: "signal", from: ja.self, data: { sdp: "offer", n: 1 } });
+    cb.send({ type: "signal", to: ja.self, data: { sdp: "answer" } });
+    expect(await ca.next("signal")).toEqual({ type: "signal", from: jb.self, data: { sdp: "answer" } });
+    await eventually(
+      "both instances count",
+      () => a.cluster().instances === 2 && b.cluster().instances === 2,
+    );
+    expect(a.cluster()).toMatchObject({
+      mode: "redis",
+      redisUp: true,
+      remotePeers: 1,
+      published: 1,
+      delivered: 1,
+    });
+
+    cb.close();
+    expect(await ca.next("peer-left")).toEqual({ type: "peer-left", peer: jb.self });
+    await eventually("no remote peers left", () => a.cluster().remotePeers === 0);
+  });
+
+  it("hold the room caps across instances (peers per room, sessions per key)", async () => {
+    const [a, b] = [
+      await instance({ peersPerRoom: 2, sessionsPerKey: 1 }),
+      await instance({ peersPerRoom: 2, sessionsPerKey: 1 }),
+    ];
+    await joined(a, alice, "capped", "s1");
+    await expect(joined(b, alice, "capped", "s2")).rejects.toThrow(/too-many-sessions/);
+    await joined(b, bob, "capped");
+    await expect(joined(a, carol, "capped")).rejects.toThrow(/room-full/);
+    await expect(joined(b, carol, "capped")).rejects.toThrow(/room-full/);
+  });
+
+  it("cut a relay flood at the instance it comes in on; the remote target gets no more than the limit lets through", async () => {
+    const limits = { messagesPerSecond: 5, burst: 10 };
+    const [a, b] = [await instance(limits), await instance(limits)];
+    const { c: flooder, joined: jf } = await joined(a, alice, "flood");
+    const { c: target, joined: jt } = await joined(b, bob, "flood");
+    await flooder.next("peer-joined");
+    for (let i = 0; i < 200; i++) flooder.send({ type: "signal", to: jt.self, data: { i } });
+    const closed = await flooder.closed;
+    expect(closed.reason).toBe("flooding");
+    await target.roundTrip();
+    // The flood's signals that got through the bucket have crossed by now (a ping to b
+    // after them does not order them, so wait for the count to settle).
+    await eventually("the allowed signals arrive", () => b.cluster().delivered >= limits.burst - 1);
+    const received = target.queue.filter((m) => m.type === "signal" && m.from === jf.self).length;
+    expect(received).toBeLessThanOrEqual(limits.burst + 1);
+    expect(received).toBeGreaterThan(0);
+    expect(await target.next("peer-left")).toEqual({ type: "peer-left", peer: jf.self });
+  });
+
+  it("refuse a signal to a peer of another room, and deliver nothing forged for a peer outside its room", async () => {
+    const [a, b] = [await instance(), await instance()];
+    const { c: ca, joined: ja } = await joined(a, alice, "room-1");
+    const { c: cb, joined: jb } = await joined(b, bob, "room-2");
+    const { c: cc } = await joined(a, carol, "room-2");
+    await cb.next("peer-joined");
+    ca.send({ type: "signal", to: jb.self, data: { x: 1 } });
+    expect((await ca.next("error")).code).toBe("unknown-peer");
+    // Straight onto b's channel: a signal "from" a peer that is not in bob's room, and one naming the wrong room.
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      await raw.publish(
+        KEYS.signals(b.cluster().instanceId),
+        JSON.stringify({ room: "room-2", from: ja.self, to: jb.self, data: { forged: 1 } }),
+      );
+      await raw.publish(
+        KEYS.signals(b.cluster().instanceId),
+        JSON.stringify({ room: "room-1", from: ja.self, to: jb.self, data: { forged: 2 } }),
+      );
+      await raw.publish(KEYS.signals(b.cluster().instanceId), "not json");
+    } finally {
+      raw.destroy();
+    }
+    // Published after the forged ones, so b reads it after them.
+    cc.send({ type: "signal", to: jb.self, data: { honest: true } });
+    const honest = await cb.next("signal");
+    expect(honest.data).toEqual({ honest: true });
+    expect(cb.queue.filter((m) => m.type === "signal")).toEqual([]);
+    expect(b.cluster().delivered).toBe(1);
+  });
+});
