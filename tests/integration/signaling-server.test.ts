@@ -15,6 +15,7 @@ import { toBase64Url } from "../../core/util/base64url.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { peerIdOfKey, verifyEd25519 } from "../../signaling-server/verify.ts";
 import { eventually } from "../helpers/eventually.ts";
+import { parsePrometheusText, sampleValue } from "../helpers/prometheus-text.ts";
 import { SignalingClient } from "./raw-signaling-client.ts";
 
 let server: SignalingServer;
@@ -121,8 +122,8 @@ describe("signaling server, honest peers", () => {
     });
     await c.c.roundTrip();
     expect(c.c.queue.filter((m) => m.type === "signal")).toEqual([]);
-    const metrics = (await get("/metrics")).body;
-    expect(Number(/^spare_signaling_relayed_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+    const metrics = parsePrometheusText((await get("/metrics")).body);
+    expect(sampleValue(metrics, "spare_signaling_relayed_total")).toBeGreaterThanOrEqual(2);
   });
 
   it("answers ping with pong", async () => {
@@ -160,22 +161,17 @@ describe("signaling server, honest peers", () => {
     expect(JSON.parse(health.body)).toMatchObject({ ok: true, sockets: 3, rooms: 2, peers: 3, ips: 1 });
     const metrics = await get("/metrics");
     expect(metrics.status).toBe(200);
-    expect(metrics.type).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(metrics.body).toMatch(/^# TYPE spare_signaling_sockets gauge$/m);
-    expect(metrics.body).toMatch(/^spare_signaling_sockets 3$/m);
-    expect(metrics.body).toMatch(/^spare_signaling_rooms 2$/m);
-    expect(metrics.body).toMatch(/^spare_signaling_peers 3$/m);
-    expect(metrics.body).toMatch(/^# TYPE spare_signaling_relayed_total counter$/m);
-    expect(metrics.body).toMatch(/^# TYPE spare_signaling_rejected_total counter$/m);
-    const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(metrics.body)?.[1]);
-    expect(rss).toBeGreaterThan(10 * 1024 * 1024);
-    // Every sample line is `name{labels} number`.
-    for (const line of metrics.body
-      .trim()
-      .split("\n")
-      .filter((l) => !l.startsWith("#"))) {
-      expect(line).toMatch(/^[a-z_]+(\{reason="[a-z-]+"\})? \d+(\.\d+)?$/);
-    }
+    expect(metrics.type).toBe("text/plain; version=0.0.4; charset=utf-8");
+    // Every line as a scraper reads it (the parser throws on any malformed one).
+    const m = parsePrometheusText(metrics.body);
+    expect(m.get("spare_signaling_sockets")?.type).toBe("gauge");
+    expect(sampleValue(m, "spare_signaling_sockets")).toBe(3);
+    expect(sampleValue(m, "spare_signaling_rooms")).toBe(2);
+    expect(sampleValue(m, "spare_signaling_peers")).toBe(3);
+    expect(sampleValue(m, "spare_signaling_connections")).toBeGreaterThanOrEqual(3);
+    expect(m.get("spare_signaling_relayed_total")?.type).toBe("counter");
+    expect(m.get("spare_signaling_rejected_total")?.type).toBe("counter");
+    expect(sampleValue(m, "process_resident_memory_bytes")).toBeGreaterThan(10 * 1024 * 1024);
   });
 
   it("checks join proofs exactly as core/identity does", async () => {
