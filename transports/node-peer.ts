@@ -5,7 +5,9 @@
 // tests use it to show a Node peer joining the browsers' network.
 import WebSocket from "ws";
 import type { Identity } from "../core/crypto/identity.ts";
+import type { IceServer } from "../core/net/ice-servers.ts";
 import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
+import type { LinkFactory } from "../core/net/transport.ts";
 import { PeerNode, type PeerNodeOptions, type PresenceFields } from "../core/peer/peer-node.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
 import { StorePersistence } from "../core/state/store-persistence.ts";
@@ -25,6 +27,32 @@ export interface NodePeerOptions {
   stampBits?: number;
   /** Where the shared state is kept across restarts (read back, verified, before joining). */
   state?: KeyValueStore;
+  /** STUN/TURN servers (TURN with username and credential) to use instead of the signaling server's. */
+  iceServers?: IceServer[];
+  /** Link only through a TURN relay (iceTransportPolicy "relay"): peers never see this machine's addresses. */
+  relayOnly?: boolean;
+}
+
+/**
+ * node-datachannel's polyfill writes TURN credentials into the URL it hands
+ * libdatachannel (turn:user:pass@host), which URL-decodes them: a REST username
+ * has a ':' (expiry:peer) and a base64 password may have '/' or '+', so both go
+ * percent-encoded, or libdatachannel splits them in the wrong place.
+ */
+export function forNodeDatachannel(servers: IceServer[]): IceServer[] {
+  return servers.map((s) =>
+    s.username === undefined || s.credential === undefined
+      ? s
+      : { ...s, username: encodeURIComponent(s.username), credential: encodeURIComponent(s.credential) },
+  );
+}
+
+/** WebRTC links for Node: the given ICE servers or the server's, encoded for node-datachannel. */
+export function nodeLinks(options: Pick<NodePeerOptions, "iceServers" | "relayOnly"> = {}): LinkFactory {
+  const base = simplePeerLinks({ relayOnly: options.relayOnly ?? false });
+  return {
+    create: (o) => base.create({ ...o, iceServers: forNodeDatachannel(options.iceServers ?? o.iceServers) }),
+  };
 }
 
 export interface NodePeer {
@@ -47,7 +75,7 @@ export function startNodePeer(options: NodePeerOptions): NodePeer {
     ...(options.stampBits === undefined ? {} : { stampBits: options.stampBits }),
     identity: options.identity,
     signaling,
-    linkFactory: simplePeerLinks(),
+    linkFactory: nodeLinks(options),
     clock: systemClock,
     presence: options.presence,
   });

@@ -4,7 +4,7 @@
 import SimplePeer from "@thaunknown/simple-peer/lite.js";
 import { fingerprintsFromSdp } from "../core/net/sdp-fingerprints.ts";
 import type { IceServer } from "../core/net/signaling-protocol.ts";
-import type { Link, LinkFactory, LinkFingerprints } from "../core/net/transport.ts";
+import type { Link, LinkFactory, LinkFingerprints, LinkRoute } from "../core/net/transport.ts";
 import { type DataChannelLike, SIDE_LABEL_PREFIX, sideChannel } from "./side-channel.ts";
 
 /** Chromium refuses to queue more than 16 MiB; stay well below it. */
@@ -16,6 +16,54 @@ interface PeerConnectionLike {
   remoteDescription?: { sdp?: string } | null;
   createDataChannel?(label: string, options: { ordered: boolean }): DataChannelLike;
   ondatachannel?: ((event: { channel: DataChannelLike }) => void) | null;
+  getStats?(): Promise<StatsReportLike>;
+}
+
+/** The part of an RTCStatsReport read here (the browser's, or node-datachannel's Map). */
+interface StatsReportLike {
+  get(id: string): Record<string, unknown> | undefined;
+  forEach(each: (stat: Record<string, unknown>) => void): void;
+}
+
+export interface SimplePeerLinkOptions {
+  /**
+   * Gather relay candidates only (iceTransportPolicy "relay"): every link goes
+   * through a TURN server, so the other end never learns this device's
+   * addresses. Without a TURN server among the ICE servers, no link comes up.
+   */
+  relayOnly?: boolean;
+}
+
+/** The candidate pair ICE selected: the transport's, or else a nominated pair that succeeded. */
+function selectedPair(report: StatsReportLike): Record<string, unknown> | undefined {
+  let pair: Record<string, unknown> | undefined;
+  report.forEach((s) => {
+    if (s.type === "transport" && typeof s.selectedCandidatePairId === "string")
+      pair ??= report.get(s.selectedCandidatePairId);
+  });
+  if (!pair)
+    report.forEach((s) => {
+      if (s.type === "candidate-pair" && s.nominated === true && s.state === "succeeded") pair ??= s;
+    });
+  return pair;
+}
+
+/** "relayed" when either end of the selected pair is a TURN relay candidate. */
+async function routeOf(pc: PeerConnectionLike | null): Promise<LinkRoute> {
+  if (!pc?.getStats) return "unknown";
+  let report: StatsReportLike;
+  try {
+    report = await pc.getStats();
+  } catch {
+    return "unknown";
+  }
+  const pair = selectedPair(report);
+  if (!pair) return "unknown";
+  const types = [pair.localCandidateId, pair.remoteCandidateId].map((id) =>
+    typeof id === "string" ? report.get(id)?.candidateType : undefined,
+  );
+  if (types.includes("relay")) return "relayed";
+  return types.every((t) => typeof t === "string") ? "direct" : "unknown";
 }
 
 /**
@@ -43,13 +91,16 @@ function fingerprintsOf(pc: PeerConnectionLike | null | undefined): LinkFingerpr
   return local && remote ? { local, remote } : null;
 }
 
-export function simplePeerLinks(): LinkFactory {
+export function simplePeerLinks(options: SimplePeerLinkOptions = {}): LinkFactory {
+  const policy: Pick<RTCConfiguration, "iceTransportPolicy"> = options.relayOnly
+    ? { iceTransportPolicy: "relay" }
+    : {};
   return {
     create({ remote, initiator, iceServers, events }): Link {
       const peer = new SimplePeer({
         initiator,
         trickle: true,
-        config: { iceServers: iceServers as RTCIceServer[] },
+        config: { iceServers: iceServers as RTCIceServer[], ...policy },
         channelConfig: { ordered: true },
       });
       let closed = false;
@@ -86,6 +137,7 @@ export function simplePeerLinks(): LinkFactory {
         },
         bufferedBytes: () => (closed ? 0 : peer.bufferSize),
         fingerprints: () => fingerprintsOf(pc()),
+        route: () => (peer.connected ? routeOf(pc()) : Promise.resolve("unknown")),
         openChannel(label) {
           const connection = pc();
           if (!connection?.createDataChannel || !peer.connected) return null;

@@ -29,6 +29,9 @@ export interface LinkFingerprints {
   remote: string;
 }
 
+/** How a link's packets travel: straight between its two ends, or through a TURN relay. */
+export type LinkRoute = "direct" | "relayed" | "unknown";
+
 export interface Link {
   readonly remote: PeerAddress;
   /** Sends one message; returns false when the link is not open. */
@@ -41,6 +44,8 @@ export interface Link {
   fingerprints(): LinkFingerprints | null;
   /** A new side channel on this link (see side-channel.ts); absent or null when the transport has none. */
   openChannel?(label: string): SideChannel | null;
+  /** Whether the open link goes through a TURN relay (either end's selected candidate); absent when unknowable. */
+  route?(): Promise<LinkRoute>;
   close(): void;
 }
 
