@@ -13,6 +13,7 @@ import { osNiceBench } from "./bench/os-nice.ts";
 import { remoteBench } from "./bench/remote.ts";
 import { signalingBench } from "./bench/signaling.ts";
 import { stateSyncBench } from "./bench/state-sync.ts";
+import { turnBench } from "./bench/turn.ts";
 import { webHostingBench } from "./bench/web-hosting.ts";
 
 const sections: Record<
@@ -31,6 +32,7 @@ const sections: Record<
   web_hosting: webHostingBench,
   first_visit: firstVisitBench,
   files: filesBench,
+  turn: turnBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
