@@ -2,8 +2,10 @@
 import { parseArgs } from "node:util";
 
 export interface ContributorOptions {
-  /** ws(s)://host:port/signal (an http(s) URL of the server is turned into that). */
+  /** ws(s)://host:port/signal (an http(s) URL of the server is turned into that): the first of serverUrls. */
   serverUrl: string;
+  /** Every instance given (--server a,b): the next one is tried when one is lost. */
+  serverUrls: string[];
   room: string;
   budgetPct: number;
   slots: number;
@@ -27,7 +29,8 @@ export const USAGE = `Usage: npm run contribute -- --server URL [options]
 Hosts other people's VMs on this machine, at the lowest OS priority (nice 19 on
 every thread), in the network of a Spare Cycles server.
 
-  --server URL        the server: ws(s)://host:port/signal, or its http(s) address (required)
+  --server URL[,URL]  the server: ws(s)://host:port/signal, or its http(s) address (required);
+                      several instances of it comma-separated, tried in turn
   --room NAME         the network to join (default: main)
   --budget PCT        CPU each hosted VM may use, in % of one core (default: 50)
   --slots N           how many VMs to host at once (default: 2)
@@ -93,14 +96,20 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
       },
     });
     if (values.help) return { ok: false, help: true, error: "" };
-    if (!values.server) throw new Error("--server is required");
+    const serverUrls = (values.server ?? "")
+      .split(",")
+      .map((u) => u.trim())
+      .filter((u) => u !== "")
+      .map(signalingUrlOf);
+    if (serverUrls.length === 0) throw new Error("--server is required");
     const budget = intIn(values.budget, "budget", 1, 100, 50);
     const stampBits =
       values["stamp-bits"] === undefined ? undefined : intIn(values["stamp-bits"], "stamp-bits", 1, 32, 0);
     return {
       ok: true,
       options: {
-        serverUrl: signalingUrlOf(values.server),
+        serverUrl: serverUrls[0]!,
+        serverUrls,
         room: values.room || "main",
         budgetPct: budget,
         slots: intIn(values.slots, "slots", 1, 16, 2),

@@ -86,7 +86,7 @@ export async function startContributor(
   let contributing = true;
   const stampOption = o.stampBits === undefined ? {} : { stampBits: o.stampBits };
   const peer = startNodePeer({
-    url: o.serverUrl,
+    url: o.serverUrls,
     room: o.room,
     identity,
     ...stampOption,

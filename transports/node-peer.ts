@@ -16,8 +16,8 @@ import { simplePeerLinks } from "./simple-peer-link.ts";
 import { standardSockets } from "./websocket.ts";
 
 export interface NodePeerOptions {
-  /** ws(s)://host:port/signal */
-  url: string;
+  /** ws(s)://host:port/signal, or several instances of the server (tried in turn). */
+  url: string | readonly string[];
   room: string;
   identity: Identity;
   presence: () => PresenceFields;

@@ -36,6 +36,8 @@ export type SignalingState = "connecting" | "joined" | "waiting" | "stopped";
 
 export interface SignalingStatus {
   state: SignalingState;
+  /** The server URL in use (connecting or joined) or to be tried next (waiting). */
+  url: string;
   /** When state is "waiting": when the next attempt starts (clock ms). */
   retryAtMs?: number;
   /** The last problem, for the UI. */
@@ -45,7 +47,12 @@ export interface SignalingStatus {
 }
 
 export interface SignalingClientOptions {
-  url: string;
+  /**
+   * The server, or several instances of it (sharing rooms): after a lost
+   * connection or a server shutting down, the next attempt goes to the next
+   * one, round robin.
+   */
+  url: string | readonly string[];
   room: string;
   identity: Identity;
   session: string;
@@ -53,6 +60,11 @@ export interface SignalingClientOptions {
   clock: Clock;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * The first retry after a joined socket closed comes within twice this
+   * (random, so a server's peers do not all come back at once); default 250.
+   */
+  quickRetryMs?: number;
   /** How often to ping the server, and how long to wait for the answer. */
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
@@ -77,7 +89,11 @@ export class SignalingClient implements SignalingLike {
   private socket: SocketLike | null = null;
   private memberMap = new Map<PeerAddress, PeerInfo>();
   private ice: IceServer[] = [];
-  private state: SignalingStatus = { state: "stopped", failures: 0 };
+  private readonly urls: readonly string[];
+  private urlIndex = 0;
+  /** Whether the first retry since the last join was a quick one (the backoff starts after it). */
+  private quickUsed = false;
+  private state: SignalingStatus;
   private cancelRetry: (() => void) | null = null;
   private readonly ping: ServerPing;
   /** Distinguishes the current socket's callbacks from stale ones. */
@@ -85,6 +101,9 @@ export class SignalingClient implements SignalingLike {
 
   constructor(private readonly options: SignalingClientOptions) {
     this.self = peerAddress(options.identity.peerId, options.session);
+    this.urls = typeof options.url === "string" ? [options.url] : [...options.url];
+    if (this.urls.length === 0) throw new Error("the signaling client needs at least one server URL");
+    this.state = { state: "stopped", url: this.urls[0]!, failures: 0 };
     this.ping = new ServerPing({
       clock: options.clock,
       intervalMs: options.pingIntervalMs ?? 15_000,
@@ -124,7 +143,7 @@ export class SignalingClient implements SignalingLike {
     this.socket?.close(1000, "leaving");
     this.socket = null;
     this.memberMap.clear();
-    this.setStatus({ state: "stopped", failures: 0 });
+    this.setStatus({ state: "stopped", url: this.url(), failures: 0 });
   }
 
   sendSignal(to: PeerAddress, data: object): boolean {
@@ -152,10 +171,11 @@ export class SignalingClient implements SignalingLike {
   private connect(): void {
     this.clearTimers();
     const generation = ++this.generation;
-    this.setStatus({ ...this.state, state: "connecting", retryAtMs: undefined });
+    const url = this.url();
+    this.setStatus({ ...this.state, state: "connecting", url, retryAtMs: undefined });
     const live = () => generation === this.generation;
     try {
-      this.socket = this.options.socketFactory(this.options.url, {
+      this.socket = this.options.socketFactory(url, {
         open: () => {},
         message: (text) => {
           if (live()) void this.receive(text, generation);
@@ -188,7 +208,8 @@ export class SignalingClient implements SignalingLike {
         const before = this.memberMap;
         this.memberMap = new Map(message.peers.map((p) => [p.peer, p]));
         this.ice = message.iceServers;
-        this.setStatus({ state: "joined", failures: 0 });
+        this.quickUsed = false;
+        this.setStatus({ state: "joined", url: this.url(), failures: 0 });
         this.ping.start();
         // Members who left while we were away.
         for (const peer of before.keys()) if (!this.memberMap.has(peer)) this.events.emit("peer-left", peer);
@@ -214,6 +235,11 @@ export class SignalingClient implements SignalingLike {
       case "error":
         this.state = { ...this.state, lastError: `${message.code}: ${message.message}` };
         this.events.emit("status", this.status());
+        if (message.code === "shutting-down" && generation === this.generation) {
+          // This instance is going: on to the next one now, not after its close handshake.
+          this.dropSocket("the server is shutting down");
+          this.lost(`${message.code}: ${message.message}`);
+        }
         return;
     }
   }
@@ -224,19 +250,41 @@ export class SignalingClient implements SignalingLike {
     this.socket = null;
   }
 
-  /** The connection is gone: try again after a backoff that grows with each failure. */
+  private url(): string {
+    return this.urls[this.urlIndex % this.urls.length]!;
+  }
+
+  /**
+   * The connection is gone: try the next server URL, soon if this socket had
+   * joined, else after a backoff that grows with each failure.
+   */
   private lost(reason: string): void {
     this.socket = null;
     this.clearTimers();
     if (this.state.state === "stopped") return;
+    const wasJoined = this.state.state === "joined";
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
     const failures = this.state.failures + 1;
-    const initial = this.options.initialBackoffMs ?? 500;
-    const max = this.options.maxBackoffMs ?? 30_000;
     const random = this.options.random ?? Math.random;
-    const base = Math.min(max, initial * 2 ** Math.min(failures - 1, 16));
-    const delayMs = Math.round(base * (0.75 + random() * 0.5));
+    let delayMs: number;
+    if (wasJoined) {
+      this.quickUsed = true;
+      delayMs = Math.round((this.options.quickRetryMs ?? 250) * 2 * random());
+    } else {
+      const initial = this.options.initialBackoffMs ?? 500;
+      const max = this.options.maxBackoffMs ?? 30_000;
+      const step = Math.max(0, failures - 1 - (this.quickUsed ? 1 : 0));
+      const base = Math.min(max, initial * 2 ** Math.min(step, 16));
+      delayMs = Math.round(base * (0.75 + random() * 0.5));
+    }
     const { clock } = this.options;
-    this.setStatus({ state: "waiting", retryAtMs: clock.nowMs() + delayMs, lastError: reason, failures });
+    this.setStatus({
+      state: "waiting",
+      url: this.url(),
+      retryAtMs: clock.nowMs() + delayMs,
+      lastError: reason,
+      failures,
+    });
     this.cancelRetry = clock.after(delayMs, () => {
       this.cancelRetry = null;
       this.connect();

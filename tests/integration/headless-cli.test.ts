@@ -15,6 +15,19 @@ describe("the headless contributor's command line", () => {
     expect(() => signalingUrlOf("box:8080")).toThrow();
   });
 
+  it("takes several instances of the server as a comma-separated list, one URL as before", () => {
+    expect(parseCommandLine(["--server", "http://a:8080, ws://b:8081/signal,"])).toMatchObject({
+      ok: true,
+      options: { serverUrl: "ws://a:8080/signal", serverUrls: ["ws://a:8080/signal", "ws://b:8081/signal"] },
+    });
+    expect(parseCommandLine(["--server", "http://a:8080"])).toMatchObject({
+      ok: true,
+      options: { serverUrl: "ws://a:8080/signal", serverUrls: ["ws://a:8080/signal"] },
+    });
+    expect(parseCommandLine(["--server", "http://a:8080,box:1"])).toMatchObject({ ok: false });
+    expect(parseCommandLine(["--server", ","])).toMatchObject({ ok: false, error: "--server is required" });
+  });
+
   it("has defaults for all but the server, and refuses what makes no sense", () => {
     const parsed = parseCommandLine(["--server", "http://box:8080"]);
     expect(parsed).toMatchObject({

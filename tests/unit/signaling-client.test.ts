@@ -28,26 +28,28 @@ class FakeSocket {
   }
 }
 
-async function setup() {
+async function setup(url: string | readonly string[] = "ws://test/signal") {
   const identity = await createIdentity();
   const clock = new ManualClock();
   const sockets: FakeSocket[] = [];
   const statuses: SignalingStatus[] = [];
+  const urls: string[] = [];
   const client = new SignalingClient({
-    url: "ws://test/signal",
+    url,
     room: "r1",
     identity,
     session: "tab1",
     clock,
     random: () => 0.5,
-    socketFactory: (_url, handlers) => {
+    socketFactory: (socketUrl, handlers) => {
+      urls.push(socketUrl);
       const s = new FakeSocket(handlers);
       sockets.push(s);
       return s;
     },
   });
   client.on("status", (s) => statuses.push(s));
-  return { identity, clock, sockets, statuses, client };
+  return { identity, clock, sockets, statuses, urls, client };
 }
 
 const other = { peer: `${"a".repeat(32)}.x`, publicKey: "A".repeat(43) };
@@ -119,7 +121,11 @@ describe("SignalingClient", () => {
     expect(sockets).toHaveLength(5);
     await join(sockets.at(-1)!, client.self);
     expect(client.status()).toMatchObject({ state: "joined", failures: 0 });
+    // The first retry after a joined socket closed is quick; the backoff resumes after it.
     sockets.at(-1)!.handlers.close(1001, "going away");
+    expect(statuses.at(-1)!.retryAtMs! - clock.nowMs()).toBe(250);
+    await clock.advance(250, flush);
+    sockets.at(-1)!.handlers.close(1006, "");
     expect(statuses.at(-1)!.retryAtMs! - clock.nowMs()).toBe(500);
   });
 
@@ -147,5 +153,63 @@ describe("SignalingClient", () => {
     expect(sockets[0]!.closed).toBe(true);
     expect(clock.pending).toBe(0);
     expect(client.status().state).toBe("stopped");
+  });
+
+  describe("with several server URLs", () => {
+    const A = "ws://a.test/signal";
+    const B = "ws://b.test/signal";
+    const C = "ws://c.test/signal";
+
+    it("tries them in turn, round robin, with the usual backoff between failures", async () => {
+      const { clock, sockets, statuses, urls, client } = await setup([A, B, C]);
+      client.start();
+      expect(client.status()).toMatchObject({ state: "connecting", url: A });
+      const delays: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        sockets.at(-1)!.handlers.close(1006, "");
+        const waiting = statuses.at(-1)!;
+        delays.push(waiting.retryAtMs! - clock.nowMs());
+        expect(waiting.url).toBe([B, C, A, B][i]);
+        await clock.advance(waiting.retryAtMs! - clock.nowMs(), flush);
+      }
+      expect(urls).toEqual([A, B, C, A, B]);
+      expect(delays).toEqual([500, 1000, 2000, 4000]);
+      await join(sockets.at(-1)!, client.self);
+      expect(client.status()).toMatchObject({ state: "joined", url: B, failures: 0 });
+    });
+
+    it("moves to the next one soon after the joined one is lost", async () => {
+      const { clock, sockets, urls, client } = await setup([A, B]);
+      client.start();
+      await join(sockets[0]!, client.self);
+      sockets[0]!.handlers.close(1006, "");
+      expect(client.status()).toMatchObject({ state: "waiting", url: B, retryAtMs: clock.nowMs() + 250 });
+      await clock.advance(250, flush);
+      expect(urls).toEqual([A, B]);
+      await join(sockets[1]!, client.self);
+      expect(client.members()).toEqual([other]);
+    });
+
+    it("leaves a server that says it is shutting down for the next one at once", async () => {
+      const { clock, sockets, urls, client } = await setup([A, B]);
+      client.start();
+      await join(sockets[0]!, client.self);
+      sockets[0]!.serverSends({
+        type: "error",
+        code: "shutting-down",
+        message: "the server is shutting down",
+      });
+      expect(sockets[0]!.closed).toBe(true);
+      expect(client.status()).toMatchObject({ state: "waiting", url: B });
+      // Its close arriving later changes nothing.
+      sockets[0]!.handlers.close(1001, "shutting-down");
+      await clock.advance(250, flush);
+      expect(urls).toEqual([A, B]);
+      expect(client.status()).toMatchObject({ state: "connecting", url: B });
+    });
+
+    it("refuses an empty list", async () => {
+      await expect(setup([])).rejects.toThrow(/at least one/);
+    });
   });
 });
