@@ -3,15 +3,21 @@
 // room caps hold across instances; a flood is cut where it comes in; a peer
 // cannot make another instance deliver outside its room; Redis going away
 // makes each instance run alone (with one log line) until it is back.
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { createClient } from "redis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { createIdentity, type Identity } from "../../core/crypto/identity.ts";
+import { SignalingClient as PeerSignaling, randomSession } from "../../core/net/signaling-client.ts";
+import { systemClock } from "../../core/util/clock.ts";
 import { KEYS } from "../../signaling-server/cluster/room-bus.ts";
 import {
   createSignalingServer,
   type SignalingServer,
   type SignalingServerOptions,
 } from "../../signaling-server/server.ts";
+import { standardSockets } from "../../transports/websocket.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { type RedisServer, startRedisServer } from "../helpers/redis-server.ts";
 import { SignalingClient } from "./raw-signaling-client.ts";
@@ -53,7 +59,37 @@ beforeAll(async () => {
   [alice, bob, carol] = await Promise.all([createIdentity(), createIdentity(), createIdentity()]);
 });
 
+const children: ChildProcess[] = [];
+const peers: PeerSignaling[] = [];
+
+/** An instance in a child process (cluster-instance.ts), to be killed with SIGKILL. */
+async function childInstance(): Promise<{ proc: ChildProcess; url: string; instanceId: string }> {
+  const proc = fork(fileURLToPath(new URL("./cluster-instance.ts", import.meta.url)), [], {
+    execArgv: ["--import", "tsx"],
+    env: { ...process.env, REDIS_URL: redis.url },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  children.push(proc);
+  const ready = await new Promise<{ port: number; instanceId: string }>((resolve, reject) => {
+    proc.once("message", (m) => resolve(m as { port: number; instanceId: string }));
+    proc.once("exit", (code) => reject(new Error(`the instance exited (${code})`)));
+  });
+  return { proc, url: `ws://127.0.0.1:${ready.port}/signal`, instanceId: ready.instanceId };
+}
+
+function killed(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) resolve();
+    else {
+      proc.once("exit", () => resolve());
+      proc.kill("SIGKILL");
+    }
+  });
+}
+
 afterEach(async () => {
+  for (const p of peers.splice(0)) p.stop();
+  await Promise.all(children.splice(0).map(killed));
   for (const c of open.splice(0)) c.close();
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
@@ -153,5 +189,95 @@ describe("instances sharing rooms over Redis", () => {
     expect(honest.data).toEqual({ honest: true });
     expect(cb.queue.filter((m) => m.type === "signal")).toEqual([]);
     expect(b.cluster().delivered).toBe(1);
+  });
+
+  it("move a killed instance's peers to the other within seconds; its other members drop out of the room", async () => {
+    const a = await childInstance();
+    const b = await instance();
+    const mover = new PeerSignaling({
+      url: [a.url, wsUrl(b)],
+      room: "moving",
+      identity: alice,
+      session: randomSession(),
+      socketFactory: standardSockets(WebSocket),
+      clock: systemClock,
+    });
+    peers.push(mover);
+    mover.start();
+    await eventually("the mover joined on a", () => mover.status().state === "joined");
+    expect(mover.status().url).toBe(a.url);
+    const stranded = await SignalingClient.connect(a.url);
+    open.push(stranded);
+    const js = await stranded.join(carol, "moving", "s1");
+    const { c: watcher, joined: jw } = await joined(b, bob, "moving");
+    expect(jw.peers.map((p) => p.peer).sort()).toEqual([mover.self, js.self].sort());
+
+    const killedAt = Date.now();
+    await killed(a.proc);
+    await eventually("the mover is on b", () => mover.status().state === "joined", { timeoutMs: 5_000 });
+    expect(mover.status().url).toBe(wsUrl(b));
+    // The stranded member goes when a's heartbeat has run out; the mover never left.
+    expect(await watcher.next("peer-left", 5_000)).toEqual({ type: "peer-left", peer: js.self });
+    expect(Date.now() - killedAt).toBeLessThan(3_000);
+    expect(watcher.queue.filter((m) => m.type === "peer-left")).toEqual([]);
+    await eventually("the mover lists bob only", () => mover.members().length === 1);
+    expect(mover.members()).toEqual([{ peer: jw.self, publicKey: bob.publicKey }]);
+    expect(mover.sendSignal(jw.self, { after: "move" })).toBe(true);
+    expect(await watcher.next("signal")).toEqual({
+      type: "signal",
+      from: mover.self,
+      data: { after: "move" },
+    });
+    await eventually("b counts itself alone", () => b.cluster().instances === 1);
+  });
+
+  it("run alone while Redis is away, with one log line each way, and share again when it is back", async () => {
+    const logA: string[] = [];
+    const logB: string[] = [];
+    const a = await instance({}, logA);
+    const b = await instance({}, logB);
+    const { c: ca, joined: ja } = await joined(a, alice, "outage");
+    const { c: cb, joined: jb } = await joined(b, bob, "outage");
+    await ca.next("peer-joined");
+
+    await redis.stop();
+    expect(await ca.next("peer-left")).toEqual({ type: "peer-left", peer: jb.self });
+    expect(await cb.next("peer-left")).toEqual({ type: "peer-left", peer: ja.self });
+    const where = `127.0.0.1:${redis.port}`;
+    expect(logA.at(-1)).toBe(`redis unreachable (${where}): running as a single instance`);
+    expect(logB.at(-1)).toBe(`redis unreachable (${where}): running as a single instance`);
+    expect(a.cluster()).toMatchObject({ mode: "redis", redisUp: false, instances: 1, remotePeers: 0 });
+    const health = (await (await fetch(`${a.address().url}/healthz`)).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({ redis: "down", instanceId: a.cluster().instanceId });
+    // Alone, a still works: a new peer joins and signals.
+    const { c: cc, joined: jc } = await joined(a, carol, "outage");
+    expect((await ca.next("peer-joined")).peer.peer).toBe(jc.self);
+    cc.send({ type: "signal", to: ja.self, data: { alone: true } });
+    expect((await ca.next("signal")).data).toEqual({ alone: true });
+
+    await redis.start();
+    expect((await ca.next("peer-joined", 10_000)).peer.peer).toBe(jb.self);
+    const backAtB = [
+      (await cb.next("peer-joined", 10_000)).peer.peer,
+      (await cb.next("peer-joined", 10_000)).peer.peer,
+    ];
+    expect(backAtB.sort()).toEqual([ja.self, jc.self].sort());
+    expect(logA.filter((l) => l.startsWith("redis unreachable"))).toHaveLength(1);
+    expect(logA.at(-1)).toBe("redis reachable again: sharing rooms");
+    expect(logB.at(-1)).toBe("redis reachable again: sharing rooms");
+    cb.send({ type: "signal", to: ja.self, data: { back: true } });
+    expect((await ca.next("signal")).data).toEqual({ back: true });
+    expect((await (await fetch(`${a.address().url}/healthz`)).json()) as object).toMatchObject({
+      redis: "up",
+    });
+  });
+
+  it("say redis off in /healthz without a Redis URL", async () => {
+    const alone = createSignalingServer({ port: 0, gatewayRoom: null });
+    servers.push(alone);
+    await alone.ready;
+    expect(alone.cluster()).toMatchObject({ mode: "single", redisUp: false, instances: 1 });
+    const health = (await (await fetch(`${alone.address().url}/healthz`)).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({ ok: true, redis: "off", instanceId: alone.cluster().instanceId });
   });
 });
