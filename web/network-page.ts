@@ -4,6 +4,7 @@
 import { importIdentity, shortPeerId } from "../core/crypto/identity.ts";
 import { parseIceServersText } from "../core/net/ice-servers.ts";
 import type { SignalingStatus } from "../core/net/signaling-client.ts";
+import type { LinkRoute } from "../core/net/transport.ts";
 import type { PeerView } from "../core/peer/peer-node.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
 import { errorMessage } from "../core/util/errors.ts";
@@ -11,7 +12,8 @@ import { formatAge } from "../core/util/format.ts";
 import { downloadFile } from "./download.ts";
 import { identityFile, replaceIdentity } from "./identity-store.ts";
 import { Lifetime } from "./lifetime.ts";
-import { type Network, type NetworkSettings, saveNetworkSettings, signalingUrl } from "./network.ts";
+import { type Network, type NetworkSettings, saveNetworkSettings } from "./network.ts";
+import { parseServerUrls } from "./network-settings.ts";
 import { renderRefusedInput } from "./refused-input.ts";
 
 const REFRESH_MS = 2000;
@@ -30,6 +32,8 @@ export interface NetworkElements {
   roomInput: HTMLInputElement;
   serverInput: HTMLInputElement;
   iceInput: HTMLTextAreaElement;
+  /** "Link only through a TURN relay" (found by id when not given). */
+  relayOnlyInput?: HTMLInputElement;
   /** "Refused input": its summary line and its list (found by id when not given). */
   refusedSummary?: HTMLElement;
   refusedList?: HTMLElement;
@@ -43,11 +47,15 @@ const CONNECTION_LABEL: Record<PeerView["connection"], string> = {
   offline: "no link yet",
 };
 
+/** A direct link that goes through a TURN server says so (the relay sees the traffic's size and timing, never its content). */
+const RELAYED_BY_TURN = "relayed by TURN";
+
 export class NetworkPage {
   /** Every listener and timer this page started: dispose ends them. */
   private readonly lifetime = new Lifetime();
   private rendering = false;
   private readonly refused: { summary: HTMLElement; list: HTMLElement } | null;
+  private readonly relayOnlyInput: HTMLInputElement | null;
 
   constructor(
     private readonly el: NetworkElements,
@@ -62,6 +70,8 @@ export class NetworkPage {
     const summary = el.refusedSummary ?? document.getElementById("net-refused-summary");
     const list = el.refusedList ?? document.getElementById("net-refused");
     this.refused = summary && list ? { summary, list } : null;
+    this.relayOnlyInput =
+      el.relayOnlyInput ?? (document.getElementById("net-relay-only") as HTMLInputElement | null);
     const { signal } = this.lifetime;
     this.lifetime.defer(node.on("change", () => void this.renderPeers()));
     this.lifetime.defer(signaling.on("status", () => this.renderStatus()));
@@ -101,8 +111,7 @@ export class NetworkPage {
     const where = `network “${this.network.settings.room}”`;
     let text: string;
     if (s.state === "joined") text = `Connected to the signaling server, in ${where}.`;
-    else if (s.state === "connecting")
-      text = `Connecting to the signaling server (${signalingUrl(this.network.settings)})…`;
+    else if (s.state === "connecting") text = `Connecting to the signaling server (${s.url})…`;
     else if (s.state === "waiting") {
       const inS = Math.max(0, Math.ceil(((s.retryAtMs ?? 0) - performance.now()) / 1000));
       text = `The signaling server is unreachable (${s.lastError ?? "no answer"}). Trying again in ${inS} s. Links to peers stay up.`;
@@ -121,7 +130,13 @@ export class NetworkPage {
     this.rendering = true;
     try {
       const views = await this.network.node.peers();
-      const rows = views.map((v) => this.row(v));
+      const routes = await Promise.all(
+        views.map((v) =>
+          v.connection === "direct" ? this.network.linkRoute(v.peer) : Promise.resolve<LinkRoute>("unknown"),
+        ),
+      );
+      if (this.lifetime.ended) return;
+      const rows = views.map((v, i) => this.row(v, routes[i] ?? "unknown"));
       this.el.peers.replaceChildren(...rows);
       const others = views.filter((v) => v.connection !== "self").length;
       this.el.peerCount.textContent = others === 1 ? "1 other peer" : `${others} other peers`;
@@ -131,15 +146,20 @@ export class NetworkPage {
     }
   }
 
-  private row(v: PeerView): HTMLTableRowElement {
+  private row(v: PeerView, route: LinkRoute): HTMLTableRowElement {
     const tr = document.createElement("tr");
     tr.dataset.peer = v.peer;
     tr.dataset.connection = v.connection;
+    if (v.connection === "direct") tr.dataset.route = route;
     const p = v.presence;
+    const how =
+      v.connection === "direct" && route === "relayed"
+        ? `direct, ${RELAYED_BY_TURN}`
+        : CONNECTION_LABEL[v.connection];
     const cells = [
       v.name || "(no name)",
       shortPeerId(v.peerId),
-      CONNECTION_LABEL[v.connection] + (v.rttMs !== null ? ` (${Math.round(v.rttMs)} ms)` : ""),
+      how + (v.rttMs !== null ? ` (${Math.round(v.rttMs)} ms)` : ""),
       p
         ? p.capacity.contributing
           ? `${p.capacity.slots} VM slots, ${p.capacity.budgetPct}% CPU, ${p.capacity.memoryMiB} MiB`
@@ -210,8 +230,9 @@ export class NetworkPage {
 
   private fillSettings(s: NetworkSettings): void {
     this.el.roomInput.value = s.room;
-    this.el.serverInput.value = s.serverUrl;
+    this.el.serverInput.value = s.serverUrls.join(" ");
     this.el.iceInput.value = s.iceServers ? JSON.stringify(s.iceServers) : "";
+    if (this.relayOnlyInput) this.relayOnlyInput.checked = s.relayOnly;
   }
 
   private async saveSettings(): Promise<void> {
@@ -226,12 +247,13 @@ export class NetworkPage {
       this.showNotice("The network name may use letters, digits, '.', '_' and '-' (up to 64).");
       return;
     }
-    const serverUrl = this.el.serverInput.value.trim();
-    if (serverUrl && !/^wss?:\/\//.test(serverUrl)) {
-      this.showNotice("The signaling server URL starts with ws:// or wss://.");
+    const servers = parseServerUrls(this.el.serverInput.value);
+    if (!servers.ok) {
+      this.showNotice(`Signaling servers: ${servers.error}.`);
       return;
     }
-    await saveNetworkSettings(this.store, { room, serverUrl, iceServers });
+    const relayOnly = this.relayOnlyInput?.checked ?? false;
+    await saveNetworkSettings(this.store, { room, serverUrls: servers.urls, iceServers, relayOnly });
     location.reload();
   }
 

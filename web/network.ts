@@ -1,10 +1,11 @@
-// Wires this tab into the network: its identity, the signaling server, WebRTC
+// Wires this tab into the network: its identity, the signaling servers, WebRTC
 // links, the shared document (kept in IndexedDB) and its presence.
 import type { Identity } from "../core/crypto/identity.ts";
-import { type IceServer, parseIceServers } from "../core/net/ice-servers.ts";
+import type { IceServer } from "../core/net/ice-servers.ts";
+import type { PeerAddress } from "../core/net/peer-address.ts";
 import { randomSession, SignalingClient } from "../core/net/signaling-client.ts";
 import { SIGNALING_PATH } from "../core/net/signaling-protocol.ts";
-import type { LinkFactory } from "../core/net/transport.ts";
+import type { Link, LinkEvents, LinkFactory, LinkRoute } from "../core/net/transport.ts";
 import { PeerNode, type PresenceFields } from "../core/peer/peer-node.ts";
 import type { KeyValueStore } from "../core/state/storage.ts";
 import { StorePersistence } from "../core/state/store-persistence.ts";
@@ -13,40 +14,79 @@ import { simplePeerLinks } from "../transports/simple-peer-link.ts";
 import { standardSockets } from "../transports/websocket.ts";
 import type { CreditRules } from "./credit-rules.ts";
 import { IdbStore } from "./idb-store.ts";
+import { type NetworkSettings, settingsFromSaved } from "./network-settings.ts";
 
-export interface NetworkSettings {
-  /** The network (signaling room) to join. */
-  room: string;
-  /** ws(s) URL of the signaling server; empty for this site's own. */
-  serverUrl: string;
-  /** ICE servers to use instead of the server's; null to use the server's. */
-  iceServers: IceServer[] | null;
-}
+export type { NetworkSettings };
 
 const SETTINGS_KEY = "network-settings";
-export const DEFAULT_SETTINGS: NetworkSettings = { room: "main", serverUrl: "", iceServers: null };
 
 export async function loadNetworkSettings(store: KeyValueStore): Promise<NetworkSettings> {
-  const saved = (await store.get(SETTINGS_KEY)) as Partial<NetworkSettings> | undefined;
-  const fromUrl = new URLSearchParams(location.search).get("network");
-  // A saved list that no longer parses falls back to the server's ICE servers.
-  const ice = parseIceServers(saved?.iceServers);
-  return {
-    room: fromUrl || (typeof saved?.room === "string" && saved.room) || DEFAULT_SETTINGS.room,
-    serverUrl: typeof saved?.serverUrl === "string" ? saved.serverUrl : "",
-    iceServers: ice.ok ? ice.servers : null,
-  };
+  return settingsFromSaved(
+    await store.get(SETTINGS_KEY),
+    new URLSearchParams(location.search).get("network"),
+  );
 }
 
 export function saveNetworkSettings(store: KeyValueStore, settings: NetworkSettings): Promise<void> {
   return store.set(SETTINGS_KEY, settings);
 }
 
-export function signalingUrl(settings: NetworkSettings): string {
-  if (settings.serverUrl) return settings.serverUrl;
+/** The signaling servers to try, in order: the user's, or this site's own. */
+export function signalingUrls(settings: NetworkSettings): string[] {
+  if (settings.serverUrls.length > 0) return settings.serverUrls;
   const url = new URL(SIGNALING_PATH.slice(1), document.baseURI);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  return url.href;
+  return [url.href];
+}
+
+/**
+ * Keeps the links a factory made until they close, so the page can ask how
+ * one peer's link travels (through TURN or not).
+ */
+function routeTracking(base: LinkFactory): {
+  factory: LinkFactory;
+  route(remote: PeerAddress): Promise<LinkRoute>;
+} {
+  const live = new Map<PeerAddress, Set<Link>>();
+  const factory: LinkFactory = {
+    create(o) {
+      let link: Link | null = null;
+      const forget = () => {
+        const set = link && live.get(o.remote);
+        if (!set || !link) return;
+        set.delete(link);
+        if (set.size === 0) live.delete(o.remote);
+      };
+      const outer = o.events;
+      const events: LinkEvents = {
+        open: () => outer.open(),
+        message: (data) => outer.message(data),
+        signal: (data) => outer.signal(data),
+        close: (reason) => {
+          forget();
+          outer.close(reason);
+        },
+        ...(outer.channel && { channel: (channel) => outer.channel?.(channel) }),
+      };
+      const made = base.create({ ...o, events });
+      link = made;
+      const set = live.get(o.remote) ?? new Set<Link>();
+      set.add(made);
+      live.set(o.remote, set);
+      return made;
+    },
+  };
+  return {
+    factory,
+    async route(remote) {
+      // An older attempt may still be closing: the first that knows its route answers.
+      for (const link of live.get(remote) ?? []) {
+        const route = (await link.route?.()) ?? "unknown";
+        if (route !== "unknown") return route;
+      }
+      return "unknown";
+    },
+  };
 }
 
 /** Links that use the user's ICE servers when set, else the server's. */
@@ -58,6 +98,8 @@ export interface Network {
   node: PeerNode;
   signaling: SignalingClient;
   settings: NetworkSettings;
+  /** How the link to `remote` travels: "relayed" through a TURN server, "direct", or "unknown" (no open link). */
+  linkRoute(remote: PeerAddress): Promise<LinkRoute>;
   stop(): void;
 }
 
@@ -68,17 +110,20 @@ export function startNetwork(
   presence: () => PresenceFields,
 ): Network {
   const signaling = new SignalingClient({
-    url: signalingUrl(settings),
+    url: signalingUrls(settings),
     room: settings.room,
     identity,
     session: randomSession(),
     socketFactory: standardSockets(WebSocket),
     clock: systemClock,
   });
+  const links = routeTracking(
+    linksWithIce(simplePeerLinks({ relayOnly: settings.relayOnly }), settings.iceServers),
+  );
   const node = new PeerNode({
     identity,
     signaling,
-    linkFactory: linksWithIce(simplePeerLinks(), settings.iceServers),
+    linkFactory: links.factory,
     clock: systemClock,
     presence,
     stampBits: rules.stampBits,
@@ -94,6 +139,7 @@ export function startNetwork(
     node,
     signaling,
     settings,
+    linkRoute: (remote) => links.route(remote),
     stop() {
       window.removeEventListener("online", online);
       node.stop();
