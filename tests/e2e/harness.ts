@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { markCommand } from "../../core/guest/guest-console.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
+import type { TurnSettings } from "../../signaling-server/turn-credentials.ts";
 import { chromiumLaunchOptions } from "./browser.ts";
 
 export const distDir = fileURLToPath(new URL("../../dist", import.meta.url));
@@ -35,13 +36,16 @@ export const PRESSURE_STAND_IN = `(() => {
   window.__setPressure = (next) => { state = next; for (const o of observers) o.callback(record(), o); };
 })();`;
 
-export async function startApp(options: { staticDir?: string; gatewayRoom?: string } = {}): Promise<App> {
+export async function startApp(
+  options: { staticDir?: string; gatewayRoom?: string; turn?: TurnSettings } = {},
+): Promise<App> {
   const staticDir = options.staticDir ?? distDir;
   if (!existsSync(`${staticDir}/index.html`)) throw new Error(`${staticDir} has no build: run npm run build`);
   const server = createSignalingServer({
     port: 0,
     staticDir,
     ...(options.gatewayRoom && { gatewayRoom: options.gatewayRoom }),
+    ...(options.turn && { turn: options.turn }),
   });
   await server.ready;
   const browser = await chromium.launch(chromiumLaunchOptions());
