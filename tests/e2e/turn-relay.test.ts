@@ -61,6 +61,33 @@ function gatherRelay(page: Page, server: IceServer): Promise<{ relays: number; e
   }, server);
 }
 
+describe("the signaling servers setting", () => {
+  it("names a bad URL, and with two servers joins through the one that answers", async () => {
+    const context = await app.browser.newContext();
+    const page = await openInRoom(context, app.url, `e2e-servers-${Date.now()}`, "network");
+    const own = `${app.url.replace("http", "ws")}signal`;
+    await page.getByText("Network settings").click();
+    const field = page.getByLabel(/Signaling servers/);
+    await field.fill(`${own} https://example.org/signal`);
+    await page.getByRole("button", { name: "Save and reconnect" }).click();
+    await page
+      .locator("#net-notice")
+      .filter({
+        hasText: 'Signaling servers: "https://example.org/signal" does not start with ws:// or wss://',
+      })
+      .waitFor();
+    // Nothing listens on port 9 (discard): the client moves on to the next URL.
+    await field.fill(`ws://127.0.0.1:9/signal, ${own}`);
+    await Promise.all([
+      page.waitForEvent("load"),
+      page.getByRole("button", { name: "Save and reconnect" }).click(),
+    ]);
+    await page.locator('#net-status[data-state="joined"]').waitFor({ timeout: 30_000 });
+    expect(await page.getByLabel(/Signaling servers/).inputValue()).toBe(`ws://127.0.0.1:9/signal ${own}`);
+    await context.close();
+  });
+});
+
 describe("two pages that may link only through TURN", () => {
   it("link through coturn, say so, run a remote shell, and expired credentials are refused", async () => {
     const room = `e2e-turn-${Date.now()}`;
