@@ -36,7 +36,8 @@ export class RedisBus implements RoomBus {
   private readonly cmd: Client;
   private readonly sub: Client;
   private handlers: BusHandlers | null = null;
-  private wasUp = false;
+  /** What the handlers were last told (null: nothing yet). */
+  private told: boolean | null = null;
   private closed = false;
 
   constructor(options: RedisBusOptions) {
@@ -53,10 +54,10 @@ export class RedisBus implements RoomBus {
     this.sub = this.cmd.duplicate();
     for (const client of [this.cmd, this.sub]) {
       // Every failure shows as `status(false)` (and the share's one log line), not a log per retry.
-      client.on("error", () => this.check());
-      client.on("ready", () => this.check());
-      client.on("end", () => this.check());
-      client.on("reconnecting", () => this.check());
+      client.on("error", () => this.check(true));
+      client.on("ready", () => this.check(false));
+      client.on("end", () => this.check(true));
+      client.on("reconnecting", () => this.check(true));
     }
   }
 
@@ -74,23 +75,26 @@ export class RedisBus implements RoomBus {
       .connect()
       .then(() => this.sub.subscribe(KEYS.events, onEvent))
       .then(() => this.sub.subscribe(KEYS.signals(this.instanceId), onSignal))
-      .then(() => this.check())
-      .catch(() => this.check());
+      .then(() => this.check(false))
+      .catch(() => this.check(true));
     void this.cmd
       .connect()
-      .then(() => this.check())
-      .catch(() => this.check());
+      .then(() => this.check(false))
+      .catch(() => this.check(true));
   }
 
   private subscribed(): boolean {
     return this.sub.isReady;
   }
 
-  /** Tells the handlers when reachability changed. */
-  private check(): void {
+  /**
+   * Tells the handlers when reachability changed; at the start, "down" only
+   * once a connection has failed (not while the first two are still coming up).
+   */
+  private check(failed: boolean): void {
     const up = this.up && this.subscribed();
-    if (up === this.wasUp || this.closed) return;
-    this.wasUp = up;
+    if (up === this.told || this.closed || (!up && !failed && this.told === null)) return;
+    this.told = up;
     this.handlers?.status(up);
   }
 

@@ -49,6 +49,8 @@ export class RoomShare {
   private readonly pending = new Map<string, number>();
   private sharing = false;
   private everUp = false;
+  /** Whether the log has said the bus is unreachable (and it has not come back since). */
+  private toldDown = false;
   private closed = false;
   private ticking = false;
   private instances = 1;
@@ -104,7 +106,8 @@ export class RoomShare {
     try {
       const placed = await bus.join(room, address, publicKey, this.options.caps, false);
       if (!placed.ok) return placed.reason;
-      this.merge(room, address, placed.members, null);
+      // Members whose own event is still on its way: the local peers hear of them now (and not twice).
+      this.merge(room, address, placed.members, this.rooms.get(room) ?? null);
       return "ok";
     } catch {
       return "alone";
@@ -267,7 +270,10 @@ export class RoomShare {
       }
     }
     const map = this.remoteOf(event.room);
+    const known = map.get(event.peer);
     map.set(event.peer, { publicKey: event.publicKey, instance: event.instance });
+    // Already listed (from a join's or a re-registration's member list): the local peers know it.
+    if (known?.instance === event.instance && known.publicKey === event.publicKey) return;
     if (room && !local) this.announceJoin(room, event.peer, event.publicKey);
   }
 
@@ -289,9 +295,10 @@ export class RoomShare {
   }
 
   private onStatus(up: boolean): void {
-    if (this.closed || up === this.sharing) return;
+    if (this.closed || (up && this.sharing) || (!up && this.toldDown)) return;
     if (!up) {
       this.sharing = false;
+      this.toldDown = true;
       this.instances = 1;
       this.options.log(`redis unreachable (${this.options.where}): running as a single instance`);
       for (const [room, map] of this.remote) for (const peer of map.keys()) this.announceLeave(room, peer);
@@ -299,6 +306,7 @@ export class RoomShare {
       return;
     }
     this.sharing = true;
+    this.toldDown = false;
     this.options.log(
       this.everUp
         ? "redis reachable again: sharing rooms"

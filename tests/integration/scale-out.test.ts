@@ -66,7 +66,8 @@ const peers: PeerSignaling[] = [];
 async function childInstance(): Promise<{ proc: ChildProcess; url: string; instanceId: string }> {
   const proc = fork(fileURLToPath(new URL("./cluster-instance.ts", import.meta.url)), [], {
     execArgv: ["--import", "tsx"],
-    env: { ...process.env, REDIS_URL: redis.url },
+    // A TTL well above the client's quick retry (< 0.5 s), as the defaults (3 s) are.
+    env: { ...process.env, REDIS_URL: redis.url, CLUSTER_HEARTBEAT_MS: "200", CLUSTER_TTL_MS: "1200" },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   children.push(proc);
@@ -214,11 +215,15 @@ describe("instances sharing rooms over Redis", () => {
 
     const killedAt = Date.now();
     await killed(a.proc);
-    await eventually("the mover is on b", () => mover.status().state === "joined", { timeoutMs: 5_000 });
-    expect(mover.status().url).toBe(wsUrl(b));
+    await eventually(
+      "the mover is on b",
+      () => mover.status().state === "joined" && mover.status().url === wsUrl(b),
+      { timeoutMs: 5_000 },
+    );
     // The stranded member goes when a's heartbeat has run out; the mover never left.
     expect(await watcher.next("peer-left", 5_000)).toEqual({ type: "peer-left", peer: js.self });
     expect(Date.now() - killedAt).toBeLessThan(3_000);
+    // The mover reconnected before a's heartbeat ran out: it never left the room.
     expect(watcher.queue.filter((m) => m.type === "peer-left")).toEqual([]);
     await eventually("the mover lists bob only", () => mover.members().length === 1);
     expect(mover.members()).toEqual([{ peer: jw.self, publicKey: bob.publicKey }]);
@@ -279,5 +284,29 @@ describe("instances sharing rooms over Redis", () => {
     expect(alone.cluster()).toMatchObject({ mode: "single", redisUp: false, instances: 1 });
     const health = (await (await fetch(`${alone.address().url}/healthz`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ ok: true, redis: "off", instanceId: alone.cluster().instanceId });
+  });
+
+  it("start alone, saying so once, when Redis cannot be reached at all", async () => {
+    const log: string[] = [];
+    const nowhere = await startRedisServer();
+    await nowhere.stop();
+    const a = createSignalingServer({
+      port: 0,
+      gatewayRoom: null,
+      redisUrl: nowhere.url,
+      clusterLog: (line) => log.push(line),
+    });
+    servers.push(a);
+    await a.ready;
+    await eventually("the log says so", () => log.length > 0);
+    expect(log).toEqual([`redis unreachable (127.0.0.1:${nowhere.port}): running as a single instance`]);
+    const { c: ca, joined: ja } = await joined(a, alice, "alone");
+    const { joined: jb } = await joined(a, bob, "alone");
+    expect(jb.peers.map((p) => p.peer)).toEqual([ja.self]);
+    expect((await ca.next("peer-joined")).peer.peer).toBe(jb.self);
+    expect((await (await fetch(`${a.address().url}/healthz`)).json()) as object).toMatchObject({
+      redis: "down",
+    });
+    expect(log).toHaveLength(1);
   });
 });
