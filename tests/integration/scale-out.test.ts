@@ -17,6 +17,7 @@ import {
   type SignalingServer,
   type SignalingServerOptions,
 } from "../../signaling-server/server.ts";
+import { type NodePeer, startNodePeer } from "../../transports/node-peer.ts";
 import { standardSockets } from "../../transports/websocket.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { type RedisServer, startRedisServer } from "../helpers/redis-server.ts";
@@ -88,7 +89,26 @@ function killed(proc: ChildProcess): Promise<void> {
   });
 }
 
+const nodePeers: NodePeer[] = [];
+
+async function nodePeer(server: SignalingServer, name: string): Promise<NodePeer> {
+  const peer = startNodePeer({
+    url: wsUrl(server),
+    room: "mesh",
+    identity: await createIdentity(),
+    presence: () => ({
+      name,
+      appVersion: "node",
+      capacity: { contributing: false, cores: 2, memoryMiB: 0, budgetPct: 0, slots: 0 },
+      load: { vms: 0, usedPct: 0 },
+    }),
+  });
+  nodePeers.push(peer);
+  return peer;
+}
+
 afterEach(async () => {
+  for (const p of nodePeers.splice(0)) p.stop();
   for (const p of peers.splice(0)) p.stop();
   await Promise.all(children.splice(0).map(killed));
   for (const c of open.splice(0)) c.close();
@@ -127,6 +147,21 @@ describe("instances sharing rooms over Redis", () => {
     cb.close();
     expect(await ca.next("peer-left")).toEqual({ type: "peer-left", peer: jb.self });
     await eventually("no remote peers left", () => a.cluster().remotePeers === 0);
+  });
+
+  it("let Node peers (WebRTC) on different instances link to each other", async () => {
+    const [a, b] = [await instance(), await instance()];
+    const x = await nodePeer(a, "x");
+    const y = await nodePeer(b, "y");
+    await eventually(
+      "a WebRTC link both ways",
+      () =>
+        x.node.mesh.openLinks().includes(y.signaling.self) &&
+        y.node.mesh.openLinks().includes(x.signaling.self),
+      { timeoutMs: 30_000 },
+    );
+    expect(a.cluster().published).toBeGreaterThan(0);
+    expect(b.cluster().delivered).toBeGreaterThan(0);
   });
 
   it("hold the room caps across instances (peers per room, sessions per key)", async () => {
