@@ -10,9 +10,11 @@
 // that ping with an "ice-servers" message carrying new ones as well. A client
 // therefore always holds credentials with at least half of ttlS left (less one
 // ping interval) when it makes a new link, however long its tab stays open;
-// links already up keep their allocation (coturn checks the credentials of the
-// Allocate request, and a link that loses its relay is dialled again with the
-// fresh ones). Only sockets that ping get them, which every client does.
+// links already up keep their allocation (coturn checks the expiry when it
+// authenticates the Allocate; seen with coturn 4.6: a REFRESH on that allocation
+// after the expiry still succeeds), and a link that loses its relay anyway is
+// dialled again with the fresh ones. Only sockets that ping get them, which
+// every client does.
 import { createHmac } from "node:crypto";
 import type { IceServer } from "../core/net/ice-servers.ts";
 
