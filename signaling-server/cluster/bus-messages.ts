@@ -54,9 +54,28 @@ export function encodeSignal(s: BusSignal): string {
   return JSON.stringify(s);
 }
 
-export function parseSignal(text: string): BusSignal | null {
-  const m = parseObject(text);
-  if (!m || !("data" in m)) return null;
+/** Signals one batch may carry (signal-batch.ts sends at most MAX_BATCH). */
+const MAX_SIGNALS = 1_024;
+
+/** A batch of signals (a JSON array of encodeSignal's objects); the malformed ones are left out. */
+export function parseSignals(text: string): BusSignal[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(list)) return [];
+  const signals: BusSignal[] = [];
+  for (const item of list.slice(0, MAX_SIGNALS)) {
+    const s = typeof item === "object" && item !== null ? signalOf(item as Record<string, unknown>) : null;
+    if (s) signals.push(s);
+  }
+  return signals;
+}
+
+function signalOf(m: Record<string, unknown>): BusSignal | null {
+  if (!("data" in m)) return null;
   const { room, from, to, data } = m;
   if (
     !isMatch(room, ROOM_PATTERN) ||

@@ -10,9 +10,10 @@ import { encodeMessage, type PeerInfo } from "../../core/net/signaling-protocol.
 import { CLOSE, type Connection } from "../connection.ts";
 import type { Room, RoomRegistry } from "../rooms.ts";
 import type { Switchboard } from "../switchboard.ts";
-import { encodeEvent, encodeSignal, parseEvent, parseSignal, type RoomEvent } from "./bus-messages.ts";
+import { encodeEvent, encodeSignal, parseEvent, parseSignals, type RoomEvent } from "./bus-messages.ts";
 import type { ClusterStats } from "./cluster-stats.ts";
 import type { BusMember, RoomBus, RoomCaps } from "./room-bus.ts";
+import { SignalBatcher } from "./signal-batch.ts";
 
 export interface ShareOptions {
   instanceId: string;
@@ -58,6 +59,10 @@ export class RoomShare {
   private delivered = 0;
   /** Ended by close(). */
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** Signals for other instances, one PUBLISH per instance and turn. Ended by close(). */
+  private readonly batcher = new SignalBatcher((instance, text) => {
+    this.bus?.publishSignal(instance, text).catch(() => undefined);
+  });
 
   constructor(
     private readonly options: ShareOptions,
@@ -78,7 +83,7 @@ export class RoomShare {
     this.bus = bus;
     bus.start({
       event: (text) => this.onEvent(text),
-      signal: (text) => this.onSignal(text),
+      signal: (text) => this.onSignals(text),
       status: (up) => this.onStatus(up),
     });
     this.timer = setInterval(() => void this.tick(), this.options.heartbeatIntervalMs);
@@ -163,9 +168,7 @@ export class RoomShare {
     const room = from.room;
     const target = room && this.remote.get(room.name)?.get(to);
     if (!target || !this.bus) return false;
-    this.bus
-      .publishSignal(target.instance, encodeSignal({ room: room.name, from: from.address, to, data }))
-      .catch(() => undefined);
+    this.batcher.add(target.instance, encodeSignal({ room: room.name, from: from.address, to, data }));
     this.published += 1;
     return true;
   }
@@ -175,6 +178,7 @@ export class RoomShare {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.batcher.flush();
     const bus = this.bus;
     if (this.sharing && bus) {
       // Out of every room at once, so the others' peers hear peer-left now, not after the TTL.
@@ -284,14 +288,14 @@ export class RoomShare {
     this.announceLeave(room, peer);
   }
 
-  private onSignal(text: string): void {
-    const s = parseSignal(text);
-    if (!s) return;
-    const target = this.rooms.get(s.room)?.members.get(s.to);
-    // Only between members of one room: the sender must be a remote member of the target's room.
-    if (!target || !this.remote.get(s.room)?.has(s.from)) return;
-    const out = `{"type":"signal","from":"${s.from}","data":${JSON.stringify(s.data)}}`;
-    if (this.board.send(target, out)) this.delivered += 1;
+  private onSignals(text: string): void {
+    for (const s of parseSignals(text)) {
+      const target = this.rooms.get(s.room)?.members.get(s.to);
+      // Only between members of one room: the sender must be a remote member of the target's room.
+      if (!target || !this.remote.get(s.room)?.has(s.from)) continue;
+      const out = `{"type":"signal","from":"${s.from}","data":${JSON.stringify(s.data)}}`;
+      if (this.board.send(target, out)) this.delivered += 1;
+    }
   }
 
   private onStatus(up: boolean): void {
@@ -301,6 +305,7 @@ export class RoomShare {
       this.toldDown = true;
       this.instances = 1;
       this.options.log(`redis unreachable (${this.options.where}): running as a single instance`);
+      this.batcher.clear();
       for (const [room, map] of this.remote) for (const peer of map.keys()) this.announceLeave(room, peer);
       this.remote.clear();
       return;

@@ -209,11 +209,15 @@ describe("instances sharing rooms over Redis", () => {
     try {
       await raw.publish(
         KEYS.signals(b.cluster().instanceId),
-        JSON.stringify({ room: "room-2", from: ja.self, to: jb.self, data: { forged: 1 } }),
+        JSON.stringify([{ room: "room-2", from: ja.self, to: jb.self, data: { forged: 1 } }]),
       );
       await raw.publish(
         KEYS.signals(b.cluster().instanceId),
-        JSON.stringify({ room: "room-1", from: ja.self, to: jb.self, data: { forged: 2 } }),
+        JSON.stringify([
+          { room: "room-1", from: ja.self, to: jb.self, data: { forged: 2 } },
+          { room: "room-2", from: "x", to: jb.self, data: { forged: 3 } },
+          "junk",
+        ]),
       );
       await raw.publish(KEYS.signals(b.cluster().instanceId), "not json");
     } finally {
