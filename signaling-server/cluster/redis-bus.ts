@@ -27,6 +27,9 @@ export interface RedisBusOptions {
 
 type Client = ReturnType<typeof createClient>;
 
+/** Commands waiting for Redis's reply at most (batched signals, joins, leaves, heartbeats). */
+const COMMANDS_QUEUE_MAX = 10_000;
+
 function strings(reply: unknown): string[] {
   return Array.isArray(reply) ? reply.map((v) => String(v)) : [];
 }
@@ -46,6 +49,9 @@ export class RedisBus implements RoomBus {
     this.cmd = createClient({
       url: options.url,
       disableOfflineQueue: true,
+      // A Redis that stops answering without closing the connection: commands
+      // awaiting a reply are bounded too (beyond this they fail at once).
+      commandsQueueMaxLength: COMMANDS_QUEUE_MAX,
       socket: {
         connectTimeout: 2_000,
         reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 10), maxDelay),

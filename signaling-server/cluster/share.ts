@@ -52,6 +52,10 @@ export class RoomShare {
   private everUp = false;
   /** Whether the log has said the bus is unreachable (and it has not come back since). */
   private toldDown = false;
+  /** The bus is connected but did not answer a heartbeat within the TTL: treated as away until it does. */
+  private hung = false;
+  /** Back from an outage (or new): the next heartbeat writes the local members again. */
+  private unregistered = true;
   private closed = false;
   private ticking = false;
   private instances = 1;
@@ -298,13 +302,13 @@ export class RoomShare {
     }
   }
 
-  private onStatus(up: boolean): void {
+  private onStatus(up: boolean, why = "no connection"): void {
     if (this.closed || (up && this.sharing) || (!up && this.toldDown)) return;
     if (!up) {
       this.sharing = false;
       this.toldDown = true;
       this.instances = 1;
-      this.options.log(`redis unreachable (${this.options.where}): running as a single instance`);
+      this.options.log(`redis unreachable (${this.options.where}, ${why}): running as a single instance`);
       this.batcher.clear();
       for (const [room, map] of this.remote) for (const peer of map.keys()) this.announceLeave(room, peer);
       this.remote.clear();
@@ -312,6 +316,9 @@ export class RoomShare {
     }
     this.sharing = true;
     this.toldDown = false;
+    this.hung = false;
+    // Whatever Redis kept or lost meanwhile: write the local members again and learn the others'.
+    this.unregistered = true;
     this.options.log(
       this.everUp
         ? "redis reachable again: sharing rooms"
@@ -324,12 +331,33 @@ export class RoomShare {
   /** The heartbeat; registers this instance's members when the bus did not know it; reaps dead instances. */
   private async tick(): Promise<void> {
     const bus = this.bus;
-    if (!this.sharing || this.ticking || this.closed || !bus) return;
+    if (!(this.sharing || this.hung) || this.ticking || this.closed || !bus) return;
     this.ticking = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const beat = await bus.heartbeat(this.options.instanceTtlMs);
+      // A Redis that stops answering but keeps the connection open is as good as gone.
+      const silent = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), this.options.instanceTtlMs);
+      });
+      const beat = await Promise.race([bus.heartbeat(this.options.instanceTtlMs), silent]);
+      clearTimeout(timer);
+      if (beat === null) {
+        if (this.sharing) {
+          this.hung = true;
+          this.onStatus(false, "no answer");
+        }
+        return;
+      }
+      if (this.hung) {
+        this.hung = false;
+        this.onStatus(true);
+        return;
+      }
       this.instances = beat.alive;
-      if (!beat.known) await this.register();
+      if (!beat.known || this.unregistered) {
+        await this.register();
+        this.unregistered = false;
+      }
       for (const dead of beat.dead) {
         const removed = await bus.reap(dead);
         for (const { room, address } of removed) {
@@ -340,6 +368,7 @@ export class RoomShare {
     } catch {
       // The bus went away mid-way: its status handler says so; the next tick tries again.
     } finally {
+      clearTimeout(timer);
       this.ticking = false;
     }
   }

@@ -17,6 +17,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and waits until it answers. */
   start(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open, nothing is answered… */
+  pause(): void;
+  /** …until this (SIGCONT). */
+  resume(): void;
 }
 
 function freePort(): Promise<number> {
@@ -101,6 +105,12 @@ export async function startRedisServer(timeoutMs = 10_000): Promise<RedisServer>
     async start() {
       if (child) return;
       await launch();
+    },
+    pause() {
+      child?.kill("SIGSTOP");
+    },
+    resume() {
+      child?.kill("SIGCONT");
     },
   };
 }

@@ -288,8 +288,8 @@ describe("instances sharing rooms over Redis", () => {
     expect(await ca.next("peer-left")).toEqual({ type: "peer-left", peer: jb.self });
     expect(await cb.next("peer-left")).toEqual({ type: "peer-left", peer: ja.self });
     const where = `127.0.0.1:${redis.port}`;
-    expect(logA.at(-1)).toBe(`redis unreachable (${where}): running as a single instance`);
-    expect(logB.at(-1)).toBe(`redis unreachable (${where}): running as a single instance`);
+    expect(logA.at(-1)).toBe(`redis unreachable (${where}, no connection): running as a single instance`);
+    expect(logB.at(-1)).toBe(`redis unreachable (${where}, no connection): running as a single instance`);
     expect(a.cluster()).toMatchObject({ mode: "redis", redisUp: false, instances: 1, remotePeers: 0 });
     const health = (await (await fetch(`${a.address().url}/healthz`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ redis: "down", instanceId: a.cluster().instanceId });
@@ -316,6 +316,27 @@ describe("instances sharing rooms over Redis", () => {
     });
   });
 
+  it("run alone while Redis is frozen (connected, not answering), and share again when it answers", async () => {
+    const log: string[] = [];
+    const a = await instance({}, log);
+    const b = await instance();
+    const { c: ca } = await joined(a, alice, "frozen");
+    const { joined: jb } = await joined(b, bob, "frozen");
+    await ca.next("peer-joined");
+    redis.pause();
+    try {
+      expect(await ca.next("peer-left", 5_000)).toEqual({ type: "peer-left", peer: jb.self });
+      expect(log.at(-1)).toBe(
+        `redis unreachable (127.0.0.1:${redis.port}, no answer): running as a single instance`,
+      );
+      expect(a.cluster().redisUp).toBe(false);
+    } finally {
+      redis.resume();
+    }
+    expect((await ca.next("peer-joined", 5_000)).peer.peer).toBe(jb.self);
+    expect(log.at(-1)).toBe("redis reachable again: sharing rooms");
+  });
+
   it("say redis off in /healthz without a Redis URL", async () => {
     const alone = createSignalingServer({ port: 0, gatewayRoom: null });
     servers.push(alone);
@@ -338,7 +359,9 @@ describe("instances sharing rooms over Redis", () => {
     servers.push(a);
     await a.ready;
     await eventually("the log says so", () => log.length > 0);
-    expect(log).toEqual([`redis unreachable (127.0.0.1:${nowhere.port}): running as a single instance`]);
+    expect(log).toEqual([
+      `redis unreachable (127.0.0.1:${nowhere.port}, no connection): running as a single instance`,
+    ]);
     const { c: ca, joined: ja } = await joined(a, alice, "alone");
     const { joined: jb } = await joined(a, bob, "alone");
     expect(jb.peers.map((p) => p.peer)).toEqual([ja.self]);

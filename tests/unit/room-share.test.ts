@@ -79,7 +79,7 @@ describe("hubs sharing rooms (in-memory bus)", () => {
     world.setUp(false);
     expect(await ca.next("peer-left")).toEqual({ type: "peer-left", peer: jb.self });
     expect(a.cluster()).toMatchObject({ redisUp: false, remotePeers: 0, instances: 1 });
-    expect(logA.at(-1)).toBe("redis unreachable (test bus): running as a single instance");
+    expect(logA.at(-1)).toBe("redis unreachable (test bus, no connection): running as a single instance");
     world.setUp(true);
     expect((await ca.next("peer-joined")).peer.peer).toBe(jb.self);
     expect(logA.at(-1)).toBe("redis reachable again: sharing rooms");
