@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { trustedProxiesFromEnv } from "./client-address.ts";
+import { clusterFromEnv } from "./cluster/cluster-env.ts";
 import { LimitError, limitsFromEnv } from "./limits.ts";
 import { createSignalingServer } from "./server.ts";
 import { TurnSettingError, turnFromEnv } from "./turn-credentials.ts";
@@ -24,10 +25,12 @@ if (!existsSync(staticDir)) {
 let limits: ReturnType<typeof limitsFromEnv>;
 let trustedProxies: string[] | undefined;
 let turn: ReturnType<typeof turnFromEnv>;
+let cluster: ReturnType<typeof clusterFromEnv>;
 try {
   limits = limitsFromEnv(process.env);
   trustedProxies = trustedProxiesFromEnv(process.env);
   turn = turnFromEnv(process.env);
+  cluster = clusterFromEnv(process.env);
 } catch (err) {
   if (!(err instanceof LimitError) && !(err instanceof TurnSettingError)) throw err;
   console.error(`bad setting: ${err.message}`);
@@ -44,7 +47,7 @@ const server = createSignalingServer({
   staticDir,
   ...(turn ? { turn } : {}),
   // Several instances share rooms over this Redis (cluster/); unset: one instance alone.
-  ...(process.env.REDIS_URL?.trim() ? { redisUrl: process.env.REDIS_URL.trim() } : {}),
+  ...cluster,
 });
 
 server.ready.then(
