@@ -41,6 +41,9 @@ export type ShareJoin = "ok" | "alone" | "room-full" | "too-many-sessions";
 /** How long close() waits for the bus to take this instance's members out. */
 const CLOSE_BOUND_MS = 1_000;
 
+/** Leaves remembered through an outage at most (beyond that they stay in Redis until the instance goes). */
+const MAX_LEFT_WHILE_AWAY = 100_000;
+
 export class RoomShare {
   /** Set once opened; `sharing` implies it. */
   private bus: RoomBus | null = null;
@@ -56,6 +59,8 @@ export class RoomShare {
   private hung = false;
   /** Back from an outage (or new): the next heartbeat writes the local members again. */
   private unregistered = true;
+  /** Members that left while the bus was away ("room address"), to take out of it when it is back. */
+  private readonly leftWhileAway = new Set<string>();
   private closed = false;
   private ticking = false;
   private instances = 1;
@@ -119,6 +124,8 @@ export class RoomShare {
       this.merge(room, address, placed.members, this.rooms.get(room) ?? null);
       return "ok";
     } catch {
+      // Joined here only: the next heartbeat writes it (and every local member) again.
+      this.unregistered = true;
       return "alone";
     } finally {
       const n = (this.pending.get(room) ?? 1) - 1;
@@ -151,8 +158,17 @@ export class RoomShare {
   /** `address` has left `room` here (its socket is gone, not replaced here). */
   left(room: string, address: string): void {
     this.untrackIfEmpty(room);
-    if (!this.sharing || !this.bus) return;
-    this.bus.leave(room, address).then(
+    const bus = this.bus;
+    if (!this.sharing || !bus) {
+      // Redis may have kept it through the outage: taken out when it is back.
+      if (this.leftWhileAway.size < MAX_LEFT_WHILE_AWAY) this.leftWhileAway.add(`${room} ${address}`);
+      return;
+    }
+    this.leaveShared(bus, room, address);
+  }
+
+  private leaveShared(bus: RoomBus, room: string, address: string): void {
+    bus.leave(room, address).then(
       (removed) => {
         if (removed)
           this.publish({
@@ -377,6 +393,11 @@ export class RoomShare {
   private async register(): Promise<void> {
     const bus = this.bus;
     if (!bus) return;
+    for (const entry of this.leftWhileAway) {
+      const [room, address] = entry.split(" ") as [string, string];
+      if (!this.rooms.get(room)?.members.has(address)) this.leaveShared(bus, room, address);
+    }
+    this.leftWhileAway.clear();
     for (const room of [...this.rooms.all()]) {
       for (const [address, conn] of [...room.members]) {
         const placed = await bus.join(room.name, address, conn.publicKey, this.options.caps, true);

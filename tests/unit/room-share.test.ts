@@ -85,4 +85,22 @@ describe("hubs sharing rooms (in-memory bus)", () => {
     expect(logA.at(-1)).toBe("redis reachable again: sharing rooms");
     expect(a.cluster()).toMatchObject({ redisUp: true, remotePeers: 1 });
   });
+
+  it("take out of the bus, when it is back, a member that left while it was away (the bus kept its data)", async () => {
+    const world = new MemoryWorld();
+    const [a, b] = [await hub(world), await hub(world)];
+    const { c: ca } = await joined(a, alice, "r");
+    await joined(b, bob, "r");
+    await ca.next("peer-joined");
+    world.setUp(false, false);
+    await eventually("a runs alone", () => !a.cluster().redisUp);
+    ca.close();
+    await eventually("alice has left a", () => a.stats().peers === 0);
+    world.setUp(true);
+    await eventually("both share again", () => a.cluster().redisUp && b.cluster().redisUp);
+    await eventually("b lists no remote peer", () => b.cluster().remotePeers === 0);
+    const carol = await createIdentity();
+    const { joined: jc } = await joined(b, carol, "r");
+    expect(jc.peers.map((p) => p.publicKey)).toEqual([bob.publicKey]);
+  });
 });
