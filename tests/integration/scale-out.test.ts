@@ -195,11 +195,11 @@ describe("instances sharing rooms over Redis", () => {
     expect(await target.next("peer-left")).toEqual({ type: "peer-left", peer: jf.self });
   });
 
-  it("refuse a signal to a peer of another room, and deliver nothing forged for a peer outside its room", async () => {
+  it("refuse a signal to a peer of another room, deliver nothing forged for a peer outside its room, and name the true sender", async () => {
     const [a, b] = [await instance(), await instance()];
     const { c: ca, joined: ja } = await joined(a, alice, "room-1");
     const { c: cb, joined: jb } = await joined(b, bob, "room-2");
-    const { c: cc } = await joined(a, carol, "room-2");
+    const { c: cc, joined: jc } = await joined(a, carol, "room-2");
     await cb.next("peer-joined");
     ca.send({ type: "signal", to: jb.self, data: { x: 1 } });
     expect((await ca.next("error")).code).toBe("unknown-peer");
@@ -223,10 +223,12 @@ describe("instances sharing rooms over Redis", () => {
     } finally {
       raw.destroy();
     }
-    // Published after the forged ones, so b reads it after them.
-    cc.send({ type: "signal", to: jb.self, data: { honest: true } });
+    // Published after the forged ones, so b reads it after them; a "from" of the
+    // client's own making is not what b is told.
+    cc.sendRaw(JSON.stringify({ type: "signal", to: jb.self, from: ja.self, data: { honest: true } }));
     const honest = await cb.next("signal");
     expect(honest.data).toEqual({ honest: true });
+    expect(honest.from).toBe(jc.self);
     expect(cb.queue.filter((m) => m.type === "signal")).toEqual([]);
     expect(b.cluster().delivered).toBe(1);
   });
