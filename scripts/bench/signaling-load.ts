@@ -20,7 +20,10 @@ export type LoadCommand =
       first: number;
       roomSize: number;
     }
-  | { cmd: "pairs"; protocol: Protocol; url: string; pairs: number; room: string }
+  /** Sender/receiver pairs; with `urlB`, each pair's receiver is on that server (another instance). */
+  | { cmd: "pairs"; protocol: Protocol; url: string; urlB?: string; pairs: number; room: string }
+  /** `count` joins on `urlB`, each timed until a member already joined on `url` hears of it (ours only). */
+  | { cmd: "joins"; url: string; urlB: string; room: string; count: number }
   | { cmd: "go"; window: number }
   | { cmd: "count" }
   | { cmd: "exit" };
@@ -29,6 +32,7 @@ export type LoadReply =
   | { held: number; failed: number; ms: number; firstError: string }
   | { ready: number }
   | { delivered: number; at: number }
+  | { joinMs: number[] }
   | { ok: true };
 
 interface Member {
@@ -97,13 +101,15 @@ function await_(ws: WebSocket, pick: (m: Record<string, unknown>) => unknown): P
  * in a room), signed with Node's crypto directly (WebCrypto's per-call overhead
  * would make the generator, not the server, the bottleneck).
  */
-const identities: { publicKey: string; privateKey: KeyObject }[] = [];
+const identities = new Map<number, { publicKey: string; privateKey: KeyObject }>();
 function identityFor(n: number): { publicKey: string; privateKey: KeyObject } {
-  while (identities.length <= n) {
+  let identity = identities.get(n);
+  if (!identity) {
     const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-    identities.push({ publicKey: String(publicKey.export({ format: "jwk" }).x), privateKey });
+    identity = { publicKey: String(publicKey.export({ format: "jwk" }).x), privateKey };
+    identities.set(n, identity);
   }
-  return identities[n]!;
+  return identity;
 }
 
 function signJoin(privateKey: KeyObject, data: Uint8Array): string {
@@ -193,7 +199,7 @@ async function makePairs(c: Extract<LoadCommand, { cmd: "pairs" }>): Promise<Loa
     // every subscriber of a topic, so its one-to-one equivalent is a topic per receiver.
     const group = (side: string) => (c.protocol === "ours" ? c.room : `${c.room}-${i}-${side}`);
     const a = await adapter.enter(c.url, group("a"), 1_000_000 + 2 * i);
-    const b = await adapter.enter(c.url, group("b"), 1_000_001 + 2 * i);
+    const b = await adapter.enter(c.urlB ?? c.url, group("b"), 1_000_001 + 2 * i);
     pairs.push({ a, b, toB: adapter.messageTo(b.target) });
   });
   for (const { a, b, toB } of pairs) {
@@ -215,6 +221,43 @@ async function makePairs(c: Extract<LoadCommand, { cmd: "pairs" }>): Promise<Loa
   return { ready: pairs.length };
 }
 
+/**
+ * From sending a join on one instance until a member on the other hears
+ * peer-joined: what a cross-instance join costs (the joiner's own "joined"
+ * answer comes first, from its instance).
+ */
+async function joins(c: Extract<LoadCommand, { cmd: "joins" }>): Promise<LoadReply> {
+  const watcher = await ours.enter(c.url, c.room, 2_000_000);
+  const joinMs: number[] = [];
+  try {
+    for (let i = 0; i < c.count; i++) {
+      const identity = identityFor(2_000_001 + i);
+      const ws = create(c.urlB);
+      const nonce = String(await await_(ws, (m) => (m.type === "challenge" ? m.nonce : undefined)));
+      const session = `j${i}`;
+      const signature = signJoin(
+        identity.privateKey,
+        joinChallengeBytes(nonce, c.room, session, identity.publicKey),
+      );
+      const heard = await_(watcher.ws, (m) =>
+        m.type === "peer-joined" && (m.peer as { publicKey?: string }).publicKey === identity.publicKey
+          ? true
+          : undefined,
+      );
+      const sentAt = performance.now();
+      ws.send(
+        JSON.stringify({ type: "join", room: c.room, session, publicKey: identity.publicKey, signature }),
+      );
+      await heard;
+      joinMs.push(performance.now() - sentAt);
+      ws.terminate();
+    }
+  } finally {
+    watcher.ws.terminate();
+  }
+  return { joinMs };
+}
+
 function go(window: number): LoadReply {
   for (const { a, toB } of pairs) for (let k = 0; k < window; k++) a.ws.send(toB);
   return { ok: true };
@@ -226,6 +269,8 @@ async function handle(c: LoadCommand): Promise<LoadReply> {
       return hold(c);
     case "pairs":
       return makePairs(c);
+    case "joins":
+      return joins(c);
     case "go":
       return go(c.window);
     case "count":
