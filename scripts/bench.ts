@@ -11,6 +11,7 @@ import { ledgerBench } from "./bench/ledger.ts";
 import { niceBench } from "./bench/nice.ts";
 import { osNiceBench } from "./bench/os-nice.ts";
 import { remoteBench } from "./bench/remote.ts";
+import { scaleOutBench } from "./bench/scale-out.ts";
 import { signalingBench } from "./bench/signaling.ts";
 import { stateSyncBench } from "./bench/state-sync.ts";
 import { turnBench } from "./bench/turn.ts";
@@ -33,6 +34,7 @@ const sections: Record<
   first_visit: firstVisitBench,
   files: filesBench,
   turn: turnBench,
+  scale_out: scaleOutBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
