@@ -37,7 +37,7 @@ export const PRESSURE_STAND_IN = `(() => {
 })();`;
 
 export async function startApp(
-  options: { staticDir?: string; gatewayRoom?: string; turn?: TurnSettings } = {},
+  options: { staticDir?: string; gatewayRoom?: string; turn?: TurnSettings; redisUrl?: string } = {},
 ): Promise<App> {
   const staticDir = options.staticDir ?? distDir;
   if (!existsSync(`${staticDir}/index.html`)) throw new Error(`${staticDir} has no build: run npm run build`);
@@ -46,6 +46,7 @@ export async function startApp(
     staticDir,
     ...(options.gatewayRoom && { gatewayRoom: options.gatewayRoom }),
     ...(options.turn && { turn: options.turn }),
+    ...(options.redisUrl && { redisUrl: options.redisUrl, clusterLog: () => undefined }),
   });
   await server.ready;
   const browser = await chromium.launch(chromiumLaunchOptions());
