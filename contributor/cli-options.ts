@@ -19,6 +19,8 @@ export interface ContributorOptions {
   allowOutbound: boolean;
   /** What it sends for hosted VMs (web answers, VM-to-VM frames), in KiB/s; null: unlimited. */
   bandwidthCapKiBps: number | null;
+  /** Links only through the server's TURN relay (hides this machine's address from peers). */
+  relayOnly: boolean;
   /** A folder for the identity, the shared state and others' replicas (null: memory, a new identity each start). */
   dataDir: string | null;
 }
@@ -38,6 +40,8 @@ every thread), in the network of a Spare Cycles server.
   --name TEXT         the name other peers see (default: headless)
   --allow-outbound    let hosted VMs reach the internet (HTTP through this machine,
                       from its address; default: off, their requests are refused)
+  --relay-only        link to peers only through the server's TURN relay, which
+                      hides this machine's address from them (needs TURN_URLS on the server)
   --bandwidth KIBPS   cap what it sends for hosted VMs, in KiB/s (default: unlimited)
   --connect-timeout S seconds to wait for the server at start (default: 15)
   --data DIR          keep the identity (so the credit it earns), the shared state
@@ -88,6 +92,7 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
         memory: { type: "string" },
         name: { type: "string" },
         "allow-outbound": { type: "boolean" },
+        "relay-only": { type: "boolean" },
         bandwidth: { type: "string" },
         "connect-timeout": { type: "string" },
         data: { type: "string" },
@@ -116,6 +121,7 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
         memoryMiB: intIn(values.memory, "memory", 128, 1024 * 1024, 1024),
         name: (values.name ?? "headless").slice(0, 40),
         allowOutbound: values["allow-outbound"] === true,
+        relayOnly: values["relay-only"] === true,
         bandwidthCapKiBps:
           values.bandwidth === undefined
             ? null

@@ -89,6 +89,7 @@ export async function startContributor(
     url: o.serverUrls,
     room: o.room,
     identity,
+    relayOnly: o.relayOnly,
     ...stampOption,
     state: data.state,
     presence: () => ({

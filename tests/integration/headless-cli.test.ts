@@ -40,8 +40,13 @@ describe("the headless contributor's command line", () => {
         stampBits: undefined,
         dataDir: null,
         allowOutbound: false,
+        relayOnly: false,
         bandwidthCapKiBps: null,
       },
+    });
+    expect(parseCommandLine(["--server", "ws://x/signal", "--relay-only"])).toMatchObject({
+      ok: true,
+      options: { relayOnly: true },
     });
     expect(
       parseCommandLine(["--server", "ws://x/signal", "--allow-outbound", "--bandwidth", "512"]),
