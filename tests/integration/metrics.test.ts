@@ -2,13 +2,14 @@
 // line parses, each server of a process keeps its own counts, the process's
 // figures carry their standard names, the cluster's figures carry the
 // instance, and a figure that cannot be read is a 500, not a crash.
-import { createServer, request, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createIdentity } from "../../core/crypto/identity.ts";
 import type { ClusterStats } from "../../signaling-server/cluster/cluster-stats.ts";
 import { Exposition, Metrics } from "../../signaling-server/metrics.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
+import { httpGet } from "../helpers/http-get.ts";
 import { parsePrometheusText, sampleValue } from "../helpers/prometheus-text.ts";
 import { SignalingClient } from "./raw-signaling-client.ts";
 
@@ -16,20 +17,7 @@ const servers: SignalingServer[] = [];
 const plain: Server[] = [];
 const clients: SignalingClient[] = [];
 
-function get(url: string): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => (body += d));
-      res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), body }),
-      );
-    })
-      .on("error", reject)
-      .end();
-  });
-}
+const get = httpGet;
 
 async function start(): Promise<{ server: SignalingServer; connect: () => Promise<SignalingClient> }> {
   const server = createSignalingServer({ port: 0, gatewayRoom: null });

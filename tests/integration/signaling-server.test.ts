@@ -1,6 +1,3 @@
-// The signaling server with honest clients: real `ws` sockets and real
-// identities against createSignalingServer on a free port.
-import { request } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   createIdentity,
@@ -15,6 +12,7 @@ import { toBase64Url } from "../../core/util/base64url.ts";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
 import { peerIdOfKey, verifyEd25519 } from "../../signaling-server/verify.ts";
 import { eventually } from "../helpers/eventually.ts";
+import { httpGet } from "../helpers/http-get.ts";
 import { parsePrometheusText, sampleValue } from "../helpers/prometheus-text.ts";
 import { SignalingClient } from "./raw-signaling-client.ts";
 
@@ -36,20 +34,7 @@ async function joined(identity: Identity, room: string, session = "s1") {
   return { c, joined: await c.join(identity, room, session) };
 }
 
-function get(path: string): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(`${server.address().url}${path}`, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => (body += d));
-      res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), body }),
-      );
-    })
-      .on("error", reject)
-      .end();
-  });
-}
+const get = (path: string) => httpGet(`${server.address().url}${path}`);
 
 beforeAll(async () => {
   server = createSignalingServer({ port: 0, iceServers: [{ urls: "stun:stun.example.org:3478" }] });
