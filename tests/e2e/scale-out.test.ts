@@ -2,7 +2,8 @@
 // browser contexts spread over them: two pages on the first instance, one on
 // the second. They list each other and share edits as if on one server, and a
 // VM owned on the first instance runs on a contributor that only the second
-// instance knows directly, with a working remote shell.
+// instance knows directly, with a working remote shell; the page it serves is
+// reached through either instance's web gateway.
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSignalingServer, type SignalingServer } from "../../signaling-server/server.ts";
@@ -19,11 +20,12 @@ let secondUrl: string;
 
 beforeAll(async () => {
   redis = await startRedisServer();
-  app = await startApp({ redisUrl: redis.url });
+  app = await startApp({ redisUrl: redis.url, gatewayRoom: ROOM });
   second = createSignalingServer({
     port: 0,
     staticDir: distDir,
     redisUrl: redis.url,
+    gatewayRoom: ROOM,
     clusterLog: () => undefined,
   });
   await second.ready;
@@ -61,10 +63,11 @@ async function saveName(page: Page, name: string): Promise<void> {
 }
 
 describe("two instances over Redis", () => {
-  it("three contexts on two instances share edits and run a remote VM", async () => {
+  it("three contexts on two instances share edits, run a remote VM and reach its page through either gateway", async () => {
+    // Each instance reaches Redis a moment after it listens.
+    for (const url of [app.url, secondUrl])
+      await expect.poll(async () => (await health(url)).redis, { timeout: 10_000 }).toBe("up");
     const [first, other] = [await health(app.url), await health(secondUrl)];
-    expect(first.redis).toBe("up");
-    expect(other.redis).toBe("up");
     expect(first.instanceId).not.toBe(other.instanceId);
 
     const contexts: BrowserContext[] = [];
@@ -108,6 +111,21 @@ describe("two instances over Redis", () => {
     await shell.waitForText("root@spare:~#", 30_000);
     await shell.run("echo across-$((6*7))");
     expect(await shell.text()).toContain("across-42");
+
+    // Its web page, published once, answers through each instance's gateway (each a peer of the
+    // room on its own instance: the first reaches the host on the second through Redis' signals).
+    const page = "<h1>served-across</h1>";
+    await shell.run(`mkdir -p /www && echo '${page}' > /www/index.html && httpd -p 80 -h /www`);
+    const answers = ["80", "site"];
+    owner.on("dialog", (d) => void d.accept(answers.shift()));
+    await owner.getByRole("button", { name: "Publish web scale-vm" }).click();
+    await owner.getByRole("link", { name: "/vm/site:80/" }).waitFor({ timeout: 10_000 });
+    const through = async (base: string) => {
+      const res = await fetch(`${base}vm/site:80/`).catch(() => null);
+      return res ? `${res.status} ${(await res.text()).trim()}` : "no answer";
+    };
+    for (const base of [app.url, secondUrl])
+      await expect.poll(() => through(base), { timeout: 60_000, interval: 500 }).toBe(`200 ${page}`);
 
     for (const c of contexts) await c.close();
   });
