@@ -22,10 +22,11 @@ export class ContributorProcess {
   readonly exited: Promise<Exit>;
   private readonly waiters = new Set<() => void>();
 
-  constructor(args: string[], options: { echo?: string } = {}) {
+  constructor(args: string[], options: { echo?: string; env?: Record<string, string> } = {}) {
     this.child = spawn(process.execPath, [CONTRIBUTE_BIN, ...args], {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
+      ...(options.env && { env: { ...process.env, ...options.env } }),
     });
     let partial = "";
     this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {

@@ -37,7 +37,9 @@ async function startContributor(name: string): Promise<{ c: ContributorProcess; 
       ...["--server", server.address().url, "--room", ROOM, "--name", name],
       ...["--budget", "50", "--slots", "1", "--stamp-bits", String(STAMP_BITS), "--connect-timeout", "60"],
     ],
-    { echo: name },
+    // Without tsx's compile cache, as on a fresh checkout: tsx then starts its esbuild service
+    // (a child process) before any contributor code runs, and that child must be at nice 19 too.
+    { echo: name, env: { TSX_DISABLE_CACHE: "1" } },
   );
   contributors.push(c);
   // At nice 19 it gets only what the machine's other work leaves: on a busy machine, starting is slow.
