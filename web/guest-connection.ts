@@ -5,14 +5,19 @@ import type { GuestConnection } from "../core/vm/engine.ts";
 
 /** The VM host's TCP calls, answered now (Node) or later (a worker over comlink). */
 export interface GuestTcp {
-  tcpOpen(port: number): number | Promise<number>;
+  tcpOpen(port: number, first?: Uint8Array): number | Promise<number>;
   tcpWrite(id: number, bytes: Uint8Array): number | Promise<number>;
   tcpRead(id: number, maxBytes?: number): Promise<Uint8Array | null>;
   tcpClose(id: number): unknown;
 }
 
-export async function openGuestConnection(tcp: GuestTcp, port: number): Promise<GuestConnection> {
-  const id = await tcp.tcpOpen(port);
+/** Opens a connection to `port`, with `first` written as it opens (in the same call). */
+export async function openGuestConnection(
+  tcp: GuestTcp,
+  port: number,
+  first?: Uint8Array,
+): Promise<GuestConnection> {
+  const id = await tcp.tcpOpen(port, first);
   const onData: ((bytes: Uint8Array) => void)[] = [];
   const onClose: (() => void)[] = [];
   let closed = false;

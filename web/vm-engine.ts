@@ -144,18 +144,18 @@ export function createVmEngine(o: EngineOptions): VmEngine {
       };
       return port;
     },
-    async connect(port) {
+    async connect(port, first) {
       const api = host?.api;
       if (!api?.tcpOpen || !api.tcpRead || !api.tcpWrite || !api.tcpClose)
         throw new Error("this host cannot reach the guest's network");
       // Called on the host object itself: a VmHost in Node keeps its `this`.
       const tcp: GuestTcp = {
-        tcpOpen: (p) => api.tcpOpen!(p),
+        tcpOpen: (p, bytes) => api.tcpOpen!(p, bytes),
         tcpRead: (id, max) => api.tcpRead!(id, max),
         tcpWrite: (id, bytes) => api.tcpWrite!(id, bytes),
         tcpClose: (id) => api.tcpClose!(id),
       };
-      return openGuestConnection(tcp, port);
+      return openGuestConnection(tcp, port, first);
     },
     lan(onPacket) {
       const api = host?.api;

@@ -149,8 +149,11 @@ export interface GuestNetInfo {
  */
 export interface GuestTcpApi {
   network(): GuestNetInfo | null;
-  /** Resolves with a connection id once the guest accepts; rejects if it refuses or does not answer. */
-  tcpOpen(port: number): Promise<number>;
+  /**
+   * Resolves with a connection id once the guest accepts (and has been handed `first`, if given);
+   * rejects if it refuses or does not answer.
+   */
+  tcpOpen(port: number, first?: Uint8Array): Promise<number>;
   /** Returns the bytes written and not yet taken by the guest; throws past the limit. */
   tcpWrite(id: number, bytes: Uint8Array): number;
   tcpRead(id: number, maxBytes?: number): Promise<Uint8Array | null>;

@@ -197,11 +197,13 @@ export class VmHost implements VmHostApi {
     this.governor?.wake();
   }
 
-  tcpOpen(port: number): Promise<number> {
+  async tcpOpen(port: number, first?: Uint8Array): Promise<number> {
     const opened = this.tcp.open(port);
     // The guest answers now, not after the governor's rest.
     this.governor?.wake();
-    return opened;
+    const id = await opened;
+    if (first?.byteLength) this.tcpWrite(id, first);
+    return id;
   }
 
   tcpWrite(id: number, bytes: Uint8Array): number {

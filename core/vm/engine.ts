@@ -58,8 +58,11 @@ export interface VmEngine {
   pause(): Promise<void>;
   resume(): Promise<void>;
   stats(): Promise<{ usedPct: number; instructions: number }>;
-  /** Opens a TCP connection to `port` in the guest; absent where the guest has no network. */
-  connect?(port: number): Promise<GuestConnection>;
+  /**
+   * Opens a TCP connection to `port` in the guest, and sends it `first` as soon as it is open
+   * (one step, not two: in a worker that saves a round trip); absent where the guest has no network.
+   */
+  connect?(port: number, first?: Uint8Array): Promise<GuestConnection>;
   /** Opens the guest's side of its owner's private network; absent where the guest has no network. */
   lan?(onPacket: (packet: Uint8Array) => void): GuestLan;
   stop(): Promise<void>;

@@ -17,7 +17,7 @@ export function watchInput(engine: VmEngine, onActivity: () => void): VmEngine {
     pause: () => engine.pause(),
     resume: () => engine.resume(),
     stats: () => engine.stats(),
-    ...(engine.connect && { connect: (port: number) => engine.connect!(port) }),
+    ...(engine.connect && { connect: (port: number, first?: Uint8Array) => engine.connect!(port, first) }),
     ...(engine.shellChannel && {
       shellChannel: (channel: SideChannel, fromByte: number, closed: () => void) =>
         engine.shellChannel!(channel, fromByte, closed),

@@ -162,7 +162,7 @@ export class WebHost {
       timeout(this.limits.totalMs, 504, "the guest's answer took too long"),
     );
     try {
-      s.conn = await h.engine.connect(m.port);
+      s.conn = await h.engine.connect(m.port, request);
     } catch (err) {
       return this.abort(key, 502, `the guest's port ${m.port} does not answer (${errorMessage(err)})`);
     }
@@ -208,7 +208,6 @@ export class WebHost {
     };
     s.conn.onData((bytes) => guard(() => parser.feed(bytes)));
     s.conn.onClose(() => guard(() => parser.close()));
-    s.conn.write(request);
   }
 
   private abort(key: string, status: number, message: string): void {

@@ -148,10 +148,12 @@ export function fakeEngine(
     async stats() {
       return { usedPct: 0, instructions: machine.running ? instructions : 0 };
     },
-    async connect(port) {
+    async connect(port, first) {
       if (!machine.running || machine.paused || !machine.listening.has(port))
         throw new Error(`connection refused on port ${port}`);
-      return fakeHttpConnection(machine);
+      const conn = fakeHttpConnection(machine);
+      if (first) conn.write(first);
+      return conn;
     },
     lan(onPacket) {
       let open = true;
@@ -205,15 +207,25 @@ function fakeHttpConnection(machine: FakeMachine): GuestConnection {
   const onClose: (() => void)[] = [];
   let received = "";
   let closed = false;
-  const answer = (text: string) =>
-    queueMicrotask(() => {
-      if (closed) return;
-      for (const h of onData) h(new TextEncoder().encode(text));
-      closed = true;
-      for (const h of onClose) h();
-    });
+  // As the real connection (web/guest-connection.ts) reads only once a reader is attached,
+  // an answer waits for one.
+  let pending: string | null = null;
+  const deliver = () => {
+    if (closed || pending === null || onData.length === 0) return;
+    for (const h of onData) h(new TextEncoder().encode(pending));
+    pending = null;
+    closed = true;
+    for (const h of onClose) h();
+  };
+  const answer = (text: string) => {
+    pending = text;
+    queueMicrotask(deliver);
+  };
   return {
-    onData: (h) => onData.push(h),
+    onData: (h) => {
+      onData.push(h);
+      queueMicrotask(deliver);
+    },
     onClose: (h) => onClose.push(h),
     close: () => {
       closed = true;
