@@ -5,7 +5,6 @@
 // from /proc about them.
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import ts from "typescript";
 import { root, round } from "./context.ts";
@@ -41,17 +40,6 @@ export function buildOurs(): string {
   writeFileSync(join(out, "package.json"), '{"type":"module"}\n');
   symlinkSync(join(root, "dist"), join(out, "dist"));
   return join(out, "signaling-server/main.js");
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts `node args` and waits for a stdout line matching `ready`. */

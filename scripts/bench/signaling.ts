@@ -12,18 +12,9 @@
 //                     pairs that keep a fixed number in flight, while the sockets are held
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { freePort } from "../../tests/helpers/free-port.ts";
 import { type BenchContext, log, root, round } from "./context.ts";
-import {
-  buildOurs,
-  coresUsed,
-  cpuNow,
-  freePort,
-  Generator,
-  rssMb,
-  sleep,
-  startNode,
-  stop,
-} from "./server-procs.ts";
+import { buildOurs, coresUsed, cpuNow, Generator, rssMb, sleep, startNode, stop } from "./server-procs.ts";
 import type { LoadReply, Protocol } from "./signaling-load.ts";
 
 /** Sockets to hold; SIGNAL_BENCH_SOCKETS overrides it for a quick look. */

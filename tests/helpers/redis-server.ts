@@ -3,7 +3,8 @@
 // and answering PING before it is handed out. stop() kills it (as a crash
 // would) and start() brings it back, empty, on the same port.
 import { type ChildProcess, spawn } from "node:child_process";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
+import { freePort } from "./free-port.ts";
 
 export const REDIS_SERVER_BIN = "/usr/bin/redis-server";
 
@@ -21,17 +22,6 @@ export interface RedisServer {
   pause(): void;
   /** …until this (SIGCONT). */
   resume(): void;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** One PING: whether redis answered +PONG. */
