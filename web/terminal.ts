@@ -6,6 +6,7 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
 import "@xterm/xterm/css/xterm.css";
+import { EchoFrames, type FrameRead } from "./echo-frames.ts";
 import { GuestSizeTeller } from "./guest-size.ts";
 import { isTerminalReport, KeyBar } from "./key-bar.ts";
 import { confirmPaste } from "./paste-dialog.ts";
@@ -15,8 +16,12 @@ export interface Shell {
   clear(): void;
   focus(): void;
   setInputEnabled(enabled: boolean): void;
-  /** Asks for a redraw in the next frame: what is written before that frame's redraw shows in it. */
-  redrawNextFrame(): void;
+  /**
+   * Calls `read` in each of the next `frames` frames, ahead of the terminal's
+   * redraw in that frame, until it returns true: what it writes is painted in
+   * the frame it was read in (web/echo-frames.ts).
+   */
+  readAhead(read: FrameRead, frames: number): void;
   dispose(): void;
 }
 
@@ -62,6 +67,14 @@ export function createShell(container: HTMLElement, onInput: (bytes: Uint8Array)
   });
   const fit = new FitAddon();
   term.loadAddon(fit);
+  const echoFrames = new EchoFrames({
+    requestFrame: (callback) => requestAnimationFrame(callback),
+    requestRedraw: () => term.refresh(term.buffer.active.cursorY, term.buffer.active.cursorY),
+    onRedrawn: (handler) => {
+      const listener = term.onRender(handler);
+      return () => listener.dispose();
+    },
+  });
 
   const screen = document.createElement("div");
   screen.className = "shell-screen";
@@ -195,7 +208,7 @@ export function createShell(container: HTMLElement, onInput: (bytes: Uint8Array)
       container.scrollIntoView({ block: "nearest" });
       term.focus();
     },
-    redrawNextFrame: () => term.refresh(term.buffer.active.cursorY, term.buffer.active.cursorY),
+    readAhead: (read, frames) => echoFrames.readAhead(read, frames),
     setInputEnabled(enabled) {
       inputEnabled = enabled;
       term.options.disableStdin = !enabled;
@@ -209,6 +222,7 @@ export function createShell(container: HTMLElement, onInput: (bytes: Uint8Array)
       binary.dispose();
       resized.dispose();
       selection.dispose();
+      echoFrames.dispose();
       keyBar.dispose();
       term.dispose();
     },

@@ -87,16 +87,15 @@ export class LocalVmView {
    * echo's message would be painted a frame late; reading it from shared memory
    * in that frame's callback paints it in that frame.
    */
-  private paintEchoInNextFrame(framesLeft = ECHO_FRAMES): void {
+  private paintEchoInNextFrame(): void {
     const output = this.output;
     if (!output.hasRing) return;
-    requestAnimationFrame(() => {
-      if (output !== this.output || this.lifetime.ended) return;
+    this.shell.readAhead(() => {
+      if (output !== this.output || this.lifetime.ended) return true;
       const fresh = output.fromRing();
       if (fresh) this.shell.write(fresh);
-      else if (framesLeft > 1) this.paintEchoInNextFrame(framesLeft - 1); // not back yet: the next frame
-    });
-    this.shell.redrawNextFrame();
+      return fresh !== null; // not back yet: the next frame
+    }, ECHO_FRAMES);
   }
 
   dispose(): void {
