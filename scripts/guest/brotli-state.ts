@@ -39,10 +39,13 @@ function listFiles(dir: string): string[] {
   return out;
 }
 
-/** SHA256SUMS of every file of the image (manifest.json included). */
+/**
+ * SHA256SUMS of every file of the image (manifest.json included), apart from
+ * a 9p filesystem's content-addressed files (files/), each named by its own sum.
+ */
 export function writeSums(dir: string): number {
   const sums = listFiles(dir)
-    .filter((f) => f !== "SHA256SUMS")
+    .filter((f) => f !== "SHA256SUMS" && !f.startsWith("files/"))
     .map((f) => `${sha256(readFileSync(join(dir, f)))}  ${f}`);
   writeFileSync(join(dir, "SHA256SUMS"), `${sums.join("\n")}\n`);
   return sums.length;

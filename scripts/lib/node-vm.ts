@@ -31,6 +31,8 @@ export interface NodeVmOptions {
   state?: ArrayBuffer;
   /** The VM's MAC on the wire (default: the image's own). */
   mac?: string;
+  /** A 9p filesystem loaded on demand (the Debian guest's root): v86's index and its files' folder. */
+  basefs?: { index: string; filesDir: string };
 }
 
 const toBuffer = (u: Uint8Array): ArrayBuffer =>
@@ -55,6 +57,9 @@ export class NodeVm {
       autostart: false,
       ...GUEST_NET_OPTIONS,
       ...GUEST_FILES_OPTIONS,
+      ...(options.basefs && {
+        filesystem: { basefs: options.basefs.index, baseurl: options.basefs.filesDir },
+      }),
       ...(cold && {
         bios: { buffer: toBuffer(cold.bios) },
         vga_bios: { buffer: toBuffer(cold.vgaBios) },

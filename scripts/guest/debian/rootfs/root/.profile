@@ -1,0 +1,4 @@
+[ -f /etc/profile ] && . /etc/profile
+[ -f ~/.bashrc ] && . ~/.bashrc
+cd "$HOME"
+[ -f /etc/motd ] && cat /etc/motd
