@@ -30,6 +30,18 @@ export interface GuestPackage {
   licence: string;
 }
 
+/**
+ * A root filesystem loaded on demand over v86's 9p (the Debian guest): v86's
+ * index of every file, and the folder of their contents, each named by the
+ * SHA-256 of what it holds, zstd-compressed (`<sha256>.zst`).
+ */
+export interface GuestFilesystem {
+  index: GuestFile;
+  filesDir: string;
+  /** Bytes of all the files' contents, unpacked. */
+  contentBytes: number;
+}
+
 export interface GuestManifest {
   schema: 1;
   imageId: string;
@@ -43,6 +55,8 @@ export interface GuestManifest {
     initrd: GuestFile;
     state: GuestStateFile;
   };
+  /** The guest's root over 9p, when it is not all in the initrd. */
+  filesystem?: GuestFilesystem;
   /** What the console showed when the state was saved, so a fresh VM starts with its prompt. */
   consoleTranscript: string;
   packages: GuestPackage[];
@@ -71,6 +85,21 @@ function parseFile(v: unknown, name: string): GuestFile {
     path,
     sha256: need(isSha256(o.sha256), o.sha256 as string, `files.${name}.sha256`),
     bytes: need(isCount(o.bytes), o.bytes as number, `files.${name}.bytes`),
+  };
+}
+
+function parseFilesystem(v: unknown): GuestFilesystem {
+  need(isObject(v), null, "filesystem");
+  const o = v as Record<string, unknown>;
+  const filesDir = need(
+    isText(o.filesDir) && /^[A-Za-z0-9_-]+\/$/.test(o.filesDir as string),
+    o.filesDir as string,
+    "filesystem.filesDir",
+  );
+  return {
+    index: parseFile(o.index, "filesystem.index"),
+    filesDir,
+    contentBytes: need(isCount(o.contentBytes), o.contentBytes as number, "filesystem.contentBytes"),
   };
 }
 
@@ -110,6 +139,7 @@ export function parseGuestManifest(input: unknown): GuestManifest {
         ...(state?.transport !== undefined && { transport: parseTransport(state.transport) }),
       },
     },
+    ...(m.filesystem !== undefined && { filesystem: parseFilesystem(m.filesystem) }),
     consoleTranscript: need(
       typeof m.consoleTranscript === "string",
       m.consoleTranscript as string,
