@@ -5,7 +5,9 @@
 // host up afresh each time and at once when a new lease arrives, for a bounded
 // time; after that, or for a VM that is stopped, it is a 503 with Retry-After, as
 // a gateway should say. A request the host may have passed to the guest is tried
-// again only if it is a GET or HEAD.
+// again only if it is a GET or HEAD. An answer is either whole (`fetch`) or
+// streamed (`stream`: the head and each chunk as they come; no retry after the
+// head, and a cut answer ends with an error).
 import type { MeshPort, PeerChannel } from "../net/channels.ts";
 import { whenOpen } from "../net/link-wait.ts";
 import type { PeerAddress } from "../net/peer-address.ts";
@@ -35,6 +37,25 @@ export interface WebResponse {
   body: Uint8Array;
 }
 
+export interface WebHead {
+  status: number;
+  statusText: string;
+  headers: [string, string][];
+}
+
+/** Where a streamed answer goes: one head, its chunks in order, then one end. */
+export interface WebBodySink {
+  head(head: WebHead): void;
+  chunk(bytes: Uint8Array): void;
+  /** null: the body is complete; otherwise why it was cut. */
+  end(error: string | null): void;
+}
+
+export interface WebStream {
+  /** Gives the answer up: the host is told, and the sink hears nothing more. */
+  cancel(): void;
+}
+
 export interface WebClientOptions {
   mesh: MeshPort;
   clock: Clock;
@@ -52,7 +73,7 @@ export interface WebClientOptions {
 
 /** One try: the answer to give, or a refusal that a later try may get past. */
 type Attempt =
-  | { final: true; response: WebResponse }
+  | { final: true; response: WebResponse; streaming?: true }
   | { final: false; response: WebResponse; reached: boolean };
 
 const final = (response: WebResponse): Attempt => ({ final: true, response });
@@ -65,8 +86,13 @@ interface Pending {
   chunks: Uint8Array[];
   bytes: number;
   done: (r: WebResponse) => void;
+  /** Ends the answer's deadline. */
+  stopTimer: () => void;
   /** The host went away before its answer: another host may answer it. */
   lost: boolean;
+  /** A streamed answer's sink; once its head is given, the rest goes there as it comes. */
+  sink: WebBodySink | null;
+  streaming: boolean;
 }
 
 /** A gateway's own answer: plain text, with Retry-After when trying again may help. */
@@ -105,8 +131,41 @@ export class WebClient {
     for (const id of [...this.pending.keys()]) this.settle(id, gatewayError(503, "shutting down", 2));
   }
 
-  /** Asks port `port` of VM `vmId` (wherever it runs now). */
-  async fetch(vmId: string, port: number, request: WebRequest): Promise<WebResponse> {
+  /** Asks port `port` of VM `vmId` (wherever it runs now), for the whole answer. */
+  fetch(vmId: string, port: number, request: WebRequest): Promise<WebResponse> {
+    return this.run(vmId, port, request, null);
+  }
+
+  /**
+   * Asks as `fetch` does, giving the answer to `sink` as it comes: resolves once
+   * the head is given (a gateway's own refusal is given whole by then).
+   */
+  async stream(vmId: string, port: number, request: WebRequest, sink: WebBodySink): Promise<WebStream> {
+    let id: string | null = null;
+    const r = await this.run(vmId, port, request, { sink, started: (started) => (id = started) });
+    if (id !== null) {
+      const streamId: string = id;
+      return {
+        cancel: () => {
+          const p = this.pending.get(streamId);
+          if (!p) return;
+          this.channel.send(p.host, encodeWebMessage({ t: "cancel", id: streamId }));
+          this.endStream(streamId, p, null, false);
+        },
+      };
+    }
+    sink.head(r);
+    if (r.body.length > 0) sink.chunk(r.body);
+    sink.end(null);
+    return { cancel: () => {} };
+  }
+
+  private async run(
+    vmId: string,
+    port: number,
+    request: WebRequest,
+    streamed: { sink: WebBodySink; started: (id: string) => void } | null,
+  ): Promise<WebResponse> {
     if (request.body.length > MAX_REQUEST_BODY_BYTES)
       return gatewayError(413, `request bodies are limited to ${MAX_REQUEST_BODY_BYTES / 1024} KiB`);
     const { clock } = this.o;
@@ -114,7 +173,7 @@ export class WebClient {
     const endAt = start + (this.o.timeoutMs ?? 35_000);
     const retryUntil = Math.min(endAt, start + (this.o.retryForMs ?? 20_000));
     for (;;) {
-      const attempt = await this.attempt(vmId, port, request, retryUntil, endAt);
+      const attempt = await this.attempt(vmId, port, request, retryUntil, endAt, streamed);
       if (attempt.final || this.disposed) return attempt.response;
       if (attempt.reached && !IDEMPOTENT.has(request.method)) return attempt.response;
       const left = retryUntil - clock.nowMs();
@@ -159,6 +218,7 @@ export class WebClient {
     request: WebRequest,
     retryUntil: number,
     endAt: number,
+    streamed: { sink: WebBodySink; started: (id: string) => void } | null,
   ): Promise<Attempt> {
     const vm = await this.o.book.vm(vmId);
     if (!vm || vm.vm.deleted) return final(gatewayError(404, "no such VM"));
@@ -168,6 +228,7 @@ export class WebClient {
     if (host === this.o.mesh.self) return final(gatewayError(508, "this peer hosts the VM; ask it directly"));
     const unreachable = gatewayError(503, "the VM's host cannot be reached now (it may be moving)", 2);
     this.o.mesh.pin(host);
+    let keepPin = false;
     const watch = this.leaseMoves(vmId, vm.vm.owner, lease.lease.epoch);
     try {
       const waitMs = Math.max(0, Math.min(this.o.linkTimeoutMs ?? 5000, retryUntil - this.o.clock.nowMs()));
@@ -176,10 +237,13 @@ export class WebClient {
         watch.moved.then(() => false),
       ]);
       if (!linked) return retry(unreachable);
-      return await this.ask(host, vmId, port, request, endAt);
+      const asked = await this.ask(host, vmId, port, request, endAt, streamed);
+      // A streamed answer keeps its link pinned until its end.
+      keepPin = asked.final && asked.streaming === true;
+      return asked;
     } finally {
       watch.stop();
-      this.o.mesh.unpin(host);
+      if (!keepPin) this.o.mesh.unpin(host);
     }
   }
 
@@ -189,10 +253,11 @@ export class WebClient {
     port: number,
     request: WebRequest,
     endAt: number,
+    streamed: { sink: WebBodySink; started: (id: string) => void } | null,
   ): Promise<Attempt> {
     const id = randomHex(REQUEST_ID_BYTES);
     return new Promise<Attempt>((resolve) => {
-      const cancel = this.o.clock.after(Math.max(0, endAt - this.o.clock.nowMs()), () => {
+      const stopTimer = this.o.clock.after(Math.max(0, endAt - this.o.clock.nowMs()), () => {
         this.channel.send(host, encodeWebMessage({ t: "cancel", id }));
         this.settle(id, gatewayError(504, "the VM did not answer in time"));
       });
@@ -202,8 +267,16 @@ export class WebClient {
         chunks: [],
         bytes: 0,
         lost: false,
+        sink: streamed?.sink ?? null,
+        streaming: false,
+        stopTimer,
         done: (r) => {
-          cancel();
+          if (pending.streaming) {
+            streamed?.started(id);
+            resolve({ final: true, response: r, streaming: true });
+            return;
+          }
+          stopTimer();
           // The host's own refusals (not running here, busy) come before the guest sees anything.
           if (pending.lost) resolve(retry(r, true));
           else if (r.status === 503 && pending.head === null) resolve(retry(r));
@@ -221,7 +294,14 @@ export class WebClient {
     if (!p || p.host !== remote) return; // only the host asked answers
     switch (m.t) {
       case "head":
-        if (!p.head) p.head = m;
+        if (p.head) return;
+        p.head = m;
+        if (p.sink) {
+          // From here the answer is the sink's: no retry, and the deadline still runs.
+          p.streaming = true;
+          p.sink.head({ status: m.status, statusText: m.statusText, headers: m.headers });
+          p.done({ status: m.status, statusText: m.statusText, headers: m.headers, body: new Uint8Array() });
+        }
         return;
       case "body":
         p.bytes += m.bytes.length;
@@ -230,11 +310,16 @@ export class WebClient {
           this.settle(m.id, gatewayError(502, "the VM's answer is too large or out of order"));
           return;
         }
-        p.chunks.push(m.bytes);
+        if (p.streaming) p.sink?.chunk(m.bytes);
+        else p.chunks.push(m.bytes);
         return;
       case "end":
         if (!p.head) {
           this.settle(m.id, gatewayError(502, "the VM's answer had no head"));
+          return;
+        }
+        if (p.streaming) {
+          this.endStream(m.id, p, null);
           return;
         }
         this.settle(m.id, {
@@ -252,11 +337,23 @@ export class WebClient {
     }
   }
 
+  /** Ends a request with `r`; a streamed answer past its head ends with an error instead. */
   private settle(id: string, r: WebResponse): void {
     const p = this.pending.get(id);
     if (!p) return;
+    if (p.streaming) this.endStream(id, p, `${r.status}: ${new TextDecoder().decode(r.body).trim()}`);
+    else {
+      this.pending.delete(id);
+      p.done(r);
+    }
+  }
+
+  /** A streamed answer is over: its deadline and its link's pin end, and the sink hears why (if told). */
+  private endStream(id: string, p: Pending, error: string | null, tell = true): void {
     this.pending.delete(id);
-    p.done(r);
+    p.stopTimer();
+    this.o.mesh.unpin(p.host);
+    if (tell) p.sink?.end(error);
   }
 }
 

@@ -26,6 +26,8 @@ export interface FakeMachine {
 }
 
 export const running = new Set<FakeMachine>();
+/** What `/drip` connections hold back: calling one sends the rest of its answer (or, cut, closes without it). */
+export const drips: ((cut?: boolean) => void)[] = [];
 
 const PROMPT = "fake$ ";
 
@@ -200,7 +202,9 @@ function echoReplyTo(packet: Uint8Array): Uint8Array | null {
 /**
  * One connection to the fake guest's httpd: a GET of `/name` answers the file
  * `name` (`/` is index.html); `/hang` never answers; `/huge` promises more than
- * any gateway takes; `/chunked` answers in chunks.
+ * any gateway takes; `/chunked` answers in chunks; `/drip` answers its head and
+ * "first", and the rest ("-rest") only when the test calls a function of `drips`
+ * (or closes without it, cut).
  */
 function fakeHttpConnection(machine: FakeMachine): GuestConnection {
   const onData: ((b: Uint8Array) => void)[] = [];
@@ -210,15 +214,18 @@ function fakeHttpConnection(machine: FakeMachine): GuestConnection {
   // As the real connection (web/guest-connection.ts) reads only once a reader is attached,
   // an answer waits for one.
   let pending: string | null = null;
+  let keepOpen = false;
   const deliver = () => {
     if (closed || pending === null || onData.length === 0) return;
     for (const h of onData) h(new TextEncoder().encode(pending));
     pending = null;
+    if (keepOpen) return;
     closed = true;
     for (const h of onClose) h();
   };
-  const answer = (text: string) => {
+  const answer = (text: string, open = false) => {
     pending = text;
+    keepOpen = open;
     queueMicrotask(deliver);
   };
   return {
@@ -236,6 +243,15 @@ function fakeHttpConnection(machine: FakeMachine): GuestConnection {
       const path = /^[A-Z]+ (\S+) HTTP\/1\.1\r\n/.exec(received)?.[1] ?? "/";
       if (path === "/hang") return;
       if (path === "/huge") return answer("HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\nxx");
+      if (path === "/drip") {
+        answer("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst", true);
+        drips.push((cut = false) => {
+          if (closed) return;
+          if (!cut) for (const h of onData) h(new TextEncoder().encode("-rest"));
+          else for (const h of onClose) h();
+        });
+        return;
+      }
       if (path === "/chunked")
         return answer(
           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
