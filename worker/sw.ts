@@ -10,14 +10,17 @@ import { ExpirationPlugin } from "workbox-expiration";
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from "workbox-precaching";
 import { NavigationRoute, registerRoute } from "workbox-routing";
 import { CacheFirst } from "workbox-strategies";
-import { type GatewayAnswer, isGatewayAnswer } from "../core/web/gateway-messages.ts";
 import { parseGatewayPath } from "../core/web/gateway-path.ts";
+import { AnswerPort } from "./gateway-answer.ts";
 
 declare const self: ServiceWorkerGlobalScope & {
   __WB_MANIFEST: (string | { url: string; revision: string | null })[];
 };
 
-/** How long a page may take to answer a gateway request (the host's own deadlines are shorter). */
+/**
+ * How long a page may take to answer a gateway request, and to send the next
+ * piece of a body (the host's own deadlines are shorter).
+ */
 const PAGE_ANSWER_MS = 40_000;
 const MAX_UPLOAD_BYTES = 64 * 1024;
 
@@ -82,14 +85,7 @@ async function viaPage(
     headers.push([name, value]);
   });
   const channel = new MessageChannel();
-  const answer = new Promise<GatewayAnswer | null>((resolve) => {
-    const timer = setTimeout(() => resolve(null), PAGE_ANSWER_MS);
-    channel.port1.onmessage = (event) => {
-      clearTimeout(timer);
-      channel.port1.close();
-      resolve(isGatewayAnswer(event.data) ? event.data : null);
-    };
-  });
+  const answer = new AnswerPort(channel.port1, PAGE_ANSWER_MS);
   page.postMessage(
     {
       type: "vm-request",
@@ -102,12 +98,13 @@ async function viaPage(
     },
     [channel.port2, body],
   );
-  const a = await answer;
-  if (!a) return plain(504, "the app's page did not answer in time");
-  const noBody = request.method === "HEAD" || [101, 204, 205, 304].includes(a.status);
-  return new Response(noBody ? null : a.body, {
-    status: a.status,
-    statusText: a.statusText,
-    headers: a.headers,
+  const head = await answer.head;
+  if (!head) return plain(answer.failure?.status ?? 504, answer.failure?.message ?? "no answer");
+  const noBody = request.method === "HEAD" || [101, 204, 205, 304].includes(head.status);
+  if (noBody) answer.cancel();
+  return new Response(noBody ? null : answer.body, {
+    status: head.status,
+    statusText: head.statusText,
+    headers: head.headers,
   });
 }
