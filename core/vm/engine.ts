@@ -28,6 +28,11 @@ export interface VmEngine {
     imageId: string;
     /** The VM's id: its MAC on the network is derived from it (core/guest/guest-mac.ts). */
     vmId?: string;
+    /**
+     * The VM's memory (its record's); absent: the image's. A fresh VM whose memory
+     * is not the image's saved state's boots from scratch.
+     */
+    memoryBytes?: number;
     sealed: { bytes: Uint8Array; key: CryptoKey; context: string } | null;
     budgetPct: number;
     onOutput: (bytes: Uint8Array) => void;

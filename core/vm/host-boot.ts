@@ -66,6 +66,7 @@ export async function bootHosted(
       await engine.start({
         imageId: h.vm.imageId,
         vmId: h.vm.vmId,
+        memoryBytes: h.vm.memoryBytes,
         sealed: { bytes: sealed, key, context: checkpointContext(h.vm.vmId, r.epoch, r.seq) },
         budgetPct: o.budgetPct,
         outbound: o.outbound,
@@ -86,6 +87,7 @@ export async function bootHosted(
   await engine.start({
     imageId: h.vm.imageId,
     vmId: h.vm.vmId,
+    memoryBytes: h.vm.memoryBytes,
     sealed: null,
     budgetPct: o.budgetPct,
     outbound: o.outbound,

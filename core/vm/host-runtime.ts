@@ -355,8 +355,12 @@ export class HostRuntime {
     const settings = this.o.settings();
     if (this.count() >= settings.slots && !(await this.yieldSlotTo(record.owner)))
       return refuse("no-slot", "no free slot");
-    const perVmBytes = record.memoryBytes + HOST_OVERHEAD_BYTES;
-    if ((this.count() + 1) * perVmBytes > settings.memoryMiB * 1024 * 1024)
+    // What the VMs running here take, and this one would (VMs differ: a Debian VM may have 512 MiB).
+    let usedBytes = record.memoryBytes + HOST_OVERHEAD_BYTES;
+    for (const h of this.hosted.values())
+      if ((h.view.state === "running" || h.view.state === "restoring") && h.vm.vmId !== record.vmId)
+        usedBytes += h.vm.memoryBytes + HOST_OVERHEAD_BYTES;
+    if (usedBytes > settings.memoryMiB * 1024 * 1024)
       return refuse("no-memory", "not enough memory offered for another VM");
     let key: CryptoKey;
     const restoreKeys = new Map<number, CryptoKey>();

@@ -150,11 +150,17 @@ export class OwnerRuntime {
 
   // ---- Creating and controlling VMs
 
-  async create(name: string): Promise<string> {
+  /** Creates a VM from `guest`'s image with its memory (default: the options' image and memory). */
+  async create(name: string, guest?: { imageId: string; memoryBytes: number }): Promise<string> {
     const id = await this.leases.newId();
     // The key is stored before anything else exists: no VM without its key.
     await this.o.keys.set(id.vmId, await exportVmKey(await createVmKey()));
-    const record = await this.leases.create(id, name, this.o.imageId, this.o.memoryBytes);
+    const record = await this.leases.create(
+      id,
+      name,
+      guest?.imageId ?? this.o.imageId,
+      guest?.memoryBytes ?? this.o.memoryBytes,
+    );
     this.views.ensure(record, "placing");
     this.views.changed();
     void this.placement.place(id.vmId, "start", new Set());

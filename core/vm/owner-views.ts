@@ -24,6 +24,9 @@ export interface OwnedVm {
   vmId: string;
   name: string;
   createdAt: number;
+  /** The image it was made from, and its memory (its record's). */
+  imageId: string;
+  memoryBytes: number;
   state: OwnedState;
   host: PeerAddress | null;
   epoch: number;
@@ -76,6 +79,8 @@ export class OwnerViews {
         vmId: vm.vmId,
         name: vm.name,
         createdAt: vm.createdAt,
+        imageId: vm.imageId,
+        memoryBytes: vm.memoryBytes,
         state,
         host: null,
         epoch: 0,

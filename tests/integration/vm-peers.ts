@@ -110,6 +110,8 @@ export interface PeerOptions {
   /** What this peer sends for its VMs, in KiB/s (default unlimited). */
   bandwidthCapKiBps?: number;
   lanLimits?: VmServicesOptions["lanLimits"];
+  /** The memory this peer offers its hosted VMs (default 4096 MiB). */
+  memoryMiB?: number;
 }
 
 /** The stamp difficulty the integration peers use: a stamp in a few hundred tries. */
@@ -161,7 +163,7 @@ export async function addPeer(
       capacity: {
         contributing: peer.contributing,
         cores: 2,
-        memoryMiB: 4096,
+        memoryMiB: options.memoryMiB ?? 4096,
         budgetPct: 50,
         slots: options.slots ?? 2,
       },
@@ -176,7 +178,7 @@ export async function addPeer(
     ...stores,
     hostSettings: () => ({
       slots: options.slots ?? 2,
-      memoryMiB: 4096,
+      memoryMiB: options.memoryMiB ?? 4096,
       budgetPct: 50,
       checkpointIntervalMs: options.checkpointIntervalMs ?? 300,
       meterIntervalMs: options.meterIntervalMs ?? 200,

@@ -18,6 +18,8 @@ const vm = (patch: Partial<OwnedVm> = {}): OwnedVm => ({
   vmId: "0123456789abcdef0123456789abcdef",
   name: "site",
   createdAt: 0,
+  imageId: "image",
+  memoryBytes: 96 * 1024 * 1024,
   state: "running",
   host: "hostpeer/tab",
   epoch: 3,
