@@ -16,10 +16,24 @@ export interface ColdBootSource {
   expectedBootMs: number;
 }
 
+/**
+ * A guest whose root is v86's 9p filesystem loaded on demand (the Debian
+ * image): its index, and the folder its files are fetched from by name.
+ */
+export interface GuestRootSource {
+  indexUrl: string;
+  /** Ends with "/": a file is fetched from here plus its name (`<sha256>.zst`). */
+  filesUrl: string;
+  /** What the whole root may hold (the image's files and what the guest writes); past it, writes are dropped. */
+  diskBytes: number;
+}
+
 export interface GuestSource {
   wasmUrl: string;
   memorySizeBytes: number;
   cold: ColdBootSource;
+  /** Absent: the 9p filesystem is empty, for /files only. */
+  root?: GuestRootSource;
 }
 
 /** Where a VM's state comes from: the image's published state, or saved bytes (gzip or raw). */
@@ -109,6 +123,8 @@ export interface VmStats {
   /** Guest instructions executed since start (64-bit safe). */
   instructions: number;
   uptimeMs: number;
+  /** What the VM's 9p filesystem holds: a Debian guest's whole disk, the small guest's /files. */
+  diskBytes: number;
 }
 
 export interface VmSnapshot {

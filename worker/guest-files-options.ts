@@ -5,3 +5,14 @@ export const GUEST_FILES_OPTIONS = { filesystem: {} } as const;
 
 /** Where the guest sees the 9p filesystem. */
 export const GUEST_FILES_DIR = "/files";
+
+/**
+ * Where /files is in the 9p filesystem, and what the filesystem may hold: all of
+ * it is /files for the small guest; a guest whose root it is (the Debian image)
+ * has /files as a folder in it, and the whole root counts.
+ */
+export interface GuestFilesLayout {
+  /** The 9p path of the guest's /files, ending with "/". */
+  dir: string;
+  quotaBytes: number;
+}

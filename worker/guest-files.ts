@@ -17,9 +17,13 @@ import {
   TransferTable,
   UploadBuffer,
 } from "../core/vm/file-transfer.ts";
+import type { GuestFilesLayout } from "./guest-files-options.ts";
 
 /** What all of /files may hold (the guest's writes past it are dropped). */
 export const FILES_QUOTA_BYTES = 3 * MAX_FILE_BYTES;
+
+/** The small guest's: the 9p filesystem is /files. */
+export const FILES_ONLY_LAYOUT: GuestFilesLayout = { dir: "/", quotaBytes: FILES_QUOTA_BYTES };
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -59,20 +63,30 @@ export class GuestFiles {
   private constructor(
     private readonly emulator: V86,
     private readonly fs: Fs9p,
+    private readonly layout: GuestFilesLayout,
   ) {}
 
-  /** Files for an emulator made with GUEST_FILES_OPTIONS; holds the guest's writes to the quota. */
-  static attach(emulator: V86): GuestFiles {
+  /** Files for an emulator's 9p filesystem laid out as `layout` says; holds the guest's writes to its quota. */
+  static attach(emulator: V86, layout: GuestFilesLayout = FILES_ONLY_LAYOUT): GuestFiles {
     const fs = fsOf(emulator);
-    holdToQuota(fs);
-    return new GuestFiles(emulator, fs);
+    holdToQuota(fs, layout.quotaBytes);
+    return new GuestFiles(emulator, fs, layout);
+  }
+
+  /** The 9p path of /files/`name`. */
+  private path(name: string): string {
+    return `${this.layout.dir}${name}`;
   }
 
   uploadBegin(name: string, bytes: number): number {
     checkFileSize(bytes);
     const clean = guestFileName(name);
-    if (this.storedBytes() + bytes > FILES_QUOTA_BYTES)
-      throw new FileTransferError("/files is full: remove files there (rm /files/…) to make room");
+    if (this.storedBytes() + bytes > this.layout.quotaBytes)
+      throw new FileTransferError(
+        this.layout.dir === "/"
+          ? "/files is full: remove files there (rm /files/…) to make room"
+          : "the VM's disk is full: remove files (rm …) to make room",
+      );
     return this.uploads.add(new UploadBuffer(clean, bytes));
   }
 
@@ -91,8 +105,8 @@ export class GuestFiles {
     const upload = this.uploads.get(id);
     this.uploads.delete(id);
     const data = await upload.finish(sha256);
-    const name = freeFileName(upload.name, (candidate) => this.fs.SearchPath(`/${candidate}`).id !== -1);
-    await this.emulator.create_file(`/${name}`, data);
+    const name = freeFileName(upload.name, (candidate) => this.fs.SearchPath(this.path(candidate)).id !== -1);
+    await this.emulator.create_file(this.path(name), data);
     return name;
   }
 
@@ -102,10 +116,10 @@ export class GuestFiles {
 
   /** The files directly in /files, by name. */
   list(): GuestFileEntry[] {
-    const names = this.fs.read_dir("/") ?? [];
+    const names = this.fs.read_dir(this.layout.dir === "/" ? "/" : this.layout.dir.slice(0, -1)) ?? [];
     return names
       .flatMap((name) => {
-        const inode = this.fs.inodes[this.fs.SearchPath(`/${name}`).id];
+        const inode = this.fs.inodes[this.fs.SearchPath(this.path(name)).id];
         return inode && isFile(inode.mode) ? [{ name, bytes: inode.size }] : [];
       })
       .sort((a, b) => a.name.localeCompare(b.name));
@@ -114,12 +128,12 @@ export class GuestFiles {
   /** A copy of /files/`name` as it is now, to read in pieces. */
   async downloadBegin(name: string): Promise<GuestFileDownload> {
     const clean = guestFileName(name);
-    const found = this.fs.SearchPath(`/${clean}`);
+    const found = this.fs.SearchPath(this.path(clean));
     const inode = found.id === -1 ? undefined : this.fs.inodes[found.id];
     if (!inode || !isFile(inode.mode)) throw new FileTransferError(`no file /files/${clean}`);
     checkFileSize(inode.size);
     // read_file gives a view of the filesystem's buffer: copy it, so the guest's later writes do not show.
-    const data = (await this.emulator.read_file(`/${clean}`)).slice();
+    const data = (await this.emulator.read_file(this.path(clean))).slice();
     const id = this.downloads.add({ data });
     return { id, name: clean, bytes: data.length, sha256: await sha256Hex(data) };
   }
@@ -144,6 +158,11 @@ export class GuestFiles {
   private storedBytes(): number {
     return storedBytes(this.fs);
   }
+
+  /** What the 9p filesystem holds (for a guest whose root it is: its disk use), and may hold. */
+  usage(): { usedBytes: number; quotaBytes: number } {
+    return { usedBytes: this.storedBytes(), quotaBytes: this.layout.quotaBytes };
+  }
 }
 
 function storedBytes(fs: Fs9p): number {
@@ -157,13 +176,13 @@ function storedBytes(fs: Fs9p): number {
  * bigger than the quota, are dropped (v86's 9p server has no way to refuse them).
  * The guest's `df /files` shows the quota.
  */
-function holdToQuota(fs: Fs9p): void {
-  fs.total_size = FILES_QUOTA_BYTES;
+function holdToQuota(fs: Fs9p, quotaBytes: number): void {
+  fs.total_size = quotaBytes;
   const write = fs.Write.bind(fs);
   fs.Write = async (id, offset, count, buffer) => {
     const inode = fs.inodes[id];
     const grows = inode ? Math.max(0, offset + count - inode.size) : 0;
-    if (offset + count > MAX_FILE_BYTES || storedBytes(fs) + grows > FILES_QUOTA_BYTES) return;
+    if (offset + count > MAX_FILE_BYTES || storedBytes(fs) + grows > quotaBytes) return;
     await write(id, offset, count, buffer);
   };
 }

@@ -44,8 +44,11 @@ export async function createEmulator(
     disable_speaker: true,
     // The guest's network card, with v86's in-browser network behind it (see guest-nic.ts).
     ...GUEST_NET_OPTIONS,
-    // The 9p filesystem for files in and out (the guest mounts it at /files).
-    ...GUEST_FILES_OPTIONS,
+    // The 9p filesystem: for files in and out (the guest mounts it at /files), or
+    // the guest's whole root, loaded as the guest opens its files (with /files in it).
+    ...(guest.root
+      ? { filesystem: { basefs: guest.root.indexUrl, baseurl: guest.root.filesUrl } }
+      : GUEST_FILES_OPTIONS),
     ...images,
   });
   const loaded = new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));
