@@ -125,13 +125,7 @@ export async function startContributor(
   services = startVmServices(peer.node, {
     ...stampOption,
     clock: systemClock,
-    createEngine: () =>
-      createVmEngine({
-        guest: files.guest,
-        image: files.image,
-        imageId: manifest.imageId,
-        createHost: () => new ThreadHost(),
-      }),
+    createEngine: () => createVmEngine({ images: files.images, createHost: () => new ThreadHost() }),
     keys: new MemoryStore(),
     checkpoints: new MemoryStore(),
     replicas: data.replicas,

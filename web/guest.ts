@@ -1,4 +1,7 @@
-// The guest image this build ships (public/guest/), as the worker wants it.
+// The guest images this build ships, as the worker wants them: the small
+// busybox guest (public/guest/, the default, and the only one a local VM runs)
+// and the Debian guest (public/guest-debian/, its root a 9p filesystem loaded as
+// the guest opens its files), chosen per VM.
 import v86WasmUrl from "v86/build/v86.wasm?url";
 import {
   type GuestFile,
@@ -7,39 +10,108 @@ import {
   parseGuestManifest,
 } from "../core/guest/guest-manifest.ts";
 import manifestJson from "../public/guest/manifest.json";
+import debianManifestJson from "../public/guest-debian/manifest.json";
 import type { GuestSource, StateSource } from "../worker/api.ts";
+
+/** What a Debian VM may write on its disk beyond the image's own files (held in the host's memory). */
+export const DEBIAN_DISK_EXTRA_BYTES = 256 * 1024 * 1024;
+const MiB = 1024 * 1024;
+
+export interface GuestImage {
+  imageId: string;
+  /** Short, for people: "Debian 12". */
+  label: string;
+  /** What a person picks it for. */
+  about: string;
+  manifest: GuestManifest;
+  /** The memory sizes a VM of this image may have; the first is the saved state's (it starts in about a second). */
+  memoryChoicesBytes: number[];
+  /** The image as a VM host starts it, with `memoryBytes` of memory (default: the saved state's). */
+  source(memoryBytes?: number): GuestSource;
+  /** The image's saved state: where fresh VMs start, and what checkpoints are deltas against. */
+  state(): Extract<StateSource, { kind: "url" }>;
+}
+
+function makeImage(
+  manifest: GuestManifest,
+  dir: string,
+  about: Pick<GuestImage, "label" | "about" | "memoryChoicesBytes">,
+): GuestImage {
+  /** An absolute URL (workers resolve relative URLs against their own script). The hash keeps caches honest. */
+  const fileUrl = (file: GuestFile) =>
+    new URL(`${dir}/${file.path}?v=${file.sha256.slice(0, 16)}`, document.baseURI).href;
+  const root = manifest.filesystem;
+  return {
+    imageId: manifest.imageId,
+    manifest,
+    ...about,
+    source(memoryBytes) {
+      const source = guestSourceOf(manifest, fileUrl, new URL(v86WasmUrl, document.baseURI).href);
+      return {
+        ...source,
+        memorySizeBytes: memoryBytes ?? manifest.memorySizeBytes,
+        ...(root && {
+          root: {
+            indexUrl: fileUrl(root.index),
+            // Files are named by their contents' SHA-256: no version query needed.
+            filesUrl: new URL(`${dir}/${root.filesDir}`, document.baseURI).href,
+            diskBytes: root.contentBytes + DEBIAN_DISK_EXTRA_BYTES,
+          },
+        }),
+      };
+    },
+    state() {
+      const { state } = manifest.files;
+      const brotli = state.transport && {
+        url: fileUrl({
+          path: state.transport.path,
+          sha256: state.transport.rawSha256,
+          bytes: state.transport.bytes,
+        }),
+        rawSha256: state.transport.rawSha256,
+        rawBytes: state.rawBytes,
+      };
+      return {
+        kind: "url",
+        url: fileUrl(state),
+        sha256: state.sha256,
+        bytes: state.bytes,
+        ...(brotli && { brotli }),
+        transcript: manifest.consoleTranscript,
+        label: "The image's saved state",
+      };
+    },
+  };
+}
 
 export const guestManifest: GuestManifest = parseGuestManifest(manifestJson);
 
-/** An absolute URL (workers resolve relative URLs against their own script). The hash keeps caches honest. */
-function fileUrl(file: GuestFile): string {
-  return new URL(`guest/${file.path}?v=${file.sha256.slice(0, 16)}`, document.baseURI).href;
+export const smallImage = makeImage(guestManifest, "guest", {
+  label: "Small (busybox)",
+  about: "a shell and busybox's tools, in 96 MiB",
+  memoryChoicesBytes: [guestManifest.memorySizeBytes],
+});
+
+const debianManifest = parseGuestManifest(debianManifestJson);
+export const debianImage = makeImage(debianManifest, "guest-debian", {
+  label: "Debian 12",
+  about: "python3, apt with a local package set, wget, nano; a disk that persists",
+  memoryChoicesBytes: [debianManifest.memorySizeBytes, 128 * MiB, 512 * MiB],
+});
+
+/** Every image, the default first. */
+export const guestImages: GuestImage[] = [smallImage, debianImage];
+
+export function imageById(imageId: string): GuestImage | null {
+  return guestImages.find((i) => i.imageId === imageId) ?? null;
 }
 
 export function guestSource(): GuestSource {
-  return guestSourceOf(guestManifest, fileUrl, new URL(v86WasmUrl, document.baseURI).href);
+  return smallImage.source();
 }
 
 export function imageState(): Extract<StateSource, { kind: "url" }> {
-  const { state } = guestManifest.files;
-  const brotli = state.transport && {
-    url: fileUrl({
-      path: state.transport.path,
-      sha256: state.transport.rawSha256,
-      bytes: state.transport.bytes,
-    }),
-    rawSha256: state.transport.rawSha256,
-    rawBytes: state.rawBytes,
-  };
-  return {
-    kind: "url",
-    url: fileUrl(state),
-    sha256: state.sha256,
-    bytes: state.bytes,
-    ...(brotli && { brotli }),
-    transcript: guestManifest.consoleTranscript,
-    label: "The image's saved state",
-  };
+  return smallImage.state();
 }
 
 /**

@@ -11,7 +11,7 @@ import { creditRulesFrom } from "./credit-rules.ts";
 import { CreditHistory } from "./credits-history.ts";
 import { CreditsPage } from "./credits-page.ts";
 import { DeviceMonitor } from "./device-monitor.ts";
-import { guestManifest, guestSource, imageState } from "./guest.ts";
+import { guestImages, guestManifest } from "./guest.ts";
 import { IdbStore } from "./idb-store.ts";
 import { loadOrCreateIdentity } from "./identity-store.ts";
 import { claimLeadership } from "./leader.ts";
@@ -103,9 +103,7 @@ async function joinNetwork(): Promise<void> {
   const leadership = claimLeadership(`spare-cycles-owner-${identity.peerId}`);
   const engine = () =>
     createVmEngine({
-      guest: guestSource(),
-      image: imageState(),
-      imageId: guestManifest.imageId,
+      images: guestImages.map((i) => ({ imageId: i.imageId, guest: i.source, image: i.state() })),
       createHost: () => new VmWorker(),
     });
   services = startVmServices(network.node, {
@@ -186,6 +184,8 @@ async function joinNetwork(): Promise<void> {
     {
       createForm: $("#vm-create-form"),
       createName: $("#vm-create-name"),
+      createImage: $("#vm-create-image"),
+      createMemory: $("#vm-create-memory"),
       status: $("#my-vms-status"),
       list: $("#my-vms-list"),
       shellPanel: $("#remote-shell"),
@@ -197,6 +197,7 @@ async function joinNetwork(): Promise<void> {
     vm.owner,
     () => network.node.peers(),
     vm.web.book,
+    guestImages,
     vm.files,
   );
   const creditsPage = new CreditsPage(

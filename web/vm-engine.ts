@@ -59,22 +59,33 @@ export interface HostHandle {
   dispose(): Promise<void>;
 }
 
-export interface EngineOptions {
-  guest: GuestSource;
+/** An image this host can run. */
+export interface EngineImage {
+  imageId: string;
+  /** The image with `memoryBytes` of memory (default: its saved state's). */
+  guest: (memoryBytes?: number) => GuestSource;
   /** The image's state: where fresh VMs start, and what checkpoints are deltas against. */
   image: Extract<StateSource, { kind: "url" }>;
-  imageId: string;
+}
+
+export interface EngineOptions {
+  images: EngineImage[];
   createHost: () => HostHandle;
 }
 
 export function createVmEngine(o: EngineOptions): VmEngine {
   let host: HostHandle | null = null;
   let nextChannelId = 1;
-  const base: BaseSource = baseOf(o.image);
+  /** What this VM's checkpoints are deltas against (its image's state), once started. */
+  let base: BaseSource | null = null;
   return {
-    async start({ imageId, vmId, sealed, budgetPct, onOutput, outbound }) {
-      if (imageId !== o.imageId)
-        throw new Error(`this host does not have the VM's image (${imageId.slice(0, 24)}…)`);
+    async start({ imageId, vmId, memoryBytes, sealed, budgetPct, onOutput, outbound }) {
+      const chosen = o.images.find((i) => i.imageId === imageId);
+      if (!chosen) throw new Error(`this host does not have the VM's image (${imageId.slice(0, 24)}…)`);
+      const guest = chosen.guest(memoryBytes);
+      // A fresh VM with other memory than the saved state's boots from scratch (a state keeps its memory size).
+      const fromImage = guest.memorySizeBytes === chosen.guest().memorySizeBytes;
+      base = baseOf(chosen.image);
       host = o.createHost();
       const state: StateSource = sealed
         ? {
@@ -86,13 +97,14 @@ export function createVmEngine(o: EngineOptions): VmEngine {
             transcript: "",
             label: "The checkpoint",
           }
-        : o.image;
+        : chosen.image;
+      const states = sealed || fromImage ? [state] : [];
       await host.start(
         {
-          guest: o.guest,
-          states: [state],
+          guest,
+          states,
           budgetPct,
-          coldBoot: false,
+          coldBoot: states.length === 0,
           ...(vmId !== undefined && { mac: guestMacForVm(vmId) }),
           ...(outbound === true && { outbound }),
         },
@@ -103,7 +115,7 @@ export function createVmEngine(o: EngineOptions): VmEngine {
       void host?.api.input(bytes);
     },
     async checkpoint(key, context) {
-      if (!host) throw new Error("not running");
+      if (!host || !base) throw new Error("not running");
       const c = await host.api.sealedCheckpoint(key, context, base);
       return { sealed: new Uint8Array(c.sealed), rawBytes: c.rawBytes, saveMs: c.saveMs, packMs: c.packMs };
     },
@@ -187,7 +199,11 @@ export function createVmEngine(o: EngineOptions): VmEngine {
     },
     async stats() {
       const s = host ? await host.api.stats() : null;
-      return { usedPct: s?.usedPct ?? 0, instructions: s?.instructions ?? 0 };
+      return {
+        usedPct: s?.usedPct ?? 0,
+        instructions: s?.instructions ?? 0,
+        ...(s && { diskBytes: s.diskBytes }),
+      };
     },
     async stop() {
       const h = host;

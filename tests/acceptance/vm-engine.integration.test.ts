@@ -43,9 +43,13 @@ describeVmEngine("v86 in the VM host", async () => {
     imageId: manifest.imageId,
     create: () =>
       createVmEngine({
-        guest,
-        image,
-        imageId: manifest.imageId,
+        images: [
+          {
+            imageId: manifest.imageId,
+            guest: (memoryBytes) => ({ ...guest, memorySizeBytes: memoryBytes ?? guest.memorySizeBytes }),
+            image,
+          },
+        ],
         createHost: () => {
           const host = new VmHost();
           return {
