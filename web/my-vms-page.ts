@@ -11,6 +11,8 @@ import type { OwnedVm, OwnerRuntime, ShellSession } from "../core/vm/owner-runti
 import type { PublishedPort, WebBook } from "../core/web/web-book.ts";
 import { downloadFile } from "./download.ts";
 import { FilePanel } from "./file-panel.ts";
+import type { GuestImage } from "./guest.ts";
+import { ImageChoice } from "./image-choice.ts";
 import { Lifetime } from "./lifetime.ts";
 import { RemoteShellOutput } from "./remote-shell-output.ts";
 import { createShell, type Shell } from "./terminal.ts";
@@ -19,6 +21,8 @@ import { vmNetworkText } from "./vm-network-view.ts";
 export interface MyVmsElements {
   createForm: HTMLFormElement;
   createName: HTMLInputElement;
+  createImage: HTMLSelectElement;
+  createMemory: HTMLSelectElement;
   status: HTMLElement;
   list: HTMLTableSectionElement;
   shellPanel: HTMLElement;
@@ -51,15 +55,20 @@ export class MyVmsPage {
   private names = new Map<string, string>();
   /** Each VM's published ports, as the shared state says (refreshed every second). */
   private published = new Map<string, PublishedPort[]>();
+  /** The create form's image and memory. */
+  private readonly choice: ImageChoice;
 
   constructor(
     private readonly el: MyVmsElements,
     private readonly owner: OwnerRuntime,
     private readonly peers: () => Promise<PeerView[]>,
     private readonly web: WebBook,
+    /** The images a new VM may start from, the default first (web/guest.ts). */
+    images: GuestImage[],
     /** Files into and out of the VM whose shell is open (the host takes them from this granted tab). */
     files?: FileClients,
   ) {
+    this.choice = new ImageChoice(el.createImage, el.createMemory, images, this.lifetime.signal);
     this.shell = createShell(el.shellTerminal, (bytes) => this.session?.input(bytes));
     const filesRoot = el.shellPanel.querySelector<HTMLElement>("#remote-files");
     this.files =
@@ -143,7 +152,7 @@ export class MyVmsPage {
     this.el.createName.value = "";
     this.el.status.textContent = "Creating a VM and looking for a contributor with room…";
     try {
-      await this.owner.create(name);
+      await this.owner.create(name, this.choice.value());
     } catch (err) {
       this.el.status.textContent = `Could not create the VM: ${errorMessage(err)}`;
     }
@@ -173,7 +182,16 @@ export class MyVmsPage {
     tr.dataset.checkpointSeq = v.lastCheckpoint ? `${v.lastCheckpoint.epoch}.${v.lastCheckpoint.seq}` : "";
     const name = document.createElement("th");
     name.scope = "row";
-    name.textContent = v.name;
+    const label = document.createElement("span");
+    label.className = "vm-name";
+    label.textContent = v.name;
+    const guest = document.createElement("div");
+    guest.className = "muted vm-guest";
+    guest.textContent = this.choice.describe(v.imageId, v.memoryBytes);
+    tr.dataset.diskBytes = v.diskBytes === null ? "" : String(v.diskBytes);
+    if (v.diskBytes !== null && this.choice.hasDisk(v.imageId))
+      guest.textContent += `, disk ${formatBytes(v.diskBytes)}`;
+    name.append(label, guest);
     const state = document.createElement("td");
     state.className = "vm-state";
     state.textContent = v.state === "running" ? `running on ${this.hostLabel(v.host)}` : STATE_LABEL[v.state];

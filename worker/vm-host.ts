@@ -33,7 +33,8 @@ import type {
 } from "./api.ts";
 import { createBusyMeter } from "./busy-meter.ts";
 import { sealCheckpoint } from "./checkpoints.ts";
-import { GuestFiles } from "./guest-files.ts";
+import { FILES_ONLY_LAYOUT, GuestFiles } from "./guest-files.ts";
+import type { GuestFilesLayout } from "./guest-files-options.ts";
 import { GuestLanQueue } from "./guest-lan-queue.ts";
 import { GuestNic, MAX_LAN_QUEUE } from "./guest-nic.ts";
 import { DEFAULT_TCP_LIMITS, GuestTcpTable } from "./guest-tcp.ts";
@@ -143,7 +144,14 @@ export class VmHost implements VmHostApi {
           throw new Error([...problems, `booting from scratch failed: ${why}`].join("; "));
         }
       }
-      this.attach(emulator, events, request.budgetPct, mac, request.outbound === true);
+      this.attach(
+        emulator,
+        events,
+        request.budgetPct,
+        mac,
+        request.outbound === true,
+        filesLayout(request.guest),
+      );
       if (restoredIndex === null) await waitForShell(request.guest, this.console, events);
       // Serial input sent in the same tick as the restore is overwritten by it.
       else await delay(0);
@@ -168,12 +176,13 @@ export class VmHost implements VmHostApi {
     budgetPct: number,
     mac: string,
     outbound: boolean,
+    layout: GuestFilesLayout,
   ): void {
     this.emulator = emulator;
     // Before the emulator first runs, so a guest booting from scratch reads the VM's MAC.
     this.nic = GuestNic.attach(emulator, mac, { outbound });
     this.nic.openLan((packet) => this.lan.push(packet));
-    this.files = GuestFiles.attach(emulator);
+    this.files = GuestFiles.attach(emulator, layout);
     this.console.attach(emulator, events);
     this.governor = governV86(emulator, budgetPct);
     this.meter.start(emulator);
@@ -320,6 +329,7 @@ export class VmHost implements VmHostApi {
       wallMs: usage?.wallMs ?? 0,
       instructions: this.meter.instructionCount,
       uptimeMs: this.meter.uptimeMs,
+      diskBytes: this.files?.usage().usedBytes ?? 0,
     };
   }
 
@@ -344,4 +354,9 @@ export class VmHost implements VmHostApi {
     await this.emulator?.destroy().catch(() => {});
     this.emulator = null;
   }
+}
+
+/** Where the guest's /files is in its 9p filesystem, and what that may hold. */
+function filesLayout(guest: GuestSource): GuestFilesLayout {
+  return guest.root ? { dir: "/files/", quotaBytes: guest.root.diskBytes } : FILES_ONLY_LAYOUT;
 }

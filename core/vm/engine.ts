@@ -62,7 +62,8 @@ export interface VmEngine {
   /** Stops the guest's clock (its state stays in memory, as it was) until `resume`. */
   pause(): Promise<void>;
   resume(): Promise<void>;
-  stats(): Promise<{ usedPct: number; instructions: number }>;
+  /** `diskBytes`: what the guest's disk holds (a Debian guest's root; absent where there is none). */
+  stats(): Promise<{ usedPct: number; instructions: number; diskBytes?: number }>;
   /**
    * Opens a TCP connection to `port` in the guest, and sends it `first` as soon as it is open
    * (one step, not two: in a worker that saves a round trip); absent where the guest has no network.

@@ -105,7 +105,10 @@ export class HostRuntime {
       now: this.now,
       intervalMs: () => o.settings().checkpointIntervalMs,
       budgetPct: () => o.settings().budgetPct,
-      sendRecord: (to, record) => this.send(to, { t: "checkpoint", record }),
+      sendRecord: (to, record) => {
+        this.send(to, { t: "checkpoint", record });
+        void this.reportDisk(record.payload.vmId);
+      },
       isCurrent: (h) => this.hosted.get(h.vm.vmId) === h,
       changed: () => this.changed(),
     });
@@ -235,9 +238,20 @@ export class HostRuntime {
       code,
       detail,
       outbound: h.view.outbound,
+      ...(h.view.diskBytes !== null && { diskBytes: h.view.diskBytes }),
     });
     for (const to of new Set([h.requester, ...h.viewers])) this.vmChannel.send(to, message);
     this.changed();
+  }
+
+  /** Tells the owner's tabs what the VM's disk holds now (after a checkpoint, which carries it). */
+  private async reportDisk(vmId: string): Promise<void> {
+    const h = this.hosted.get(vmId);
+    const stats = await h?.engine?.stats().catch(() => null);
+    if (!h || this.hosted.get(vmId) !== h || stats?.diskBytes === undefined) return;
+    if (stats.diskBytes === h.view.diskBytes) return;
+    h.view.diskBytes = stats.diskBytes;
+    this.status(h, h.view.state, h.view.detail);
   }
 
   private onMessage(remote: PeerAddress, m: VmMessage): void {
@@ -271,8 +285,17 @@ export class HostRuntime {
     const transcript = h.engine ? await h.engine.transcript() : "";
     const { vmId, epoch } = h.lease;
     this.send(remote, { t: "attached", vmId, transcript });
-    const { state, detail, outbound } = h.view;
-    this.send(remote, { t: "status", vmId, epoch, state, code: null, detail, outbound });
+    const { state, detail, outbound, diskBytes } = h.view;
+    this.send(remote, {
+      t: "status",
+      vmId,
+      epoch,
+      state,
+      code: null,
+      detail,
+      outbound,
+      ...(diskBytes !== null && { diskBytes }),
+    });
   }
 
   /**
@@ -442,6 +465,7 @@ export class HostRuntime {
         payment: null,
         // Fixed for the lease: the engine is told at its start (a changed setting applies to the next VM).
         outbound: this.o.settings().outboundAllowed === true,
+        diskBytes: null,
       },
       vm,
       lease,

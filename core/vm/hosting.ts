@@ -51,6 +51,8 @@ export interface HostedVm {
   payment: PaymentView | null;
   /** Whether its guest may reach the internet through this host (fixed when it starts here). */
   outbound: boolean;
+  /** What its disk held at its newest checkpoint (null: not known yet). */
+  diskBytes: number | null;
 }
 
 /** Where a hosted VM's checkpoints stand. */

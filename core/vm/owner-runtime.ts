@@ -260,7 +260,12 @@ export class OwnerRuntime {
           const state: OwnedState =
             m.state === "running" ? "running" : m.state === "restoring" ? "starting" : v.state;
           // The host of the current lease said so: this is what the page shows.
-          this.views.update(m.vmId, { state, detail: m.detail || v.detail, reportedAt: this.now() });
+          this.views.update(m.vmId, {
+            state,
+            detail: m.detail || v.detail,
+            reportedAt: this.now(),
+            ...(m.diskBytes !== undefined && { diskBytes: m.diskBytes }),
+          });
         }
         return;
       }

@@ -27,6 +27,8 @@ export interface OwnedVm {
   /** The image it was made from, and its memory (its record's). */
   imageId: string;
   memoryBytes: number;
+  /** What its disk held at its newest checkpoint, as its host said (null: not yet). */
+  diskBytes: number | null;
   state: OwnedState;
   host: PeerAddress | null;
   epoch: number;
@@ -81,6 +83,7 @@ export class OwnerViews {
         createdAt: vm.createdAt,
         imageId: vm.imageId,
         memoryBytes: vm.memoryBytes,
+        diskBytes: null,
         state,
         host: null,
         epoch: 0,

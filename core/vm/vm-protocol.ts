@@ -74,6 +74,8 @@ export type VmMessage =
       code: HostRefusal | null;
       detail: string;
       outbound: boolean;
+      /** What the VM's disk held at its newest checkpoint, when the host knows. */
+      diskBytes?: number;
     }
   /** Owner's tab → host: let me use the console (signed by the owner). */
   | { t: "attach"; grant: SignedEntry<AttachGrant> }
@@ -153,6 +155,7 @@ export function parseVmMessage(payload: Uint8Array): VmMessage | null {
         code: REFUSALS.has(m.code as HostRefusal) ? (m.code as HostRefusal) : null,
         detail: text(m.detail, 500),
         outbound: m.outbound === true,
+        ...(isCount(m.diskBytes) && { diskBytes: m.diskBytes }),
       };
     case "attach":
       return isObject(m.grant)

@@ -72,6 +72,7 @@ describe("the hosting log", () => {
     lastCheckpoint: null,
     payment: null,
     outbound: false,
+    diskBytes: null,
     ...over,
   });
 

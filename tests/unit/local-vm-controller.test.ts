@@ -83,6 +83,7 @@ class FakeWorker implements LocalVmWorker {
       busyMs: 0,
       wallMs: 0,
       instructions: 1e6,
+      diskBytes: 0,
       uptimeMs: 5000,
     }),
   };

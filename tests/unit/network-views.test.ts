@@ -20,6 +20,7 @@ const vm = (patch: Partial<OwnedVm> = {}): OwnedVm => ({
   createdAt: 0,
   imageId: "image",
   memoryBytes: 96 * 1024 * 1024,
+  diskBytes: null,
   state: "running",
   host: "hostpeer/tab",
   epoch: 3,

@@ -44,6 +44,16 @@ describe("vm protocol: a host's reports", () => {
       expect(parseVmMessage(raw({ ...status, outbound: said }))).toMatchObject({ outbound: false });
     expect(parseVmMessage(raw({ ...status, outbound: true }))).toMatchObject({ outbound: true });
   });
+
+  it("takes a VM's disk use only as a whole number of bytes", () => {
+    const status = { t: "status", vmId, epoch: 1, state: "running", code: null, detail: "", outbound: false };
+    expect(parseVmMessage(raw({ ...status, diskBytes: 104_857_600 }))).toMatchObject({ diskBytes: 104_857_600 });
+    for (const said of [-1, 1.5, "100", Number.NaN, 2 ** 60, null, {}]) {
+      const parsed = parseVmMessage(raw({ ...status, diskBytes: said }));
+      expect(parsed).not.toBeNull();
+      expect(parsed).not.toHaveProperty("diskBytes");
+    }
+  });
 });
 
 describe("owner traffic: the sum over a VM's leases", () => {
