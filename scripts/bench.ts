@@ -7,6 +7,7 @@ import { echoBench } from "./bench/echo.ts";
 import { filesBench } from "./bench/files.ts";
 import { firstVisitBench } from "./bench/first-visit.ts";
 import { foundationBench } from "./bench/foundation.ts";
+import { guestDebianBench } from "./bench/guest-debian.ts";
 import { ledgerBench } from "./bench/ledger.ts";
 import { niceBench } from "./bench/nice.ts";
 import { osNiceBench } from "./bench/os-nice.ts";
@@ -35,6 +36,7 @@ const sections: Record<
   files: filesBench,
   turn: turnBench,
   scale_out: scaleOutBench,
+  guest_debian: guestDebianBench,
 };
 
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
