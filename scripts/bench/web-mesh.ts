@@ -25,7 +25,10 @@ function inPage(visitor: Page, path: string, count: number, minBytes: number): P
         const t0 = performance.now();
         const res = await fetch(path, { cache: "no-store" });
         const bytes = (await res.arrayBuffer()).byteLength;
-        if (res.status !== 200 || bytes < minBytes) throw new Error(`${path}: ${res.status}, ${bytes} bytes`);
+        if (res.status !== 200 || bytes < minBytes)
+          throw new Error(
+            `${path}: ${res.status}, ${bytes} bytes (fetch ${i + 1} of ${count}; ${[...res.headers].map(([k, v]) => `${k}: ${v}`).join("; ")})`,
+          );
         times.push(performance.now() - t0);
       }
       return times;
