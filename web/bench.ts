@@ -11,7 +11,7 @@ import { systemClock } from "../core/util/clock.ts";
 import { simplePeerLinks } from "../transports/simple-peer-link.ts";
 import { standardSockets } from "../transports/websocket.ts";
 import type { StartResult, VmStats } from "../worker/api.ts";
-import { guestSource, imageState } from "./guest.ts";
+import { debianImage, smallImage } from "./guest.ts";
 import { VmWorker } from "./vm-worker.ts";
 
 let vm: VmWorker | null = null;
@@ -19,11 +19,16 @@ let tail = new ConsoleTail();
 let nonce = 1;
 
 const bench = {
-  async start(options: { cold: boolean; budgetPct: number }): Promise<StartResult> {
+  async start(options: {
+    cold: boolean;
+    budgetPct: number;
+    image?: "small" | "debian";
+  }): Promise<StartResult> {
     tail = new ConsoleTail();
     vm = new VmWorker();
+    const image = options.image === "debian" ? debianImage : smallImage;
     return vm.start(
-      { guest: guestSource(), states: options.cold ? [] : [imageState()], budgetPct: options.budgetPct },
+      { guest: image.source(), states: options.cold ? [] : [image.state()], budgetPct: options.budgetPct },
       { output: (bytes) => tail.push(bytes), progress: () => {} },
     );
   },
