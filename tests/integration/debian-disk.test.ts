@@ -1,0 +1,117 @@
+// The Debian guest in the VM host (worker/vm-host.ts in Node, real v86, the
+// repo's image; its state over HTTP from the real server, its 9p root read from
+// the image's files): what the guest writes on its disk, and a file uploaded
+// into /files, are in a sealed checkpoint and there again in a new host that
+// restores it; the disk's size counts the image's files and what was added.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConsoleTail, markCommand } from "../../core/guest/guest-console.ts";
+import { guestSourceOf, parseGuestManifest } from "../../core/guest/guest-manifest.ts";
+import { withTimeout } from "../../core/util/async.ts";
+import { createSignalingServer } from "../../signaling-server/server.ts";
+import type { BaseSource, GuestSource, StateSource } from "../../worker/api.ts";
+import { VmHost } from "../../worker/vm-host.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const imageDir = join(root, "public/guest-debian");
+const manifest = parseGuestManifest(JSON.parse(readFileSync(join(imageDir, "manifest.json"), "utf8")));
+const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
+
+let server: Awaited<ReturnType<typeof createSignalingServer>>;
+let dir: string;
+let guest: GuestSource;
+let image: Extract<StateSource, { kind: "url" }>;
+let base: BaseSource;
+const hosts: VmHost[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "spare-cycles-debian-"));
+  symlinkSync(imageDir, join(dir, "guest-debian"));
+  symlinkSync(createRequire(import.meta.url).resolve("v86/build/v86.wasm"), join(dir, "v86.wasm"));
+  server = createSignalingServer({ port: 0, staticDir: dir });
+  await server.ready;
+  const url = server.address().url;
+  const fs = manifest.filesystem!;
+  guest = {
+    ...guestSourceOf(manifest, (file) => `${url}/guest-debian/${file.path}`, `${url}/v86.wasm`),
+    // v86 in Node reads the root's files from disk.
+    root: {
+      indexUrl: join(imageDir, fs.index.path),
+      filesUrl: `${join(imageDir, fs.filesDir)}/`,
+      diskBytes: fs.contentBytes + 256 * 1024 * 1024,
+    },
+  };
+  const state = manifest.files.state;
+  image = {
+    kind: "url",
+    url: `${url}/guest-debian/${state.path}`,
+    sha256: state.sha256,
+    bytes: state.bytes,
+    transcript: manifest.consoleTranscript,
+    label: "The image's state",
+  };
+  base = { url: image.url, sha256: image.sha256, bytes: image.bytes };
+});
+
+afterAll(async () => {
+  for (const h of hosts) await h.destroy().catch(() => {});
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(states: StateSource[]) {
+  const host = new VmHost();
+  hosts.push(host);
+  const tail = new ConsoleTail();
+  await host.start(
+    { guest, states, budgetPct: 100, coldBoot: false },
+    { output: (bytes) => tail.push(bytes), progress: () => {} },
+  );
+  let nonce = 1;
+  const run = async (command: string, timeoutMs = 120_000) => {
+    const from = tail.end;
+    const marked = markCommand(command, nonce++);
+    host.input(new TextEncoder().encode(marked.line));
+    const at = await withTimeout(tail.waitFor(marked.done, from), timeoutMs, command);
+    return tail.since(from).slice(0, at - from);
+  };
+  return { host, run };
+}
+
+describe("a Debian VM's disk", () => {
+  it("keeps what the guest wrote and what was uploaded through a sealed checkpoint", async () => {
+    const first = await start([image]);
+    expect(await first.run(`python3 -c "print('py-' + str(6*7))"`)).toContain("py-42");
+    await first.run("mkdir -p /srv/site && echo disk-$((40+2)) > /srv/site/index.html && sync");
+    const data = new Uint8Array(randomBytes(300_000));
+    const id = first.host.fileUploadBegin("upload.bin", data.length);
+    first.host.fileUploadChunk(id, 0, data);
+    expect(await first.host.fileUploadEnd(id, sha256(data))).toBe("upload.bin");
+    expect(await first.run("sha256sum /files/upload.bin")).toContain(sha256(data));
+    const disk = first.host.stats().diskBytes;
+    expect(disk).toBeGreaterThanOrEqual(manifest.filesystem!.contentBytes + data.length);
+
+    const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, [
+      "encrypt",
+      "decrypt",
+    ]);
+    const context = "checkpoint/test/1/1";
+    const sealed = await first.host.sealedCheckpoint(key, context, base);
+    // A delta against the image: the written files and the changed memory, not the image again.
+    expect(sealed.sealed.byteLength).toBeLessThan(5 * 1024 * 1024);
+    await first.host.destroy();
+
+    const second = await start([
+      { kind: "sealed", bytes: sealed.sealed, key, context, base, transcript: "", label: "The checkpoint" },
+    ]);
+    expect(await second.run("cat /srv/site/index.html")).toContain("disk-42");
+    expect(await second.run("sha256sum /files/upload.bin")).toContain(sha256(data));
+    expect(second.host.fileList()).toContainEqual({ name: "upload.bin", bytes: data.length });
+    expect(second.host.stats().diskBytes).toBe(disk);
+  }, 240_000);
+});
