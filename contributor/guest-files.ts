@@ -12,7 +12,6 @@ import type { EngineImage } from "../web/vm-engine.ts";
 import type { GuestSource, StateSource } from "../worker/api.ts";
 
 const publicDir = fileURLToPath(new URL("../public/", import.meta.url));
-const guestDir = `${publicDir}guest/`;
 /** What a Debian VM may write beyond the image's files (web/guest.ts DEBIAN_DISK_EXTRA_BYTES). */
 const DEBIAN_DISK_EXTRA_BYTES = 256 * 1024 * 1024;
 

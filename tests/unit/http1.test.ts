@@ -94,7 +94,7 @@ describe("HTTP/1.1 answers from a guest", () => {
       ["SSH-2.0-OpenSSH\r\n\r\n", {}],
       [`HTTP/1.1 200 OK\r\nX: ${"a".repeat(2000)}\r\n\r\n`, {}],
       ["HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n", {}],
-      ["HTTP/1.1 200 OK\r\n\r\n" + "x".repeat(2000), {}],
+      [`HTTP/1.1 200 OK\r\n\r\n${"x".repeat(2000)}`, {}],
       ["HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", { close: true }],
       ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", {}],
       ["HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", {}],

@@ -47,7 +47,9 @@ describe("vm protocol: a host's reports", () => {
 
   it("takes a VM's disk use only as a whole number of bytes", () => {
     const status = { t: "status", vmId, epoch: 1, state: "running", code: null, detail: "", outbound: false };
-    expect(parseVmMessage(raw({ ...status, diskBytes: 104_857_600 }))).toMatchObject({ diskBytes: 104_857_600 });
+    expect(parseVmMessage(raw({ ...status, diskBytes: 104_857_600 }))).toMatchObject({
+      diskBytes: 104_857_600,
+    });
     for (const said of [-1, 1.5, "100", Number.NaN, 2 ** 60, null, {}]) {
       const parsed = parseVmMessage(raw({ ...status, diskBytes: said }));
       expect(parsed).not.toBeNull();
