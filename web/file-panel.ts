@@ -6,7 +6,7 @@
 
 import { errorMessage } from "../core/util/errors.ts";
 import { formatBytes } from "../core/util/format.ts";
-import { downloadThrough, FileCancel, uploadThrough } from "../core/vm/file-pump.ts";
+import { downloadDiskThrough, downloadThrough, FileCancel, uploadThrough } from "../core/vm/file-pump.ts";
 import { checkFileSize, type GuestFileEntry, type GuestFilePort } from "../core/vm/file-transfer.ts";
 import { downloadFile } from "./download.ts";
 import { Lifetime } from "./lifetime.ts";
@@ -23,6 +23,12 @@ export class FilePanel {
   private readonly input = make("input", { type: "file", hidden: true });
   private readonly pick = make("button", { type: "button", textContent: "Upload a file…" });
   private readonly refresh = make("button", { type: "button", textContent: "Show files in /files" });
+  /** Shown for a VM with a disk of its own (the Debian guest): all of it as one tar.gz. */
+  private readonly diskButton = make("button", {
+    type: "button",
+    textContent: "Download the whole disk",
+    hidden: true,
+  });
   private readonly progress = make("progress", { hidden: true });
   private readonly status = make("span", { className: "muted" });
   private readonly cancelButton = make("button", { type: "button", textContent: "Cancel", hidden: true });
@@ -40,7 +46,15 @@ export class FilePanel {
     this.status.setAttribute("aria-live", "polite");
     this.input.setAttribute("aria-label", "File to put in the VM's /files");
     const bar = make("div", { className: "toolbar" });
-    bar.append(this.pick, this.refresh, this.input, this.progress, this.cancelButton, this.status);
+    bar.append(
+      this.pick,
+      this.refresh,
+      this.diskButton,
+      this.input,
+      this.progress,
+      this.cancelButton,
+      this.status,
+    );
     root.replaceChildren(bar, this.list);
     const { signal } = this.lifetime;
     this.pick.addEventListener("click", () => this.input.click(), { signal });
@@ -54,6 +68,7 @@ export class FilePanel {
       { signal },
     );
     this.refresh.addEventListener("click", () => void this.showList(), { signal });
+    this.diskButton.addEventListener("click", () => void this.downloadDisk(), { signal });
     this.cancelButton.addEventListener("click", () => this.cancel?.cancel(), { signal });
     dropTarget.addEventListener(
       "dragover",
@@ -82,6 +97,11 @@ export class FilePanel {
     if (!available) this.list.replaceChildren();
   }
 
+  /** Whether the VM behind the panel has a disk of its own to download whole. */
+  setDisk(hasDisk: boolean): void {
+    this.diskButton.hidden = !hasDisk;
+  }
+
   dispose(): void {
     this.cancel?.cancel();
     this.lifetime.end();
@@ -107,6 +127,20 @@ export class FilePanel {
       const file = await downloadThrough(this.requirePort(), name, { cancel, onProgress });
       downloadFile(file.name, file.data as Uint8Array<ArrayBuffer>, "application/octet-stream");
       return `Downloaded /files/${file.name} (${formatBytes(file.data.length)}, SHA-256 ${file.sha256.slice(0, 12)}…)`;
+    });
+  }
+
+  private async downloadDisk(): Promise<boolean> {
+    return this.transfer("Packing the VM's disk (it reads every file first)", async (cancel, onProgress) => {
+      const file = await downloadDiskThrough(this.requirePort(), {
+        cancel,
+        onProgress: (done, total) => {
+          onProgress(done, total);
+          this.status.textContent = `Downloading the VM's disk… ${formatBytes(done)} of ${formatBytes(total)}`;
+        },
+      });
+      downloadFile(file.name, file.data as Uint8Array<ArrayBuffer>, "application/gzip");
+      return `Downloaded the whole disk as ${file.name} (${formatBytes(file.data.length)}, SHA-256 ${file.sha256.slice(0, 12)}…)`;
     });
   }
 

@@ -307,6 +307,7 @@ export class MyVmsPage {
       notice: (text) => this.shell.write(`\r\n[${text}]\r\n`),
     });
     this.files?.setAvailable(true);
+    this.files?.setDisk(this.choice.hasDisk(v.imageId));
     this.shell.focus();
     this.render();
   }

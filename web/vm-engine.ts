@@ -55,6 +55,7 @@ export interface HostHandle {
     fileDownloadBegin?(name: string): Promise<GuestFileDownload>;
     fileDownloadChunk?(id: number, offset: number, maxBytes?: number): Uint8Array | Promise<Uint8Array>;
     fileDownloadEnd?(id: number): unknown;
+    fileSnapshotBegin?(): Promise<GuestFileDownload>;
   };
   dispose(): Promise<void>;
 }
@@ -153,6 +154,7 @@ export function createVmEngine(o: EngineOptions): VmEngine {
         fileDownloadBegin: (name) => api.fileDownloadBegin!(name),
         fileDownloadChunk: async (id, offset, maxBytes) => api.fileDownloadChunk!(id, offset, maxBytes),
         fileDownloadEnd: async (id) => void (await api.fileDownloadEnd!(id)),
+        ...(api.fileSnapshotBegin && { fileSnapshotBegin: () => api.fileSnapshotBegin!() }),
       };
       return port;
     },

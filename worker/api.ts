@@ -204,6 +204,8 @@ export interface GuestFilesApi {
   fileDownloadBegin(name: string): Promise<GuestFileDownload>;
   fileDownloadChunk(id: number, offset: number, maxBytes?: number): Uint8Array;
   fileDownloadEnd(id: number): void;
+  /** The whole disk of a guest whose root is the 9p filesystem, as a tar.gz download (refused otherwise). */
+  fileSnapshotBegin(): Promise<GuestFileDownload>;
 }
 
 export interface VmHostApi extends GuestTcpApi, GuestLanApi, GuestFilesApi {

@@ -17,6 +17,7 @@ import {
   TransferTable,
   UploadBuffer,
 } from "../core/vm/file-transfer.ts";
+import { type DiskFs, DiskTooBig, packDisk } from "./disk-snapshot.ts";
 import type { GuestFilesLayout } from "./guest-files-options.ts";
 
 /** What all of /files may hold (the guest's writes past it are dropped). */
@@ -59,6 +60,8 @@ interface Download {
 export class GuestFiles {
   private readonly uploads = new TransferTable<UploadBuffer>("upload");
   private readonly downloads = new TransferTable<Download>("download");
+  /** A disk snapshot is being packed (one at a time: it reads every file). */
+  private packing = false;
 
   private constructor(
     private readonly emulator: V86,
@@ -136,6 +139,28 @@ export class GuestFiles {
     const data = (await this.emulator.read_file(this.path(clean))).slice();
     const id = this.downloads.add({ data });
     return { id, name: clean, bytes: data.length, sha256: await sha256Hex(data) };
+  }
+
+  /** The whole disk, packed as a tar.gz, to read in pieces (only a guest whose root this filesystem is). */
+  async snapshotBegin(now = new Date()): Promise<GuestFileDownload> {
+    if (this.layout.dir === "/")
+      throw new FileTransferError("this VM has no disk of its own: its files are in /files");
+    if (this.packing) throw new FileTransferError("the disk is being packed already");
+    this.packing = true;
+    try {
+      const data = await packDisk(
+        this.fs as unknown as DiskFs,
+        (path) => this.emulator.read_file(path),
+        this.layout.quotaBytes,
+      );
+      const id = this.downloads.add({ data });
+      const name = `disk-${now.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.tar.gz`;
+      return { id, name, bytes: data.length, sha256: await sha256Hex(data) };
+    } catch (err) {
+      throw err instanceof DiskTooBig ? new FileTransferError(err.message) : err;
+    } finally {
+      this.packing = false;
+    }
   }
 
   downloadChunk(id: number, offset: number, maxBytes = MAX_FILE_CHUNK_BYTES): Uint8Array {

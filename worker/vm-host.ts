@@ -261,6 +261,10 @@ export class VmHost implements VmHostApi {
     this.files?.downloadEnd(id);
   }
 
+  fileSnapshotBegin(): Promise<GuestFileDownload> {
+    return this.guestFiles().snapshotBegin();
+  }
+
   private guestFiles(): GuestFiles {
     if (!this.files) throw new Error("no VM is running");
     return this.files;

@@ -29,6 +29,8 @@ import {
 const PIECES_IN_FLIGHT = 3;
 /** How long one call may wait for its answer. */
 const CALL_TIMEOUT_MS = 30_000;
+/** Packing a whole disk reads every file of it first (the image's too, which its host may fetch). */
+const SNAPSHOT_TIMEOUT_MS = 180_000;
 
 type Call = FileRequest extends infer R
   ? R extends FileRequest
@@ -68,7 +70,10 @@ export class FileClients {
 
   /** The files of VM `vmId`, at whatever host `hostOf` names at each call. */
   port(vmId: string, hostOf: () => PeerAddress | null): GuestFilePort {
-    const call = async (c: Call): Promise<{ value: unknown; chunk: Uint8Array | null }> => {
+    const call = async (
+      c: Call,
+      timeoutMs = CALL_TIMEOUT_MS,
+    ): Promise<{ value: unknown; chunk: Uint8Array | null }> => {
       const host = hostOf();
       if (!host) throw new FileTransferError("the VM has no host right now");
       const rq = this.nextRq++;
@@ -80,7 +85,7 @@ export class FileClients {
       }
       let answer: FileAnswer;
       try {
-        answer = await withTimeout(answered, CALL_TIMEOUT_MS, "the VM's host", this.clock);
+        answer = await withTimeout(answered, timeoutMs, "the VM's host", this.clock);
       } finally {
         this.waiting.delete(rq);
       }
@@ -113,6 +118,8 @@ export class FileClients {
       },
       fileList: async () => expect(isEntries)(await call({ op: "list" })),
       fileDownloadBegin: async (name) => expect(isDownload)(await call({ op: "downloadBegin", name })),
+      fileSnapshotBegin: async () =>
+        expect(isDownload)(await call({ op: "snapshotBegin" }, SNAPSHOT_TIMEOUT_MS)),
       // A bigger piece asked for comes as several, a few in flight at once (reads keep no order).
       fileDownloadChunk: async (transfer, offset, maxBytes = REMOTE_FILE_CHUNK_BYTES) => {
         const want = Math.max(0, Math.min(maxBytes, MAX_FILE_CHUNK_BYTES));

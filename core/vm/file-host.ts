@@ -133,6 +133,13 @@ export class FileHost {
         this.drop(remote, m.vmId, "download", m.transfer);
         await port.fileDownloadEnd(m.transfer);
         return { value: null };
+      case "snapshotBegin": {
+        if (!port.fileSnapshotBegin)
+          throw new Error("this VM has no disk of its own: its files are in /files");
+        const started = await port.fileSnapshotBegin();
+        this.note(remote, m.vmId, { port, kind: "download", transfer: started.id });
+        return { value: started };
+      }
     }
   }
 

@@ -27,7 +27,8 @@ type Call =
   | { op: "uploadCancel"; transfer: number }
   | { op: "downloadBegin"; name: string }
   | { op: "downloadChunk"; transfer: number; offset: number; maxBytes: number }
-  | { op: "downloadEnd"; transfer: number };
+  | { op: "downloadEnd"; transfer: number }
+  | { op: "snapshotBegin" };
 
 export type FileRequest = { t: "req"; rq: number; vmId: string } & Call;
 
@@ -46,6 +47,7 @@ const OPS = new Set<Call["op"]>([
   "downloadBegin",
   "downloadChunk",
   "downloadEnd",
+  "snapshotBegin",
 ]);
 
 export function encodeFileMessage(message: FileMessage): Uint8Array {
@@ -83,6 +85,7 @@ export function parseFileMessage(payload: Uint8Array): FileMessage | null {
   const op = m.op as Call["op"];
   switch (op) {
     case "list":
+    case "snapshotBegin":
       return body.length === 0 ? { ...base, op } : null;
     case "uploadBegin":
     case "downloadBegin":

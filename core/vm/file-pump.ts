@@ -7,7 +7,9 @@ import { sha256Hex } from "../util/bytes.ts";
 import {
   checkFileSize,
   FileTransferError,
+  type GuestFileDownload,
   type GuestFilePort,
+  MAX_DISK_SNAPSHOT_BYTES,
   MAX_FILE_CHUNK_BYTES,
 } from "./file-transfer.ts";
 
@@ -72,8 +74,28 @@ export async function downloadThrough(
 ): Promise<DownloadedFile> {
   o.cancel?.check();
   const started = await port.fileDownloadBegin(name);
+  return fetchStarted(port, started, o, checkFileSize);
+}
+
+/** Fetches the VM's whole disk, packed as a tar.gz by its host, checked against the SHA-256 it gave. */
+export async function downloadDiskThrough(port: GuestFilePort, o: PumpOptions = {}): Promise<DownloadedFile> {
+  if (!port.fileSnapshotBegin) throw new FileTransferError("this VM has no disk of its own");
+  o.cancel?.check();
+  const started = await port.fileSnapshotBegin();
+  return fetchStarted(port, started, o, (bytes) => {
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > MAX_DISK_SNAPSHOT_BYTES)
+      throw new FileTransferError("the disk's snapshot is too big to download here");
+  });
+}
+
+async function fetchStarted(
+  port: GuestFilePort,
+  started: GuestFileDownload,
+  o: PumpOptions,
+  checkSize: (bytes: number) => void,
+): Promise<DownloadedFile> {
   try {
-    checkFileSize(started.bytes);
+    checkSize(started.bytes);
     const data = new Uint8Array(started.bytes);
     const chunkBytes = Math.min(o.chunkBytes ?? MAX_FILE_CHUNK_BYTES, MAX_FILE_CHUNK_BYTES);
     o.onProgress?.(0, started.bytes);

@@ -44,7 +44,15 @@ export interface GuestFilePort {
   fileDownloadBegin(name: string): Promise<GuestFileDownload>;
   fileDownloadChunk(id: number, offset: number, maxBytes?: number): Promise<Uint8Array>;
   fileDownloadEnd(id: number): Promise<void>;
+  /**
+   * Optional: the VM's whole disk (a Debian guest's root) packed as a tar.gz, to
+   * read in pieces like a download; absent where a VM has no disk of its own.
+   */
+  fileSnapshotBegin?(): Promise<GuestFileDownload>;
 }
+
+/** The most a whole-disk snapshot may take, packed (it is made and fetched in memory). */
+export const MAX_DISK_SNAPSHOT_BYTES = 512 * 1024 * 1024;
 
 const mib = (bytes: number) => `${Math.round(bytes / (1024 * 1024))} MiB`;
 

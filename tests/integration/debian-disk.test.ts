@@ -2,9 +2,12 @@
 // repo's image; its state over HTTP from the real server, its 9p root read from
 // the image's files): what the guest writes on its disk, and a file uploaded
 // into /files, are in a sealed checkpoint and there again in a new host that
-// restores it; the disk's size counts the image's files and what was added.
+// restores it; the disk's size counts the image's files and what was added; and
+// the whole disk downloads as a tar.gz that GNU tar reads.
+
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -113,5 +116,28 @@ describe("a Debian VM's disk", () => {
     expect(await second.run("sha256sum /files/upload.bin")).toContain(sha256(data));
     expect(second.host.fileList()).toContainEqual({ name: "upload.bin", bytes: data.length });
     expect(second.host.stats().diskBytes).toBe(disk);
+
+    // The whole disk as one download: a tar.gz that GNU tar reads, with the image's files and the new ones.
+    const started = await second.host.fileSnapshotBegin();
+    expect(started.name).toMatch(/^disk-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\.tar\.gz$/);
+    const packed = new Uint8Array(started.bytes);
+    for (let offset = 0; offset < started.bytes; ) {
+      const chunk = second.host.fileDownloadChunk(started.id, offset);
+      packed.set(chunk, offset);
+      offset += chunk.length;
+    }
+    second.host.fileDownloadEnd(started.id);
+    expect(sha256(packed)).toBe(started.sha256);
+    const archive = join(dir, started.name);
+    writeFileSync(archive, packed);
+    const listing = execFileSync("tar", ["-tvzf", archive], { maxBuffer: 64 * 1024 * 1024 }).toString();
+    expect(listing).toMatch(/^lrwxrwxrwx .* bin -> usr\/bin$/m);
+    expect(listing).toMatch(/^-rwxr-xr-x 0\/0 .* usr\/bin\/python3\.11$/m);
+    expect(listing).toMatch(/ files\/upload\.bin$/m);
+    const out = join(dir, "unpacked");
+    mkdirSync(out);
+    execFileSync("tar", ["-xzf", archive, "-C", out, "srv", "files", "usr/sbin/spare-init"]);
+    expect(readFileSync(join(out, "srv/site/index.html"), "utf8")).toBe("disk-42\n");
+    expect(sha256(readFileSync(join(out, "files/upload.bin")))).toBe(sha256(data));
   }, 240_000);
 });

@@ -77,6 +77,8 @@ describe("the files channel", () => {
     expect(parseFileMessage(encodeFileMessage(answer))).toEqual(answer);
     const refused = { t: "res", rq: 3, ok: false, error: "no" } as const;
     expect(parseFileMessage(encodeFileMessage(refused))).toEqual(refused);
+    const snapshot = { t: "req", rq: 4, vmId: VM, op: "snapshotBegin" } as const;
+    expect(parseFileMessage(encodeFileMessage(snapshot))).toEqual(snapshot);
   });
 
   it("parses what a hostile peer sends to null", () => {
@@ -101,6 +103,7 @@ describe("the files channel", () => {
       raw({ ...base, op: "downloadChunk", transfer: 1, offset: -5, maxBytes: 10 }),
       raw({ ...base, rq: "1", op: "list" }),
       raw({ t: "res", rq: 1, ok: "yes" }),
+      raw({ ...base, op: "snapshotBegin" }, new Uint8Array([1])),
       new Uint8Array(2 * 1024 * 1024),
     ];
     for (const payload of hostile) expect(parseFileMessage(payload)).toBeNull();

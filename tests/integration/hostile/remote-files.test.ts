@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryNetwork, MemorySignalingHub } from "../../../core/net/memory-transport.ts";
 import { encodeFileMessage, FILES_PROTOCOL, parseFileMessage } from "../../../core/vm/file-protocol.ts";
-import { downloadThrough, uploadThrough } from "../../../core/vm/file-pump.ts";
+import { downloadDiskThrough, downloadThrough, uploadThrough } from "../../../core/vm/file-pump.ts";
 import { eventually } from "../../helpers/eventually.ts";
 import { addPeer, attachShell, hostOf, settled, stopAll } from "../vm-peers.ts";
 
@@ -47,6 +47,9 @@ describe("files of a remote VM", () => {
     await expect(theirs.fileList()).rejects.toThrow(/may not move files of that VM/);
     await expect(theirs.fileDownloadBegin("up.bin")).rejects.toThrow(/may not move files of that VM/);
     await expect(uploadThrough(theirs, "evil.bin", new Uint8Array(10))).rejects.toThrow(/may not move files/);
+    // Nor the whole disk; and a VM without a disk of its own (this one's files are /files) has none to give.
+    await expect(downloadDiskThrough(theirs)).rejects.toThrow(/may not move files of that VM/);
+    await expect(downloadDiskThrough(port)).rejects.toThrow(/no disk of its own/);
 
     // A stranger forging raw calls, even with a transfer id the owner holds: no answer but a refusal.
     const started = await port.fileUploadBegin("pending.bin", 4);
