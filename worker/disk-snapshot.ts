@@ -19,20 +19,20 @@ export interface DiskFs {
 
 export class DiskTooBig extends Error {}
 
+/** Files read ahead of the one being packed. */
+const READ_AHEAD = 16;
+
 /** The tar.gz of everything under `/` of `fs`; `readFile` gives a file's contents (v86's read_file). */
 export async function packDisk(
   fs: DiskFs,
   readFile: (path: string) => Promise<Uint8Array>,
   maxBytes: number,
 ): Promise<Uint8Array> {
-  const gzip = new CompressionStream("gzip");
-  const writer = gzip.writable.getWriter();
-  const packed = new Response(gzip.readable).arrayBuffer();
+  // Every entry first (metadata only), then the files' contents, a few read ahead at once:
+  // the image's files come over the network one by one, and one at a time took a minute.
+  const entries: { path: string; file: boolean; make: (data: Uint8Array) => TarEntry }[] = [];
   let total = 0;
-  const write = async (blocks: Uint8Array[]) => {
-    for (const block of blocks) await writer.write(block as Uint8Array<ArrayBuffer>);
-  };
-  const visit = async (dir: string): Promise<void> => {
+  const visit = (dir: string): void => {
     for (const name of [...(fs.read_dir(dir) ?? [])].sort()) {
       const path = dir === "/" ? `/${name}` : `${dir}/${name}`;
       const inode = fs.inodes[fs.SearchPath(path).id];
@@ -45,30 +45,57 @@ export async function packDisk(
         gid: inode.gid,
       };
       const type = inode.mode & S_IFMT;
-      let entry: TarEntry | null = null;
-      if (type === S_IFDIR) entry = { type: "dir", ...meta };
-      else if (type === S_IFLNK) entry = { type: "symlink", ...meta, target: inode.symlink };
-      else if (type === S_IFREG) {
+      if (type === S_IFDIR) {
+        entries.push({ path, file: false, make: () => ({ type: "dir", ...meta }) });
+        visit(path);
+      } else if (type === S_IFLNK) {
+        const target = inode.symlink;
+        entries.push({ path, file: false, make: () => ({ type: "symlink", ...meta, target }) });
+      } else if (type === S_IFREG) {
         total += inode.size;
         if (total > maxBytes)
           throw new DiskTooBig(
             `the disk holds more than ${Math.round(maxBytes / 2 ** 20)} MiB: too much for one download`,
           );
-        // A copy: the guest may write the file while it is packed.
-        entry = { type: "file", ...meta, data: (await readFile(path)).slice() };
+        entries.push({ path, file: true, make: (data) => ({ type: "file", ...meta, data }) });
       }
-      if (!entry) continue; // devices, sockets, FIFOs: the guest makes its own
-      await write(tarEntry(entry));
-      if (type === S_IFDIR) await visit(path);
+      // Devices, sockets, FIFOs: the guest makes its own.
+    }
+  };
+  visit("/");
+
+  const gzip = new CompressionStream("gzip");
+  const writer = gzip.writable.getWriter();
+  const packed = new Response(gzip.readable).arrayBuffer();
+  // A copy of each file: the guest may write it while it is packed.
+  const contents = new Map<number, Promise<Uint8Array>>();
+  const readAhead = (from: number) => {
+    for (let i = from; i < entries.length && contents.size < READ_AHEAD; i++) {
+      const e = entries[i]!;
+      if (e.file && !contents.has(i))
+        contents.set(
+          i,
+          readFile(e.path).then((d) => d.slice()),
+        );
     }
   };
   try {
-    await visit("/");
-    await write([tarEnd()]);
+    for (let i = 0; i < entries.length; i++) {
+      readAhead(i);
+      const e = entries[i]!;
+      let data: Uint8Array = new Uint8Array(0);
+      if (e.file) {
+        data = await contents.get(i)!;
+        contents.delete(i);
+      }
+      for (const block of tarEntry(e.make(data))) await writer.write(block as Uint8Array<ArrayBuffer>);
+    }
+    await writer.write(tarEnd() as Uint8Array<ArrayBuffer>);
     await writer.close();
   } catch (err) {
     await writer.abort(err).catch(() => {});
     await packed.catch(() => {});
+    for (const pending of contents.values()) pending.catch(() => {});
     throw err;
   }
   return new Uint8Array(await packed);

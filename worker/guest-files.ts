@@ -165,8 +165,9 @@ export class GuestFiles {
 
   downloadChunk(id: number, offset: number, maxBytes = MAX_FILE_CHUNK_BYTES): Uint8Array {
     const { data } = this.downloads.get(id);
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > data.length)
-      throw new FileTransferError("no such piece of the file");
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new FileTransferError("no such piece of the file");
+    // Past the end: nothing (a remote tab asks for a few pieces at once, and the file may end in the first).
+    if (offset >= data.length) return new Uint8Array(0);
     const end = Math.min(data.length, offset + Math.max(0, Math.min(maxBytes, MAX_FILE_CHUNK_BYTES)));
     return data.slice(offset, end);
   }

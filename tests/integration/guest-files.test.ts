@@ -66,6 +66,17 @@ describe("files in and out of the guest", () => {
     expect(got.sha256).toBe(inGuest);
   }, 180_000);
 
+  it("answers a piece asked past a file's end with nothing, as a remote tab asks several at once", async () => {
+    await vm.run("printf small > /files/small.txt");
+    const started = await vm.host.fileDownloadBegin("small.txt");
+    // A remote tab's first batch: pieces at 0, 60 KiB and 120 KiB of a 5-byte file.
+    expect(new TextDecoder().decode(vm.host.fileDownloadChunk(started.id, 0, 60 * 1024))).toBe("small");
+    expect(vm.host.fileDownloadChunk(started.id, 60 * 1024, 60 * 1024)).toHaveLength(0);
+    expect(vm.host.fileDownloadChunk(started.id, 120 * 1024, 60 * 1024)).toHaveLength(0);
+    expect(() => vm.host.fileDownloadChunk(started.id, -1)).toThrow(/no such piece/);
+    vm.host.fileDownloadEnd(started.id);
+  }, 60_000);
+
   it("keeps /files across a snapshot and restore", async () => {
     const data = new TextEncoder().encode("kept with the VM\n");
     await upload(vm.host, "note.txt", data);
