@@ -55,8 +55,10 @@ describe("the remote shell's echo", () => {
 
     // Painted from shared memory in a frame's callback, for most keys.
     expect(framePaints).toBeGreaterThan(KEYSTROKES / 2);
-    // A frame late is about 2.5× the local echo (16.7 ms on top of ~10 ms).
-    expect(remoteMs / localMs, `remote ${remoteMs} ms, local ${localMs} ms`).toBeLessThan(1.5);
+    // A frame late is a frame's time (16.7 ms) on top of the local echo; the same frame is a few
+    // ms more at most (the key and its echo cross two workers and the link). A ratio misjudged a
+    // fast local echo: 10.7 against 6.9 ms is the same frame.
+    expect(remoteMs - localMs, `remote ${remoteMs} ms, local ${localMs} ms`).toBeLessThan(8);
 
     // And it is a working shell.
     await runIn(owner, "#remote-terminal", "echo answer-$((6*7))", 3);
