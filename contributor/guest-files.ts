@@ -7,13 +7,16 @@ import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { type GuestManifest, guestSourceOf, parseGuestManifest } from "../core/guest/guest-manifest.ts";
+import {
+  type GuestManifest,
+  guestSourceOf,
+  parseGuestManifest,
+  rootDiskBytes,
+} from "../core/guest/guest-manifest.ts";
 import type { EngineImage } from "../web/vm-engine.ts";
 import type { GuestSource, StateSource } from "../worker/api.ts";
 
 const publicDir = fileURLToPath(new URL("../public/", import.meta.url));
-/** What a Debian VM may write beyond the image's files (web/guest.ts DEBIAN_DISK_EXTRA_BYTES). */
-const DEBIAN_DISK_EXTRA_BYTES = 256 * 1024 * 1024;
 
 export interface GuestFiles {
   manifest: GuestManifest;
@@ -71,7 +74,7 @@ export async function serveGuestFiles(): Promise<GuestFiles> {
           root: {
             indexUrl: `${publicDir}${dir}/${root.index.path}`,
             filesUrl: `${publicDir}${dir}/${root.filesDir}`,
-            diskBytes: root.contentBytes + DEBIAN_DISK_EXTRA_BYTES,
+            diskBytes: rootDiskBytes(root),
           },
         }),
       }),

@@ -8,13 +8,12 @@ import {
   type GuestManifest,
   guestSourceOf,
   parseGuestManifest,
+  rootDiskBytes,
 } from "../core/guest/guest-manifest.ts";
 import manifestJson from "../public/guest/manifest.json";
 import debianManifestJson from "../public/guest-debian/manifest.json";
 import type { GuestSource, StateSource } from "../worker/api.ts";
 
-/** What a Debian VM may write on its disk beyond the image's own files (held in the host's memory). */
-export const DEBIAN_DISK_EXTRA_BYTES = 256 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
 export interface GuestImage {
@@ -55,7 +54,7 @@ function makeImage(
             indexUrl: fileUrl(root.index),
             // Files are named by their contents' SHA-256: no version query needed.
             filesUrl: new URL(`${dir}/${root.filesDir}`, document.baseURI).href,
-            diskBytes: root.contentBytes + DEBIAN_DISK_EXTRA_BYTES,
+            diskBytes: rootDiskBytes(root),
           },
         }),
       };

@@ -42,6 +42,14 @@ export interface GuestFilesystem {
   contentBytes: number;
 }
 
+/** What a VM whose root is a 9p filesystem may write beyond its image's files (held in its host's memory). */
+export const ROOT_DISK_EXTRA_BYTES = 256 * 1024 * 1024;
+
+/** The whole disk such a VM may hold: its image's files and what it writes. */
+export function rootDiskBytes(fs: GuestFilesystem): number {
+  return fs.contentBytes + ROOT_DISK_EXTRA_BYTES;
+}
+
 export interface GuestManifest {
   schema: 1;
   imageId: string;

@@ -13,12 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConsoleTail, markCommand } from "../../core/guest/guest-console.ts";
-import { guestSourceOf, parseGuestManifest } from "../../core/guest/guest-manifest.ts";
-import { withTimeout } from "../../core/util/async.ts";
+import { guestSourceOf, parseGuestManifest, rootDiskBytes } from "../../core/guest/guest-manifest.ts";
 import { createSignalingServer } from "../../signaling-server/server.ts";
 import type { BaseSource, GuestSource, StateSource } from "../../worker/api.ts";
-import { VmHost } from "../../worker/vm-host.ts";
+import type { VmHost } from "../../worker/vm-host.ts";
+import { startHost } from "../helpers/guest-host.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const imageDir = join(root, "public/guest-debian");
@@ -46,7 +45,7 @@ beforeAll(async () => {
     root: {
       indexUrl: join(imageDir, fs.index.path),
       filesUrl: `${join(imageDir, fs.filesDir)}/`,
-      diskBytes: fs.contentBytes + 256 * 1024 * 1024,
+      diskBytes: rootDiskBytes(fs),
     },
   };
   const state = manifest.files.state;
@@ -67,23 +66,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A VM host restoring one of `states` (never booting from scratch), as the shared helper starts them. */
 async function start(states: StateSource[]) {
-  const host = new VmHost();
-  hosts.push(host);
-  const tail = new ConsoleTail();
-  await host.start(
-    { guest, states, budgetPct: 100, coldBoot: false },
-    { output: (bytes) => tail.push(bytes), progress: () => {} },
+  const vm = await startHost(
+    { guest, imageState: image, close: async () => {} },
+    { states, coldBoot: false },
   );
-  let nonce = 1;
-  const run = async (command: string, timeoutMs = 120_000) => {
-    const from = tail.end;
-    const marked = markCommand(command, nonce++);
-    host.input(new TextEncoder().encode(marked.line));
-    const at = await withTimeout(tail.waitFor(marked.done, from), timeoutMs, command);
-    return tail.since(from).slice(0, at - from);
-  };
-  return { host, run };
+  hosts.push(vm.host);
+  return vm;
 }
 
 describe("a Debian VM's disk", () => {
