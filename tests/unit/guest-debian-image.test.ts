@@ -2,35 +2,21 @@
 // SHA256SUMS, its manifest and its 9p index say: every file the index names is
 // there, and unpacks to the contents its name (their SHA-256) promises.
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { decompress } from "fzstd";
 import { describe, expect, it } from "vitest";
 import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
+import { listImageFiles, readImageSums } from "../helpers/guest-image-files.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const guestDir = join(root, "public/guest-debian");
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const full = join(dir, name);
-    return statSync(full).isDirectory() ? listFiles(full) : [relative(guestDir, full)];
-  });
-}
-
-const sums = new Map(
-  readFileSync(join(guestDir, "SHA256SUMS"), "utf8")
-    .trim()
-    .split("\n")
-    .map((line) => {
-      const match = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
-      if (!match) throw new Error(`bad SHA256SUMS line: ${line}`);
-      return [match[2]!, match[1]!] as const;
-    }),
-);
+const listFiles = () => listImageFiles(guestDir);
+const sums = readImageSums(guestDir);
 const manifest = parseGuestManifest(JSON.parse(readFileSync(join(guestDir, "manifest.json"), "utf8")));
 const filesystem = manifest.filesystem!;
 
@@ -58,7 +44,7 @@ function entries(): Map<string, Entry> {
 
 describe("public/guest-debian", () => {
   it("matches SHA256SUMS, which lists every file but the content-addressed ones", () => {
-    const files = listFiles(guestDir)
+    const files = listFiles()
       .filter((f) => f !== "SHA256SUMS" && !f.startsWith(filesystem.filesDir))
       .sort();
     expect([...sums.keys()].sort()).toEqual(files);

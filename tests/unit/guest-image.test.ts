@@ -1,38 +1,24 @@
 // The committed guest image (public/guest/) is what its SHA256SUMS and manifest say.
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { parseGuestManifest } from "../../core/guest/guest-manifest.ts";
+import { listImageFiles, readImageSums } from "../helpers/guest-image-files.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const guestDir = join(root, "public/guest");
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const full = join(dir, name);
-    return statSync(full).isDirectory() ? listFiles(full) : [relative(guestDir, full)];
-  });
-}
-
-const sums = new Map(
-  readFileSync(join(guestDir, "SHA256SUMS"), "utf8")
-    .trim()
-    .split("\n")
-    .map((line) => {
-      const match = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
-      if (!match) throw new Error(`bad SHA256SUMS line: ${line}`);
-      return [match[2]!, match[1]!] as const;
-    }),
-);
+const listFiles = () => listImageFiles(guestDir);
+const sums = readImageSums(guestDir);
 const manifest = parseGuestManifest(JSON.parse(readFileSync(join(guestDir, "manifest.json"), "utf8")));
 
 describe("public/guest", () => {
   it("matches SHA256SUMS, which lists every file", () => {
-    const files = listFiles(guestDir)
+    const files = listFiles()
       .filter((f) => f !== "SHA256SUMS")
       .sort();
     expect([...sums.keys()].sort()).toEqual(files);
