@@ -30,7 +30,7 @@ export async function packDisk(
 ): Promise<Uint8Array> {
   // Every entry first (metadata only), then the files' contents, a few read ahead at once:
   // the image's files come over the network one by one, and one at a time took a minute.
-  const entries: { path: string; file: boolean; make: (data: Uint8Array) => TarEntry }[] = [];
+  const entries: { path: string; readsData: boolean; make: (data: Uint8Array) => TarEntry }[] = [];
   let total = 0;
   const visit = (dir: string): void => {
     for (const name of [...(fs.read_dir(dir) ?? [])].sort()) {
@@ -46,18 +46,26 @@ export async function packDisk(
       };
       const type = inode.mode & S_IFMT;
       if (type === S_IFDIR) {
-        entries.push({ path, file: false, make: () => ({ type: "dir", ...meta }) });
+        entries.push({ path, readsData: false, make: () => ({ type: "dir", ...meta }) });
         visit(path);
       } else if (type === S_IFLNK) {
         const target = inode.symlink;
-        entries.push({ path, file: false, make: () => ({ type: "symlink", ...meta, target }) });
+        entries.push({ path, readsData: false, make: () => ({ type: "symlink", ...meta, target }) });
       } else if (type === S_IFREG) {
         total += inode.size;
         if (total > maxBytes)
           throw new DiskTooBig(
             `the disk holds more than ${Math.round(maxBytes / 2 ** 20)} MiB: too much for one download`,
           );
-        entries.push({ path, file: true, make: (data) => ({ type: "file", ...meta, data }) });
+        // An empty file has nothing to read: v86 keeps no data for one restored from a state
+        // (its read_file then says "File not found", as for apt's lock files after a move).
+        if (inode.size === 0)
+          entries.push({
+            path,
+            readsData: false,
+            make: () => ({ type: "file", ...meta, data: new Uint8Array(0) }),
+          });
+        else entries.push({ path, readsData: true, make: (data) => ({ type: "file", ...meta, data }) });
       }
       // Devices, sockets, FIFOs: the guest makes its own.
     }
@@ -72,11 +80,16 @@ export async function packDisk(
   const readAhead = (from: number) => {
     for (let i = from; i < entries.length && contents.size < READ_AHEAD; i++) {
       const e = entries[i]!;
-      if (e.file && !contents.has(i))
-        contents.set(
-          i,
-          readFile(e.path).then((d) => d.slice()),
-        );
+      if (!e.readsData || contents.has(i)) continue;
+      const read = readFile(e.path).then(
+        (d) => d.slice(),
+        (err: unknown) => {
+          throw new Error(`${e.path}: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      );
+      // Awaited in turn below; one that fails while an earlier one is awaited is not unhandled.
+      read.catch(() => {});
+      contents.set(i, read);
     }
   };
   try {
@@ -84,7 +97,7 @@ export async function packDisk(
       readAhead(i);
       const e = entries[i]!;
       let data: Uint8Array = new Uint8Array(0);
-      if (e.file) {
+      if (e.readsData) {
         data = await contents.get(i)!;
         contents.delete(i);
       }
@@ -95,7 +108,6 @@ export async function packDisk(
   } catch (err) {
     await writer.abort(err).catch(() => {});
     await packed.catch(() => {});
-    for (const pending of contents.values()) pending.catch(() => {});
     throw err;
   }
   return new Uint8Array(await packed);

@@ -3,7 +3,8 @@
 // the image's files): what the guest writes on its disk, and a file uploaded
 // into /files, are in a sealed checkpoint and there again in a new host that
 // restores it; the disk's size counts the image's files and what was added; and
-// the whole disk downloads as a tar.gz that GNU tar reads.
+// the whole disk downloads as a tar.gz that GNU tar reads (after apt installed
+// a package: its empty lock files, restored from a state, failed the pack).
 
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -80,6 +81,9 @@ describe("a Debian VM's disk", () => {
   it("keeps what the guest wrote and what was uploaded through a sealed checkpoint", async () => {
     const first = await start([image]);
     expect(await first.run(`python3 -c "print('py-' + str(6*7))"`)).toContain("py-42");
+    expect(
+      await first.run("apt-get install -y -q tree > /tmp/apt.log 2>&1; tree --version", 180_000),
+    ).toMatch(/tree v\d/);
     await first.run("mkdir -p /srv/site && echo disk-$((40+2)) > /srv/site/index.html && sync");
     const data = new Uint8Array(randomBytes(300_000));
     const id = first.host.fileUploadBegin("upload.bin", data.length);
@@ -124,6 +128,7 @@ describe("a Debian VM's disk", () => {
     expect(listing).toMatch(/^lrwxrwxrwx .* bin -> usr\/bin$/m);
     expect(listing).toMatch(/^-rwxr-xr-x 0\/0 .* usr\/bin\/python3\.11$/m);
     expect(listing).toMatch(/ files\/upload\.bin$/m);
+    expect(listing).toMatch(/^-.* 0 .* var\/cache\/apt\/archives\/lock$/m);
     const out = join(dir, "unpacked");
     mkdirSync(out);
     execFileSync("tar", ["-xzf", archive, "-C", out, "srv", "files", "usr/sbin/spare-init"]);
