@@ -24,10 +24,13 @@ function inPage(visitor: Page, path: string, count: number, minBytes: number): P
       for (let i = 0; i < count; i++) {
         const t0 = performance.now();
         const res = await fetch(path, { cache: "no-store" });
-        const bytes = (await res.arrayBuffer()).byteLength;
+        const body = await res.arrayBuffer();
+        const bytes = body.byteLength;
+        // An error's text says which side answered it (the service worker, this page, the host).
+        const said = res.status === 200 ? "" : ` "${new TextDecoder().decode(body.slice(0, 300)).trim()}"`;
         if (res.status !== 200 || bytes < minBytes)
           throw new Error(
-            `${path}: ${res.status}, ${bytes} bytes (fetch ${i + 1} of ${count}; ${[...res.headers].map(([k, v]) => `${k}: ${v}`).join("; ")})`,
+            `${path}: ${res.status}, ${bytes} bytes${said} (fetch ${i + 1} of ${count}; ${[...res.headers].map(([k, v]) => `${k}: ${v}`).join("; ")})`,
           );
         times.push(performance.now() - t0);
       }
