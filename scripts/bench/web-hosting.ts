@@ -59,46 +59,66 @@ async function timed(fetchOnce: () => Promise<number>, minBytes: number): Promis
   return performance.now() - t0;
 }
 
-/** `web_hosting`: the guest's httpd raw in Node, through the VM host's TCP API, and through the product. */
+/**
+ * `web_hosting`: the guest's httpd raw in Node, through the VM host's TCP API, and
+ * through the product. The raw guest stays up for the product's part, so raw
+ * fetches are also taken in turns with the mesh's (same machine load).
+ */
 export async function webHostingBench(ctx: BenchContext): Promise<Record<string, unknown>> {
-  const raw = await rawBench();
-  return { web_hosting: { ...raw, ...(await webMeshBench(ctx)) } };
+  const vm = await startRawGuest();
+  try {
+    const raw = await rawBench(vm);
+    // A raw fetch whose source port the guest still holds in TIME_WAIT hangs (v86 never
+    // sends its SYN again): such a turn is skipped, not waited out.
+    const rawInTurn = async (): Promise<number | null> => {
+      const t0 = performance.now();
+      const ok = await withTimeout(rawGet(vm, "/"), 3000, "a raw fetch").then(
+        (bytes) => bytes >= PAGE.length,
+        () => false,
+      );
+      return ok ? performance.now() - t0 : null;
+    };
+    return { web_hosting: { ...raw, ...(await webMeshBench(ctx, rawInTurn)) } };
+  } finally {
+    await vm.destroy();
+  }
 }
 
-async function rawBench(): Promise<Record<string, number>> {
+/** The small guest restored in Node, serving /www (a small page and 1 MiB) with busybox httpd. */
+async function startRawGuest(): Promise<NodeVm> {
   const state = gunzipSync(readFileSync(`${root}/public/guest/${manifest.files.state.path}`));
   const vm = await NodeVm.start({
     memorySizeBytes: manifest.memorySizeBytes,
     state: state.buffer as ArrayBuffer,
     mac: guestMacForVm("bench-web-hosting"),
   });
-  try {
-    await new Promise((r) => setTimeout(r, 0));
-    await vm.run(
-      `mkdir -p /www && printf '%s' '${PAGE}' > /www/index.html && ` +
-        `dd if=/dev/zero of=/www/big bs=1024 count=${BIG_BYTES / 1024} 2>/dev/null && httpd -p 80 -h /www`,
-    );
-    const table = new GuestTcpTable(() => vm.nic);
-    for (let i = 0; i < 10; i++) await timed(() => rawGet(vm, "/"), PAGE.length); // warm the guest and the JIT
-    // In turns, so both ways meet the same guest (its caches, the JIT, the machine's load).
-    const raw: number[] = [];
-    const api: number[] = [];
-    for (let i = 0; i < FETCHES; i++) {
-      raw.push(await timed(() => rawGet(vm, "/"), PAGE.length));
-      api.push(await timed(() => apiGet(table, "/"), PAGE.length));
-    }
-    const big: number[] = [];
-    for (let i = 0; i < 3; i++) big.push(await timed(() => apiGet(table, "/big"), BIG_BYTES));
-    const result = {
-      node_raw_http_p50_ms: round(percentile(raw, 50), 1),
-      node_raw_http_p95_ms: round(percentile(raw, 95), 1),
-      node_api_http_p50_ms: round(percentile(api, 50), 1),
-      node_api_http_p95_ms: round(percentile(api, 95), 1),
-      node_api_kib_per_s_1mib: round(BIG_BYTES / 1024 / (percentile(big, 50) / 1000)),
-    };
-    log(`web_hosting: ${JSON.stringify(result)}`);
-    return result;
-  } finally {
-    await vm.destroy();
+  await new Promise((r) => setTimeout(r, 0));
+  await vm.run(
+    `mkdir -p /www && printf '%s' '${PAGE}' > /www/index.html && ` +
+      `dd if=/dev/zero of=/www/big bs=1024 count=${BIG_BYTES / 1024} 2>/dev/null && httpd -p 80 -h /www`,
+  );
+  return vm;
+}
+
+async function rawBench(vm: NodeVm): Promise<Record<string, number>> {
+  const table = new GuestTcpTable(() => vm.nic);
+  for (let i = 0; i < 10; i++) await timed(() => rawGet(vm, "/"), PAGE.length); // warm the guest and the JIT
+  // In turns, so both ways meet the same guest (its caches, the JIT, the machine's load).
+  const raw: number[] = [];
+  const api: number[] = [];
+  for (let i = 0; i < FETCHES; i++) {
+    raw.push(await timed(() => rawGet(vm, "/"), PAGE.length));
+    api.push(await timed(() => apiGet(table, "/"), PAGE.length));
   }
+  const big: number[] = [];
+  for (let i = 0; i < 3; i++) big.push(await timed(() => apiGet(table, "/big"), BIG_BYTES));
+  const result = {
+    node_raw_http_p50_ms: round(percentile(raw, 50), 1),
+    node_raw_http_p95_ms: round(percentile(raw, 95), 1),
+    node_api_http_p50_ms: round(percentile(api, 50), 1),
+    node_api_http_p95_ms: round(percentile(api, 95), 1),
+    node_api_kib_per_s_1mib: round(BIG_BYTES / 1024 / (percentile(big, 50) / 1000)),
+  };
+  log(`web_hosting: ${JSON.stringify(result)}`);
+  return result;
 }

@@ -49,7 +49,14 @@ async function throughGateway(url: string, minBytes = PAGE.length): Promise<numb
   return performance.now() - t0;
 }
 
-export async function webMeshBench(ctx: BenchContext): Promise<Record<string, number>> {
+/**
+ * The product's part; `rawTurn` is one fetch from the raw guest in Node (its ms, or
+ * null if it was skipped), taken in turns with the mesh's and the gateway's.
+ */
+export async function webMeshBench(
+  ctx: BenchContext,
+  rawTurn: () => Promise<number | null>,
+): Promise<Record<string, number>> {
   // The server's gateway serves the room "main" (the app's default network).
   const contributors: Page[] = [];
   for (let i = 0; i < 2; i++) {
@@ -91,14 +98,20 @@ export async function webMeshBench(ctx: BenchContext): Promise<Record<string, nu
     await inPage(visitor, "vm/bench:80/", 1, PAGE.length);
     await throughGateway(gatewayUrl).catch(() => 0);
   }
-  // The two ways in turns, so both meet the same host and guest: measured one after the other,
-  // the mesh's turn met a host twice as slow as the gateway's (37.9 against 16.6 ms from the
-  // request's arrival at the host to its last frame, medians of one run on 2026-12-02).
+  // The ways in turns, so they meet the same host, guest and machine load: measured one after
+  // the other, the mesh's turn met a host twice as slow as the gateway's (37.9 against 16.6 ms
+  // from the request's arrival at the host to its last frame, medians of one run on 2026-12-02),
+  // and the raw guest, measured alone before the browsers start, met a quieter machine.
   const mesh: number[] = [];
   const gateway: number[] = [];
+  const rawInTurns: number[] = [];
+  let rawSkipped = 0;
   for (let i = 0; i < FETCHES; i++) {
     mesh.push(...(await inPage(visitor, "vm/bench:80/", 1, PAGE.length)));
     gateway.push(await throughGateway(gatewayUrl));
+    const raw = await rawTurn();
+    if (raw === null) rawSkipped++;
+    else rawInTurns.push(raw);
   }
   const big: number[] = [];
   const gatewayBig: number[] = [];
@@ -130,6 +143,8 @@ export async function webMeshBench(ctx: BenchContext): Promise<Record<string, nu
     http_p50_ms: round(percentile(mesh, 50), 1),
     http_p95_ms: round(percentile(mesh, 95), 1),
     kib_per_s_1mib: round(BIG_BYTES / 1024 / (percentile(big, 50) / 1000)),
+    node_raw_in_turns_http_p50_ms: round(percentile(rawInTurns, 50), 1),
+    node_raw_in_turns_skipped: rawSkipped,
     gateway_p50_ms: round(percentile(gateway, 50), 1),
     gateway_p95_ms: round(percentile(gateway, 95), 1),
     gateway_kib_per_s_1mib: round(BIG_BYTES / 1024 / (percentile(gatewayBig, 50) / 1000)),
