@@ -129,16 +129,30 @@ export async function verifySignature(
   data: Uint8Array,
   signature: string,
 ): Promise<boolean> {
+  return signatureVerdict(publicKey, data, signature).catch(() => false);
+}
+
+/**
+ * verifySignature's verdict, or a rejection when there is none: WebCrypto failed
+ * while checking a well-formed key and signature (then a later check may hold).
+ * A key that does not import is a verdict: false.
+ */
+export async function signatureVerdict(
+  publicKey: string,
+  data: Uint8Array,
+  signature: string,
+): Promise<boolean> {
   if (!isPublicKeyText(publicKey) || !isSignatureText(signature)) return false;
   const raw = fromBase64Url(publicKey);
   const sig = fromBase64Url(signature);
   if (!raw || raw.length !== PUBLIC_KEY_BYTES || !sig || sig.length !== SIGNATURE_BYTES) return false;
+  let key: CryptoKey;
   try {
-    const key = await crypto.subtle.importKey("raw", raw as BufferSource, ED25519, false, ["verify"]);
-    return await crypto.subtle.verify(ED25519, key, sig as BufferSource, data as BufferSource);
+    key = await crypto.subtle.importKey("raw", raw as BufferSource, ED25519, false, ["verify"]);
   } catch {
     return false;
   }
+  return crypto.subtle.verify(ED25519, key, sig as BufferSource, data as BufferSource);
 }
 
 export function shortPeerId(peerId: string): string {

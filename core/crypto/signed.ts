@@ -16,7 +16,7 @@ import {
   isSignatureText,
   peerIdFromPublicKey,
   sign,
-  verifySignature,
+  signatureVerdict,
 } from "./identity.ts";
 
 export interface SignedEntry<T> {
@@ -144,6 +144,8 @@ export const verifierStats = {
   malformed: 0,
   /** Entries whose signature did not hold. */
   badSignature: 0,
+  /** Entries WebCrypto could not check (no verdict; checked again when read again). */
+  unchecked: 0,
 };
 
 /** Forgets every remembered check (tests). */
@@ -172,17 +174,27 @@ function checkSignature(publicKey: string, text: string, signature: string): Kno
   verifierStats.verified++;
   const check = remember<boolean, Check>({
     text,
-    pending: verifySignature(publicKey, new TextEncoder().encode(text), signature),
+    pending: signatureVerdict(publicKey, new TextEncoder().encode(text), signature),
   });
   checked.set(key, check);
+  // A check WebCrypto could not make is no verdict: forgotten, so the next read checks again
+  // (remembered, one failure would make a valid entry count as forged for as long as it is cached).
+  check.pending.catch(() => {
+    if (checked.get(key) === check) checked.delete(key);
+  });
   return check;
 }
 
 function knownPeerId(publicKey: string): Known<string> {
   let id = peerIds.get(publicKey);
   if (!id) {
-    id = remember<string, Known<string>>({ pending: peerIdFromPublicKey(publicKey) });
-    peerIds.set(publicKey, id);
+    const known = remember<string, Known<string>>({ pending: peerIdFromPublicKey(publicKey) });
+    peerIds.set(publicKey, known);
+    // A digest that failed is not remembered either: the next read derives it again.
+    known.pending.catch(() => {
+      if (peerIds.get(publicKey) === known) peerIds.delete(publicKey);
+    });
+    id = known;
   }
   return id;
 }
@@ -237,7 +249,14 @@ export async function verifyEntry<T>(
     if (payload === null) return malformed();
     // Answers already at hand are taken without a wait: floods bring the same entries again and again.
     const check = checkSignature(e.publicKey, text, e.signature);
-    if (!(check.settled ?? (await check.pending))) {
+    let valid: boolean;
+    try {
+      valid = check.settled ?? (await check.pending);
+    } catch {
+      verifierStats.unchecked++;
+      return null;
+    }
+    if (!valid) {
       verifierStats.badSignature++;
       return null;
     }

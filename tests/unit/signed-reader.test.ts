@@ -93,6 +93,34 @@ describe("signature cache", () => {
   });
 });
 
+describe("signature cache after a check that could not run", () => {
+  it("does not remember a WebCrypto error as a bad signature: the next read checks again", async () => {
+    clearSignatureCache();
+    const id = await createIdentity();
+    const entry = await signEntry(id, PROFILE_KIND, { peerId: id.peerId, name: "flaky", updatedAt: 1 });
+    const verify = vi.spyOn(crypto.subtle, "verify").mockRejectedValueOnce(new Error("OperationError"));
+    try {
+      // The check could not be made: no verdict, so the entry does not count now...
+      expect(await verifyEntry(entry, PROFILE_KIND, parseProfile)).toBeNull();
+      // ...and counts once a check can be made, instead of staying "invalid" for good.
+      expect((await verifyEntry(entry, PROFILE_KIND, parseProfile))?.signer).toBe(id.peerId);
+    } finally {
+      verify.mockRestore();
+    }
+  });
+
+  it("remembers a real verdict: a forged signature is checked once", async () => {
+    clearSignatureCache();
+    const id = await createIdentity();
+    const other = await createIdentity();
+    const entry = await signEntry(id, PROFILE_KIND, { peerId: id.peerId, name: "x", updatedAt: 1 });
+    const forged = { ...entry, publicKey: other.publicKey };
+    const before = verifierStats.verified;
+    for (let i = 0; i < 3; i++) expect(await verifyEntry(forged, PROFILE_KIND, parseProfile)).toBeNull();
+    expect(verifierStats.verified - before).toBe(1);
+  });
+});
+
 describe("canonical base64url", () => {
   it("knows the one spelling of a given length", () => {
     const key = toBase64Url(new Uint8Array(32).fill(7));
