@@ -154,12 +154,20 @@ export function clearSignatureCache(): void {
   peerIds.clear();
 }
 
-function remember<T, K extends Known<T>>(known: K): K {
+/**
+ * Puts `known` in `cache` under `key`, and its answer in `settled` once it comes.
+ * One that fails is no answer (WebCrypto could not work it out): it leaves the
+ * cache, so the next read works it out again instead of keeping the failure.
+ */
+function remember<T, K extends Known<T>>(cache: LRUCache<string, K>, key: string, known: K): K {
+  cache.set(key, known);
   known.pending.then(
     (v) => {
       known.settled = v;
     },
-    () => {},
+    () => {
+      if (cache.get(key) === known) cache.delete(key);
+    },
   );
   return known;
 }
@@ -172,31 +180,16 @@ function checkSignature(publicKey: string, text: string, signature: string): Kno
     return hit;
   }
   verifierStats.verified++;
-  const check = remember<boolean, Check>({
+  // A check WebCrypto could not make is no verdict (remembered, one failure would make a valid
+  // entry count as forged for as long as it is cached): remember() forgets it.
+  return remember<boolean, Check>(checked, key, {
     text,
     pending: signatureVerdict(publicKey, new TextEncoder().encode(text), signature),
   });
-  checked.set(key, check);
-  // A check WebCrypto could not make is no verdict: forgotten, so the next read checks again
-  // (remembered, one failure would make a valid entry count as forged for as long as it is cached).
-  check.pending.catch(() => {
-    if (checked.get(key) === check) checked.delete(key);
-  });
-  return check;
 }
 
 function knownPeerId(publicKey: string): Known<string> {
-  let id = peerIds.get(publicKey);
-  if (!id) {
-    const known = remember<string, Known<string>>({ pending: peerIdFromPublicKey(publicKey) });
-    peerIds.set(publicKey, known);
-    // A digest that failed is not remembered either: the next read derives it again.
-    known.pending.catch(() => {
-      if (peerIds.get(publicKey) === known) peerIds.delete(publicKey);
-    });
-    id = known;
-  }
-  return id;
+  return peerIds.get(publicKey) ?? remember(peerIds, publicKey, { pending: peerIdFromPublicKey(publicKey) });
 }
 
 /** peerIdFromPublicKey, remembered (the same bounded cache the verifier uses). */
