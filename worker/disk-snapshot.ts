@@ -4,6 +4,7 @@
 // reads them (fetched by name, then kept). The archive is made in memory, so it
 // is held to a size: what the disk holds may be at most `maxBytes`.
 import { type TarEntry, tarEnd, tarEntry } from "../core/guest/tar.ts";
+import { FileTransferError } from "../core/vm/file-transfer.ts";
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -16,8 +17,6 @@ export interface DiskFs {
   SearchPath(path: string): { id: number };
   read_dir(path: string): string[] | undefined;
 }
-
-export class DiskTooBig extends Error {}
 
 /** Files read ahead of the one being packed. */
 const READ_AHEAD = 16;
@@ -54,18 +53,12 @@ export async function packDisk(
       } else if (type === S_IFREG) {
         total += inode.size;
         if (total > maxBytes)
-          throw new DiskTooBig(
+          throw new FileTransferError(
             `the disk holds more than ${Math.round(maxBytes / 2 ** 20)} MiB: too much for one download`,
           );
         // An empty file has nothing to read: v86 keeps no data for one restored from a state
         // (its read_file then says "File not found", as for apt's lock files after a move).
-        if (inode.size === 0)
-          entries.push({
-            path,
-            readsData: false,
-            make: () => ({ type: "file", ...meta, data: new Uint8Array(0) }),
-          });
-        else entries.push({ path, readsData: true, make: (data) => ({ type: "file", ...meta, data }) });
+        entries.push({ path, readsData: inode.size > 0, make: (data) => ({ type: "file", ...meta, data }) });
       }
       // Devices, sockets, FIFOs: the guest makes its own.
     }

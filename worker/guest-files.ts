@@ -17,7 +17,7 @@ import {
   TransferTable,
   UploadBuffer,
 } from "../core/vm/file-transfer.ts";
-import { type DiskFs, DiskTooBig, packDisk } from "./disk-snapshot.ts";
+import { type DiskFs, packDisk } from "./disk-snapshot.ts";
 import type { GuestFilesLayout } from "./guest-files-options.ts";
 
 /** What all of /files may hold (the guest's writes past it are dropped). */
@@ -156,8 +156,6 @@ export class GuestFiles {
       const id = this.downloads.add({ data });
       const name = `disk-${now.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.tar.gz`;
       return { id, name, bytes: data.length, sha256: await sha256Hex(data) };
-    } catch (err) {
-      throw err instanceof DiskTooBig ? new FileTransferError(err.message) : err;
     } finally {
       this.packing = false;
     }
